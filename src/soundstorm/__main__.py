@@ -1,0 +1,5 @@
+import sys
+
+from soundstorm.cli import main
+
+sys.exit(main())

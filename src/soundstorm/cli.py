@@ -1,0 +1,86 @@
+"""The ``soundstorm`` command line.
+
+Usage::
+
+    soundstorm prepare AUDIO_DIR OUT_DIR      # audio -> token shards
+    soundstorm train configs/tiny.yaml        # train a model on token shards
+    soundstorm generate ...                   # tokens / audio from a trained model
+    soundstorm evaluate ...                   # WER, speaker similarity, quality
+    soundstorm bench ...                      # speed figures
+
+Each subcommand lives in its own module, which exposes two functions::
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None: ...
+    def main(args: argparse.Namespace) -> int: ...
+
+Modules are imported lazily, only for the subcommand that runs, so ``soundstorm --help``
+is fast and a missing optional dependency of one subcommand never breaks the others.
+User errors (``SoundStormError``, ``ValueError``, ``FileNotFoundError``) are printed as one
+line on stderr with exit status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from soundstorm.errors import SoundStormError
+
+# name -> (module path, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare": ("soundstorm.data.prepare", "encode a folder or manifest of audio into token shards"),
+    "encode": ("soundstorm.data.codec_cli_encode", "encode audio files into a token file"),
+    "decode": ("soundstorm.data.codec_cli_decode", "decode a token file back into audio"),
+    "train": ("soundstorm.train.cli", "train a SoundStorm model (single process or torchrun)"),
+    "generate": ("soundstorm.generate_cli", "generate acoustic tokens / audio from a trained model"),
+    "evaluate": ("soundstorm.evaluate.cli", "evaluate generated audio (WER, speaker similarity, DNSMOS)"),
+    "bench": ("soundstorm.bench", "measure generation speed"),
+    "corpus": ("soundstorm.corpus", "synthesise an offline multi-voice English speech corpus"),
+    "demo": ("soundstorm.demo", "generate tokens with a tiny random model (smoke test)"),
+}
+
+
+def _load(name: str):
+    module_path, _ = COMMANDS[name]
+    try:
+        return importlib.import_module(module_path)
+    except ModuleNotFoundError as error:
+        if error.name and module_path.startswith(error.name):
+            raise SoundStormError(f"the '{name}' command is not available in this version") from None
+        raise SoundStormError(
+            f"the '{name}' command needs the package '{error.name}': pip install {error.name}"
+        ) from None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser; with ``only``, import just that subcommand's module."""
+    parser = argparse.ArgumentParser(prog="soundstorm", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == only:
+            _load(name).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    try:
+        parser = build_parser(command if command in COMMANDS else None)
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return int(_load(args.command).main(args) or 0)
+    except (SoundStormError, ValueError, FileNotFoundError, NotADirectoryError) as error:
+        print(f"soundstorm {command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"soundstorm {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
