@@ -1,0 +1,454 @@
+"""``soundstorm prepare``: a folder (or manifest) of audio -> token shards.
+
+Run it::
+
+    soundstorm prepare data/wavs data/tokens                      # embedded codec, fitted here
+    soundstorm prepare data/wavs data/tokens --workers 8 --shard-size 2000
+    soundstorm prepare list.jsonl data/tokens --codec data/tokens/codec.safetensors
+    torchrun --nnodes 4 --nproc-per-node 8 -m soundstorm prepare data/wavs data/tokens
+
+It is resumable and idempotent: the shards are planned from the sorted input list before
+any encoding, each is written under a temporary name and renamed when complete, and a
+re-run skips every shard already there (checked by a fingerprint of its inputs and
+settings). Under torchrun each rank (``RANK`` / ``WORLD_SIZE``) encodes shards
+``rank, rank + world_size, ...``; rank 0 then waits for all of them and writes
+``manifest.json`` and ``bad_files.tsv``. Files that cannot be used are skipped and listed
+with the reason in ``bad_files.tsv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from soundstorm.data.inputs import ShardPlan, inputs_digest, list_inputs, plan_shards
+from soundstorm.data.shards import (
+    MANIFEST_NAME,
+    SHARDS_DIRNAME,
+    ShardWriter,
+    read_shard_header,
+    remove_stale_temp_dirs,
+    write_json_atomic,
+    write_manifest,
+)
+from soundstorm.errors import SoundStormError
+
+SETTINGS_NAME = "prepare.json"
+BAD_FILES_NAME = "bad_files.tsv"
+FITTED_CODEC_NAME = "codec.safetensors"
+STOP_AFTER_ENV = "SOUNDSTORM_PREPARE_STOP_AFTER_SHARDS"
+
+
+class PrepareInterrupted(KeyboardInterrupt):
+    """Raised by the test hook ``stop_after_shards`` to simulate a killed run."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``soundstorm prepare``."""
+    parser.add_argument(
+        "source",
+        metavar="AUDIO_DIR_OR_MANIFEST",
+        help="folder searched recursively for audio, or a .txt/.jsonl manifest",
+    )
+    parser.add_argument("out_dir", metavar="OUT_DIR", help="output folder for the token shards")
+    parser.add_argument(
+        "--codec",
+        default=None,
+        metavar="NAME_OR_PATH",
+        help="codec name or fitted codec file (default: fit the embedded "
+        f"codec on the input and save it as OUT_DIR/{FITTED_CODEC_NAME})",
+    )
+    parser.add_argument(
+        "--semantic",
+        default="default",
+        metavar="NAME",
+        help="semantic tokenizer name or saved directory (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="encoding processes per rank (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--shard-size",
+        type=int,
+        default=1000,
+        metavar="FILES",
+        help="audio files per shard (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--valid-fraction",
+        type=float,
+        default=0.01,
+        help="fraction of utterances in the 'valid' split (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-duration",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="skip shorter files (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--num-levels",
+        type=int,
+        default=12,
+        help="RVQ levels of a fitted embedded codec (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--codebook-size",
+        type=int,
+        default=1024,
+        help="codebook size of a fitted embedded codec (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fit-files",
+        type=int,
+        default=200,
+        help="files sampled to fit the embedded codec (default: %(default)s)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``soundstorm prepare``; returns the exit status."""
+    stop_after = os.environ.get(STOP_AFTER_ENV)
+    summary = prepare(
+        args.source,
+        args.out_dir,
+        codec=args.codec,
+        semantic=args.semantic,
+        workers=args.workers,
+        shard_size=args.shard_size,
+        valid_fraction=args.valid_fraction,
+        min_duration=args.min_duration,
+        num_levels=args.num_levels,
+        codebook_size=args.codebook_size,
+        fit_files=args.fit_files,
+        progress=not args.quiet,
+        stop_after_shards=int(stop_after) if stop_after else None,
+    )
+    if not args.quiet:
+        print(format_summary(summary))
+    return 0
+
+
+def distributed_rank() -> tuple[int, int]:
+    """``(RANK, WORLD_SIZE)`` from the environment (torchrun), ``(0, 1)`` when unset."""
+    try:
+        rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    except ValueError:
+        raise SoundStormError("RANK and WORLD_SIZE must be integers") from None
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise SoundStormError(f"invalid RANK={rank} / WORLD_SIZE={world_size}")
+    return rank, world_size
+
+
+def wait_for(predicate, what: str, timeout: float | None, poll: float = 1.0) -> None:
+    """Poll ``predicate()`` until it is true; ``SoundStormError`` after ``timeout`` s."""
+    start = time.monotonic()
+    while not predicate():
+        if timeout is not None and time.monotonic() - start > timeout:
+            raise SoundStormError(f"gave up after {timeout:.0f} s waiting for {what}")
+        time.sleep(poll)
+
+
+def load_named_codec(codec):
+    """``(codec, codec_path)`` for a ``Codec`` instance or a name / fitted file; ``(None,
+    None)`` when ``codec`` is ``None`` (the embedded codec is then fitted, see
+    ``fitted_codec``)."""
+    from soundstorm.codecs.base import Codec
+
+    if codec is None:
+        return None, None
+    if isinstance(codec, Codec):
+        return codec, getattr(codec, "name", None)
+    from soundstorm.data.encoding import load_codec
+
+    path = Path(codec).expanduser()
+    return load_codec(str(codec)), str(path.resolve()) if path.exists() else str(codec)
+
+
+def fitted_codec(inputs, out_dir: Path, rank: int, options: dict, timeout: float | None):
+    """The embedded codec fitted on a sample of ``inputs``, saved as ``out_dir/codec.safetensors``.
+
+    Rank 0 fits and saves it (atomically); other ranks wait for the file. A re-run loads
+    the saved file instead of fitting again, so resumed shards use the same codebooks.
+
+    Returns:
+        ``(codec, codec_path)`` with ``codec_path`` relative to ``out_dir``.
+    """
+    from soundstorm.data.encoding import load_codec
+
+    path = out_dir / FITTED_CODEC_NAME
+    if not path.exists():
+        if rank == 0:
+            from soundstorm.data.codec_fitting import fit_embedded_codec
+
+            fit_embedded_codec(inputs, path, **options)
+        else:
+            wait_for(path.exists, f"rank 0 to fit {path}", timeout)
+    return load_codec(str(path)), FITTED_CODEC_NAME
+
+
+def check_settings(out_dir: Path, settings: dict) -> None:
+    """Record ``settings`` in ``OUT_DIR/prepare.json``, or check them against a previous run.
+
+    Raises:
+        SoundStormError: if ``out_dir`` was prepared with other inputs or options.
+    """
+    import json
+
+    path = out_dir / SETTINGS_NAME
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        changed = sorted(
+            k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k)
+        )
+        if changed:
+            raise SoundStormError(
+                f"{out_dir} was prepared with other settings ({', '.join(changed)} differ): "
+                "use another OUT_DIR or delete it"
+            )
+        return
+    write_json_atomic(path, settings)
+
+
+def shard_is_done(directory: Path, fingerprint: str) -> bool:
+    """Whether ``directory`` holds a complete shard written for this exact plan."""
+    try:
+        return read_shard_header(directory).get("fingerprint") == fingerprint
+    except (FileNotFoundError, SoundStormError):
+        return False
+
+
+def _encode_shards(pending, codec, tokenizer, settings, workers, progress, stop_after_shards, out):
+    """Encode and write ``pending`` ``(plan, fingerprint)`` shards; returns counters."""
+    from tqdm import tqdm
+
+    from soundstorm.data.encoding import encode_task, init_worker
+
+    counters = {"shards": 0, "utterances": 0, "bad": 0, "seconds_audio": 0.0}
+    total_files = sum(len(plan.inputs) for plan, _ in pending)
+    bar = tqdm(total=total_files, unit="file", desc="prepare", disable=not progress or None)
+    pool = None
+    worker_args = (codec, tokenizer, settings["min_duration"])
+    if workers > 1 and total_files > 1:
+        import multiprocessing
+
+        pool = multiprocessing.get_context("spawn").Pool(workers, init_worker, worker_args)
+    else:
+        init_worker(*worker_args, num_threads=None)
+    try:
+        for plan, fingerprint in pending:
+            if pool is not None:
+                chunksize = max(1, min(16, len(plan.inputs) // (4 * workers)))
+                results = pool.imap(encode_task, plan.inputs, chunksize=chunksize)
+            else:
+                results = map(encode_task, plan.inputs)
+            writer = ShardWriter(
+                out / SHARDS_DIRNAME / plan.name,
+                codec.config_dict(),
+                tokenizer.config_dict(),
+                fingerprint=fingerprint,
+                split=plan.split,
+                skipped=[],
+            )
+            for item, utterance, reason in results:
+                if utterance is None:
+                    writer.extra["skipped"].append(
+                        {"id": item.id, "path": item.path, "reason": reason}
+                    )
+                else:
+                    writer.add(utterance)
+                    counters["seconds_audio"] += utterance.duration
+                bar.update(1)
+            if stop_after_shards is not None and counters["shards"] >= stop_after_shards:
+                writer.write_temp()  # the worst moment to be killed: complete but not renamed
+                raise PrepareInterrupted(f"stopped after {counters['shards']} shards (test hook)")
+            writer.write()
+            counters["shards"] += 1
+            counters["utterances"] += len(writer.utterances)
+            counters["bad"] += len(writer.extra["skipped"])
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    return counters
+
+
+def merge_outputs(out_dir: Path, plans: list[ShardPlan], codec_path) -> dict:
+    """Write ``manifest.json`` and ``bad_files.tsv`` from the finished shards (rank 0)."""
+    shards, bad_lines = [], []
+    for plan in plans:
+        header = read_shard_header(out_dir / SHARDS_DIRNAME / plan.name)
+        if header["utterances"]:
+            shards.append((plan.name, plan.split))
+        for skipped in header.get("skipped", []):
+            reason = " ".join(str(skipped["reason"]).split())
+            bad_lines.append(f"{skipped['path']}\t{skipped['id']}\t{reason}\n")
+    report = out_dir / BAD_FILES_NAME
+    temp = report.with_name(f".{report.name}.tmp-{os.getpid()}")
+    temp.write_text("path\tid\treason\n" + "".join(bad_lines))
+    os.replace(temp, report)
+    return write_manifest(out_dir, shards, codec_path=codec_path, num_bad_files=len(bad_lines))
+
+
+def prepare(
+    source: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    codec=None,
+    semantic="default",
+    workers: int = 1,
+    shard_size: int = 1000,
+    valid_fraction: float = 0.01,
+    min_duration: float = 0.5,
+    num_levels: int = 12,
+    codebook_size: int = 1024,
+    fit_files: int = 200,
+    progress: bool = True,
+    rank: int | None = None,
+    world_size: int | None = None,
+    merge_timeout: float | None = None,
+    stop_after_shards: int | None = None,
+) -> dict:
+    """Encode a folder / manifest of audio into token shards in ``out_dir``.
+
+    Args:
+        source: Audio folder or manifest (see ``soundstorm.data.inputs``).
+        out_dir: Output folder (created; re-runs resume in it).
+        codec: ``Codec`` instance, codec name / fitted file, or ``None`` to fit the embedded
+            codec on up to ``fit_files`` inputs (saved as ``out_dir/codec.safetensors``).
+        semantic: ``SemanticTokenizer`` instance or tokenizer name / directory.
+        workers: Encoding processes of this rank (1: encode in this process).
+        shard_size: Audio files per shard.
+        valid_fraction: Fraction of utterances in the ``valid`` split.
+        min_duration: Shorter files are skipped (seconds).
+        num_levels: RVQ levels of a fitted embedded codec.
+        codebook_size: Codebook size of a fitted embedded codec.
+        fit_files: Files sampled to fit the embedded codec.
+        progress: Show a tqdm progress bar.
+        rank: This process's rank (default: ``$RANK`` or 0).
+        world_size: Number of ranks (default: ``$WORLD_SIZE`` or 1).
+        merge_timeout: Seconds rank 0 waits for other ranks (``None``: no limit).
+        stop_after_shards: Test hook: after this many shards, write the next one without
+            renaming it and raise ``PrepareInterrupted`` (simulates a kill).
+
+    Returns:
+        A summary dict (counts, hours, timings, paths); see ``format_summary``.
+
+    Raises:
+        FileNotFoundError: if ``source`` does not exist (nothing is written).
+        SoundStormError: bad options, settings differing from a previous run in ``out_dir``.
+    """
+    from soundstorm.semantic.base import SemanticTokenizer
+
+    started = time.monotonic()
+    env_rank, env_world = distributed_rank()
+    rank = env_rank if rank is None else rank
+    world_size = env_world if world_size is None else world_size
+    if workers < 1:
+        raise SoundStormError(f"--workers must be >= 1, got {workers}")
+    if min_duration < 0:
+        raise SoundStormError(f"--min-duration must be >= 0, got {min_duration}")
+    # Everything that can fail on user input is checked before anything is written.
+    inputs = list_inputs(source)
+    plans = plan_shards(inputs, shard_size, valid_fraction)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise SoundStormError(f"OUT_DIR {out} exists and is not a folder")
+    if isinstance(semantic, SemanticTokenizer):
+        tokenizer = semantic
+    else:
+        from soundstorm.data.encoding import load_semantic_tokenizer
+
+        tokenizer = load_semantic_tokenizer(semantic)
+    codec, codec_path = load_named_codec(codec)
+    out.mkdir(parents=True, exist_ok=True)
+    if codec is None:
+        options = {"num_levels": num_levels, "codebook_size": codebook_size, "max_files": fit_files}
+        codec, codec_path = fitted_codec(inputs, out, rank, options, merge_timeout)
+    shard_settings = {
+        "codec": codec.config_dict(),
+        "semantic": tokenizer.config_dict(),
+        "min_duration": min_duration,
+    }
+    check_settings(
+        out,
+        {
+            **shard_settings,
+            "codec_path": codec_path,
+            "inputs": inputs_digest(inputs),
+            "num_inputs": len(inputs),
+            "shard_size": shard_size,
+            "valid_fraction": valid_fraction,
+            "format_version": 1,
+        },
+    )
+    fingerprints = {plan.name: plan.fingerprint(shard_settings) for plan in plans}
+    mine = plans[rank::world_size]
+    (out / SHARDS_DIRNAME).mkdir(exist_ok=True)
+    for plan in mine:
+        remove_stale_temp_dirs(out / SHARDS_DIRNAME / plan.name)
+    pending = [
+        (plan, fingerprints[plan.name])
+        for plan in mine
+        if not shard_is_done(out / SHARDS_DIRNAME / plan.name, fingerprints[plan.name])
+    ]
+    encode_started = time.monotonic()
+    counters = _encode_shards(
+        pending, codec, tokenizer, shard_settings, workers, progress, stop_after_shards, out
+    )
+    encode_seconds = time.monotonic() - encode_started
+    manifest = None
+    if rank == 0:
+
+        def all_done() -> bool:
+            return all(
+                shard_is_done(out / SHARDS_DIRNAME / p.name, fingerprints[p.name]) for p in plans
+            )
+
+        wait_for(all_done, "the other ranks' shards", merge_timeout, poll=2.0)
+        manifest = merge_outputs(out, plans, codec_path)
+    return {
+        "out_dir": str(out),
+        "rank": rank,
+        "world_size": world_size,
+        "num_inputs": len(inputs),
+        "num_shards_planned": len(plans),
+        "num_shards_written": counters["shards"],
+        "num_shards_skipped": len(mine) - len(pending),
+        "num_utterances_encoded": counters["utterances"],
+        "num_bad_files_encoded": counters["bad"],
+        "hours_encoded": counters["seconds_audio"] / 3600.0,
+        "encode_seconds": encode_seconds,
+        "total_seconds": time.monotonic() - started,
+        "manifest": manifest,
+    }
+
+
+def format_summary(summary: dict) -> str:
+    """A few human-readable lines summarising a ``prepare`` run."""
+    lines = []
+    hours, seconds = summary["hours_encoded"], summary["encode_seconds"]
+    speed = f", {hours * 3600 / seconds:.1f}x real time" if seconds > 0 and hours > 0 else ""
+    lines.append(
+        f"rank {summary['rank']}/{summary['world_size']}: encoded {summary['num_utterances_encoded']} "
+        f"utterances ({hours:.3f} h) into {summary['num_shards_written']} shards in "
+        f"{seconds:.1f} s{speed}; {summary['num_shards_skipped']} shards already done; "
+        f"{summary['num_bad_files_encoded']} bad files"
+    )
+    manifest = summary.get("manifest")
+    if manifest is not None:
+        out = Path(summary["out_dir"])
+        for split, totals in sorted(manifest["splits"].items()):
+            lines.append(
+                f"{split}: {totals['num_utterances']} utterances, {totals['hours']:.3f} h, "
+                f"{totals['num_shards']} shards"
+            )
+        lines.append(
+            f"{manifest['num_bad_files']} bad files listed in {out / BAD_FILES_NAME}; "
+            f"manifest: {out / MANIFEST_NAME}"
+        )
+    return "\n".join(lines)
