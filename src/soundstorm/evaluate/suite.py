@@ -1,0 +1,269 @@
+"""The evaluation suite: every metric on every item, plus the reference levels beside them.
+
+For each :class:`~soundstorm.evaluate.manifest.EvaluationItem` the suite computes what the item's
+inputs allow, for the generated audio and, as a reference level, for the reference audio:
+
+========================  ===============================================  ====================
+metric                    meaning                                          needs
+========================  ===============================================  ====================
+wer_*                     word error rate of PocketSphinx vs the text      text
+sim_*_prompt              speaker similarity (Resemblyzer) to the prompt   prompt
+dnsmos_*                  DNSMOS overall MOS (1-5)                         -
+consistency_*             similarity of 1 s windows to the prompt          prompt
+wer/stoi/pesq_resynthesis the reference passed through the codec           codec, reference
+rtf                       generation seconds per audio second              generation_seconds
+========================  ===============================================  ====================
+
+Models load once per process (cached loaders), on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from soundstorm.evaluate.asr import (
+    WordErrors,
+    codec_resynthesis,
+    corpus_word_error_rate,
+    transcribe,
+    word_errors,
+)
+from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, duration_seconds, load_audio
+from soundstorm.evaluate.consistency import acoustic_consistency, real_time_factor
+from soundstorm.evaluate.manifest import EvaluationItem
+from soundstorm.evaluate.quality import dnsmos, pesq_score, stoi_score
+from soundstorm.evaluate.speaker import cosine_similarity, speaker_embedding
+
+ALL_METRICS = ("wer", "speaker", "dnsmos", "consistency")
+"""Metric families that can be switched on or off (speed and codec resynthesis run when their
+inputs are given)."""
+
+METRIC_DESCRIPTIONS: dict[str, str] = {
+    "duration_s": "duration of the generated audio (s)",
+    "wer_generated": "WER of the generated audio against the text (lower is better)",
+    "wer_reference": "WER of the reference audio: the recogniser's level on real speech",
+    "wer_resynthesis": "WER of the reference passed through the codec: the ceiling for generation",
+    "sim_generated_prompt": "speaker similarity of generated audio to the prompt (higher is better)",
+    "sim_reference_prompt": "speaker similarity of the reference to the prompt: the target level",
+    "dnsmos_generated": "DNSMOS overall MOS of the generated audio (1-5, higher is better)",
+    "dnsmos_reference": "DNSMOS overall MOS of the reference audio",
+    "consistency_mean_generated": "mean similarity to the prompt of successive windows",
+    "consistency_slope_generated": "slope of that similarity over time (per s; < 0: drift)",
+    "consistency_slope_reference": "the same slope for the reference audio",
+    "stoi_resynthesis": "STOI of codec resynthesis against the reference (0-1)",
+    "pesq_resynthesis": "wide-band PESQ of codec resynthesis against the reference (1-4.64)",
+    "rtf": "real-time factor: generation seconds per audio second (lower is faster)",
+}
+
+
+@dataclass(frozen=True)
+class SuiteOptions:
+    """What the suite computes.
+
+    Attributes:
+        metrics: metric families to run, a subset of :data:`ALL_METRICS`.
+        segment_seconds: window length of the consistency curve (s).
+        codec: a codec (``sample_rate``, ``encode``, ``decode``) for the resynthesis ceiling.
+    """
+
+    metrics: tuple[str, ...] = ALL_METRICS
+    segment_seconds: float = 1.0
+    codec: object | None = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.metrics) - set(ALL_METRICS))
+        if unknown:
+            raise ValueError(f"unknown metric '{unknown[0]}' (known: {', '.join(ALL_METRICS)})")
+        if self.segment_seconds <= 0:
+            raise ValueError(f"segment_seconds must be positive, got {self.segment_seconds}")
+
+
+@dataclass
+class ItemResult:
+    """Results of one item.
+
+    Attributes:
+        item: the evaluated item.
+        metrics: flat metric name -> value (names from :data:`METRIC_DESCRIPTIONS`).
+        details: transcripts, word error counts, DNSMOS sub-scores, consistency curves.
+    """
+
+    item: EvaluationItem
+    metrics: dict[str, float] = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Plain dict for JSON."""
+        return {"item": self.item.to_dict(), "metrics": self.metrics, "details": self.details}
+
+
+def _wer_entry(result: ItemResult, name: str, text: str, hypothesis: str) -> None:
+    errors = word_errors(text, hypothesis)
+    result.metrics[f"wer_{name}"] = errors.wer
+    result.details[f"asr_{name}"] = {"transcript": hypothesis, **errors.to_dict()}
+
+
+def evaluate_item(item: EvaluationItem, options: SuiteOptions | None = None) -> ItemResult:
+    """Compute every metric the item's inputs allow (see the module docstring).
+
+    Args:
+        item: the files to evaluate.
+        options: what to compute (default: everything).
+
+    Returns:
+        The item's results.
+    """
+    options = options or SuiteOptions()
+    result = ItemResult(item)
+    generated = load_audio(item.generated)
+    reference = load_audio(item.reference) if item.reference else None
+    prompt = load_audio(item.prompt) if item.prompt else None
+    audios = {"generated": generated, "reference": reference}
+    result.metrics["duration_s"] = duration_seconds(generated)
+
+    if "wer" in options.metrics and item.text:
+        for name, audio in audios.items():
+            if audio is not None:
+                _wer_entry(result, name, item.text, transcribe(audio, EVAL_SAMPLE_RATE))
+
+    prompt_embedding = None
+    if prompt is not None and {"speaker", "consistency"} & set(options.metrics):
+        prompt_embedding = speaker_embedding(prompt, EVAL_SAMPLE_RATE)
+    if "speaker" in options.metrics and prompt_embedding is not None:
+        for name, audio in audios.items():
+            if audio is not None:
+                embedding = speaker_embedding(audio, EVAL_SAMPLE_RATE)
+                result.metrics[f"sim_{name}_prompt"] = cosine_similarity(
+                    embedding, prompt_embedding
+                )
+
+    if "dnsmos" in options.metrics:
+        for name, audio in audios.items():
+            if audio is not None:
+                scores = dnsmos(audio, EVAL_SAMPLE_RATE)
+                result.metrics[f"dnsmos_{name}"] = scores["ovrl"]
+                result.details[f"dnsmos_{name}"] = scores
+
+    if "consistency" in options.metrics and prompt_embedding is not None:
+        for name, audio in audios.items():
+            if audio is None:
+                continue
+            curve = acoustic_consistency(
+                audio,
+                None,
+                segment_seconds=options.segment_seconds,
+                prompt_embedding=prompt_embedding,
+            )
+            result.details[f"consistency_{name}"] = curve.to_dict()
+            if curve.slope_per_second is not None:
+                result.metrics[f"consistency_slope_{name}"] = curve.slope_per_second
+            if name == "generated" and curve.mean is not None:
+                result.metrics["consistency_mean_generated"] = curve.mean
+
+    if options.codec is not None and reference is not None:
+        resynthesised = codec_resynthesis(options.codec, reference, EVAL_SAMPLE_RATE)
+        if "wer" in options.metrics and item.text:
+            hypothesis = transcribe(resynthesised, EVAL_SAMPLE_RATE)
+            _wer_entry(result, "resynthesis", item.text, hypothesis)
+        result.metrics["stoi_resynthesis"] = stoi_score(reference, resynthesised, EVAL_SAMPLE_RATE)
+        try:
+            result.metrics["pesq_resynthesis"] = pesq_score(
+                reference, resynthesised, EVAL_SAMPLE_RATE
+            )
+        except ValueError as error:  # e.g. no speech found: keep the other metrics
+            result.details["pesq_resynthesis_error"] = str(error)
+
+    if item.generation_seconds is not None:
+        result.metrics["rtf"] = real_time_factor(
+            item.generation_seconds, result.metrics["duration_s"]
+        )
+    result.metrics = {k: result.metrics[k] for k in METRIC_DESCRIPTIONS if k in result.metrics}
+    return result
+
+
+def summarize(results: list[ItemResult]) -> dict[str, float]:
+    """Mean of each metric over the items that have it, plus corpus-level WERs.
+
+    Args:
+        results: per-item results.
+
+    Returns:
+        metric name -> mean (``wer_*_corpus``: all word errors over all reference words;
+        ``rtf_total``: total generation time over total audio duration), in a stable order.
+    """
+    summary: dict[str, float] = {}
+    for name in METRIC_DESCRIPTIONS:
+        values = [r.metrics[name] for r in results if name in r.metrics]
+        if values:
+            summary[name] = float(np.mean(values))
+    for name in ("generated", "reference", "resynthesis"):
+        errors = [
+            WordErrors(**{k: v for k, v in r.details[f"asr_{name}"].items() if k != "transcript"})
+            for r in results
+            if f"asr_{name}" in r.details
+        ]
+        if errors:
+            summary[f"wer_{name}_corpus"] = corpus_word_error_rate(errors)
+    timed = [r for r in results if "rtf" in r.metrics]
+    if timed:
+        total_time = sum(r.item.generation_seconds or 0.0 for r in timed)
+        summary["rtf_total"] = total_time / sum(r.metrics["duration_s"] for r in timed)
+    return summary
+
+
+@dataclass
+class EvaluationReport:
+    """Results of a run: per item, summary, and the options used."""
+
+    results: list[ItemResult]
+    summary: dict[str, float]
+    options: dict
+
+    def to_dict(self) -> dict:
+        """Plain dict for JSON."""
+        return {
+            "options": self.options,
+            "summary": self.summary,
+            "metrics": {k: v for k, v in METRIC_DESCRIPTIONS.items()},
+            "items": [r.to_dict() for r in self.results],
+        }
+
+
+def evaluate_items(
+    items: Iterable[EvaluationItem],
+    options: SuiteOptions | None = None,
+    progress: Callable[[int, EvaluationItem], None] | None = None,
+) -> EvaluationReport:
+    """Evaluate every item and summarise.
+
+    Args:
+        items: what to evaluate (check them first with
+            :func:`~soundstorm.evaluate.manifest.check_items`).
+        options: what to compute (default: everything).
+        progress: called as ``progress(index, item)`` before each item.
+
+    Returns:
+        The report.
+    """
+    options = options or SuiteOptions()
+    results = []
+    for index, item in enumerate(items):
+        if progress is not None:
+            progress(index, item)
+        results.append(evaluate_item(item, options))
+    codec = options.codec
+    return EvaluationReport(
+        results=results,
+        summary=summarize(results),
+        options={
+            "metrics": list(options.metrics),
+            "segment_seconds": options.segment_seconds,
+            "codec": None if codec is None else getattr(codec, "name", type(codec).__name__),
+            "asr": "pocketsphinx en-us (bundled)",
+            "speaker_encoder": "resemblyzer GE2E (bundled)",
+            "dnsmos": "speechmos DNSMOS P.835 + P.808 (bundled)",
+        },
+    )

@@ -1,0 +1,125 @@
+"""Text normalisation, WER arithmetic, and PocketSphinx on flite speech."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tests.evaluate.conftest import FOX, WEATHER, MuLawCodec, SilenceCodec
+
+from soundstorm.evaluate.asr import (
+    WordErrors,
+    codec_resynthesis,
+    codec_resynthesis_wer,
+    corpus_word_error_rate,
+    load_speech_recognizer,
+    normalize_text,
+    number_to_words,
+    transcribe,
+    word_error_rate,
+    word_errors,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hello, World!", "hello world"),
+        ("  Don't   STOP-believing ", "don't stop believing"),
+        ("'Quoted' words", "quoted words"),
+        ("Café déjà vu", "cafe deja vu"),
+        ("3 cats and 42 dogs", "three cats and forty two dogs"),
+        ("1,000 people", "one thousand people"),
+        ("Tom & Jerry: 100%", "tom and jerry one hundred percent"),
+        ("...", ""),
+    ],
+)
+def test_normalize_text(text, expected):
+    assert normalize_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [
+        (0, "zero"),
+        (13, "thirteen"),
+        (40, "forty"),
+        (99, "ninety nine"),
+        (115, "one hundred fifteen"),
+        (2023, "two thousand twenty three"),
+        (1_000_001, "one million one"),
+    ],
+)
+def test_number_to_words(number, words):
+    assert number_to_words(number) == words
+
+
+def test_number_to_words_rejects_out_of_range():
+    with pytest.raises(ValueError):
+        number_to_words(-1)
+    with pytest.raises(ValueError):
+        number_to_words(10**9)
+
+
+@pytest.mark.parametrize(
+    ("hypothesis", "counts"),
+    [
+        ("the cat sat on the mat", (0, 0, 0)),
+        ("the bat sat on the mat", (1, 0, 0)),
+        ("the cat sat on mat", (0, 1, 0)),
+        ("the cat sat on the red mat", (0, 0, 1)),
+        ("a bat sat on mat", (2, 1, 0)),
+    ],
+)
+def test_word_errors_counts_substitutions_deletions_insertions(hypothesis, counts):
+    errors = word_errors("the cat sat on the mat", hypothesis)
+    assert (errors.substitutions, errors.deletions, errors.insertions) == counts
+    assert errors.reference_words == 6
+    assert errors.errors == sum(counts)
+    assert errors.wer == pytest.approx(sum(counts) / 6)
+
+
+def test_word_error_rate_ignores_case_and_punctuation():
+    assert word_error_rate("Hello, World!", "hello world") == 0.0
+
+
+def test_empty_hypothesis_deletes_every_word_and_empty_reference_fails():
+    errors = word_errors("one two three", "")
+    assert errors.wer == 1.0 and errors.deletions == 3
+    with pytest.raises(ValueError, match="no word"):
+        word_errors("?!", "anything")
+
+
+def test_corpus_wer_weights_by_reference_length():
+    short = WordErrors(wer=1.0, reference_words=1, substitutions=1, deletions=0, insertions=0)
+    long = WordErrors(wer=0.0, reference_words=9, substitutions=0, deletions=0, insertions=0)
+    assert corpus_word_error_rate([short, long]) == pytest.approx(0.1)
+    with pytest.raises(ValueError):
+        corpus_word_error_rate([])
+
+
+def test_recognizer_is_loaded_once():
+    assert load_speech_recognizer() is load_speech_recognizer()
+
+
+def test_flite_speech_of_known_sentence_has_low_wer_and_other_sentence_high(speech):
+    hypothesis = transcribe(speech["slt_fox"], 16_000)
+    assert word_error_rate(FOX, hypothesis) <= 0.25
+    assert word_error_rate(WEATHER, hypothesis) >= 0.7
+
+
+def test_transcribe_resamples_other_rates_and_layouts(speech):
+    audio = speech["slt_fox"]
+    at_48k = np.repeat(audio, 3)[None, None, :]  # crude 3x upsampling, [1, 1, S]
+    assert word_error_rate(FOX, transcribe(at_48k, 48_000)) <= 0.25
+
+
+def test_codec_resynthesis_wer_is_near_clean_for_a_good_codec_and_bad_for_silence(speech):
+    audio = speech["slt_fox"]
+    resynthesised = codec_resynthesis(MuLawCodec(), audio, 16_000)
+    assert resynthesised.dtype == np.float32
+    assert abs(resynthesised.size - audio.size) <= 2
+    errors, hypothesis = codec_resynthesis_wer(MuLawCodec(), audio, 16_000, FOX)
+    assert errors.wer <= 0.3  # clean flite speech: <= 0.25 (test above)
+    assert hypothesis
+    errors, _ = codec_resynthesis_wer(SilenceCodec(), audio, 16_000, FOX)
+    assert errors.wer >= 0.9
