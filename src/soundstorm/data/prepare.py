@@ -147,9 +147,11 @@ def distributed_rank() -> tuple[int, int]:
 def wait_for(predicate, what: str, timeout: float | None, poll: float = 1.0) -> None:
     """Poll ``predicate()`` until it is true; ``SoundStormError`` after ``timeout`` s."""
     start = time.monotonic()
+    if timeout is not None:
+        poll = min(poll, max(timeout / 4, 0.01))
     while not predicate():
         if timeout is not None and time.monotonic() - start > timeout:
-            raise SoundStormError(f"gave up after {timeout:.0f} s waiting for {what}")
+            raise SoundStormError(f"gave up after {timeout:g} s waiting for {what}")
         time.sleep(poll)
 
 

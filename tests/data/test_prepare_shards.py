@@ -1,0 +1,192 @@
+"""``soundstorm prepare`` end to end with a fake codec / tokenizer: content, splits, bad
+files, resumability after a simulated kill, ranks, manifests and CLI errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from data_test_fakes import (
+    FakeEnergyCodec,
+    FakeZeroCrossingTokenizer,
+    tree_bytes,
+    write_corpus,
+    write_tone,
+)
+
+from soundstorm.cli import main as cli_main
+from soundstorm.data import TokenShardDataset
+from soundstorm.data.encoding import encode_file
+from soundstorm.data.inputs import AudioInput, list_inputs
+from soundstorm.data.prepare import PrepareInterrupted, prepare
+from soundstorm.errors import SoundStormError
+
+
+def run(source, out, **options):
+    options = {"shard_size": 3, "valid_fraction": 0.2, "progress": False, **options}
+    return prepare(
+        source, out, codec=FakeEnergyCodec(), semantic=FakeZeroCrossingTokenizer(), **options
+    )
+
+
+def test_prepare_writes_every_utterance_with_the_codec_tokens(tmp_path):
+    paths = write_corpus(tmp_path / "wavs", num_files=10)
+    summary = run(tmp_path / "wavs", tmp_path / "out")
+    assert summary["num_utterances_encoded"] == 10 and summary["num_bad_files_encoded"] == 0
+    train, valid = (
+        TokenShardDataset(tmp_path / "out", "train"),
+        TokenShardDataset(tmp_path / "out", "valid"),
+    )
+    assert len(train) + len(valid) == 10 and len(valid) >= 1
+    ids = train.ids() + valid.ids()
+    assert sorted(ids) == sorted(f"{p.parent.name}/{p.stem}" for p in paths)
+    assert not set(train.ids()) & set(valid.ids())
+    codec, tokenizer = FakeEnergyCodec(), FakeZeroCrossingTokenizer()
+    for ds in (train, valid):
+        assert (
+            ds.meta["codec"] == codec.config_dict()
+            and ds.meta["semantic"] == tokenizer.config_dict()
+        )
+        for i in range(len(ds)):
+            item = ds[i]
+            expected = encode_file(
+                codec,
+                tokenizer,
+                AudioInput(item["id"], str(tmp_path / "wavs" / f"{item['id']}.wav")),
+            )
+            np.testing.assert_array_equal(item["codes"], expected.codes)
+            np.testing.assert_array_equal(item["semantic"], expected.semantic)
+            assert item["codes"].shape[1] == ds.lengths[i] == item["semantic"].shape[0]
+            # 25 Hz ids repeated to 50 Hz frames: pairs of equal ids
+            assert np.all(
+                item["semantic"][0::2][: len(item["semantic"]) // 2] == item["semantic"][1::2]
+            )
+            assert item["duration"] == pytest.approx(ds.lengths[i] / 50.0, abs=0.021)
+    assert (tmp_path / "out" / "bad_files.tsv").read_text() == "path\tid\treason\n"
+
+
+def test_bad_files_are_skipped_and_reported(tmp_path):
+    wavs = tmp_path / "wavs"
+    write_corpus(wavs, num_files=4)
+    write_tone(wavs / "short.wav", 0.1, 300)
+    (wavs / "not_audio.wav").write_text("this is not audio\n")
+    (wavs / "empty.wav").write_bytes(b"")
+    write_tone(wavs / "silent_zero.wav", 0.0, 300)
+    (wavs / "notes.txt").write_text("ignored: not an audio suffix")
+    summary = run(wavs, tmp_path / "out")
+    report = (tmp_path / "out" / "bad_files.tsv").read_text().splitlines()
+    assert report[0] == "path\tid\treason"
+    reasons = {line.split("\t")[1]: line.split("\t")[2] for line in report[1:]}
+    assert set(reasons) == {"short", "not_audio", "empty", "silent_zero"}
+    assert "too short" in reasons["short"]
+    assert "no samples" in reasons["silent_zero"]
+    assert summary["num_utterances_encoded"] == 4
+    assert len(TokenShardDataset(tmp_path / "out")) == 4
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["num_bad_files"] == 4
+
+
+def test_interrupted_run_resumes_to_the_same_shards(tmp_path):
+    write_corpus(tmp_path / "wavs", num_files=10)
+    run(tmp_path / "wavs", tmp_path / "reference")
+    with pytest.raises(PrepareInterrupted):
+        run(tmp_path / "wavs", tmp_path / "resumed", stop_after_shards=2)
+    shards = tmp_path / "resumed" / "shards"
+    assert len([p for p in shards.iterdir() if not p.name.startswith(".")]) == 2
+    assert len(list(shards.glob(".*.tmp-*"))) == 1, "the killed shard exists only as a temp dir"
+    assert not (tmp_path / "resumed" / "manifest.json").exists()
+    summary = run(tmp_path / "wavs", tmp_path / "resumed")
+    assert summary["num_shards_skipped"] == 2
+    assert summary["num_shards_written"] == summary["num_shards_planned"] - 2
+    assert tree_bytes(tmp_path / "resumed") == tree_bytes(tmp_path / "reference")
+    again = run(tmp_path / "wavs", tmp_path / "resumed")  # idempotent: nothing to redo
+    assert again["num_shards_written"] == 0
+    assert tree_bytes(tmp_path / "resumed") == tree_bytes(tmp_path / "reference")
+
+
+def test_corrupt_shard_is_redone(tmp_path):
+    write_corpus(tmp_path / "wavs", num_files=6)
+    run(tmp_path / "wavs", tmp_path / "out")
+    reference = tree_bytes(tmp_path / "out")
+    (tmp_path / "out" / "shards" / "train-00000" / "index.json").write_text("{truncated")
+    summary = run(tmp_path / "wavs", tmp_path / "out")
+    assert summary["num_shards_written"] == 1
+    assert tree_bytes(tmp_path / "out") == reference
+
+
+def test_ranks_split_the_work_and_rank_zero_merges(tmp_path):
+    write_corpus(tmp_path / "wavs", num_files=10)
+    run(tmp_path / "wavs", tmp_path / "single")
+    rank1 = run(tmp_path / "wavs", tmp_path / "multi", rank=1, world_size=2)
+    assert rank1["manifest"] is None and not (tmp_path / "multi" / "manifest.json").exists()
+    rank0 = run(tmp_path / "wavs", tmp_path / "multi", rank=0, world_size=2)
+    assert rank0["num_shards_written"] + rank1["num_shards_written"] == rank0["num_shards_planned"]
+    assert rank0["num_shards_written"] > 0 and rank1["num_shards_written"] > 0
+    assert tree_bytes(tmp_path / "multi") == tree_bytes(tmp_path / "single")
+
+
+def test_rank_zero_times_out_when_another_rank_never_finishes(tmp_path):
+    write_corpus(tmp_path / "wavs", num_files=10)
+    with pytest.raises(SoundStormError, match="waiting for the other ranks"):
+        run(tmp_path / "wavs", tmp_path / "out", rank=0, world_size=2, merge_timeout=0.1)
+
+
+def test_worker_processes_give_the_same_shards(tmp_path):
+    write_corpus(tmp_path / "wavs", num_files=6)
+    run(tmp_path / "wavs", tmp_path / "serial")
+    run(tmp_path / "wavs", tmp_path / "parallel", workers=2)
+    assert tree_bytes(tmp_path / "parallel") == tree_bytes(tmp_path / "serial")
+
+
+def test_manifest_inputs_text_and_jsonl(tmp_path):
+    paths = write_corpus(tmp_path / "corpus" / "wavs", num_files=4)
+    text = tmp_path / "corpus" / "list.txt"
+    text.write_text(
+        "# audio files, relative to this file\n\n"
+        + "".join(f"{p.relative_to(text.parent)}\n" for p in paths[:3])
+        + f"custom_id\t{paths[3]}\n"
+        + "wavs/missing.wav\n"
+    )
+    inputs = list_inputs(text)
+    assert [i.id for i in inputs] == [
+        "custom_id",
+        "wavs/missing",
+        "wavs/spk_a/utt_000",
+        "wavs/spk_a/utt_002",
+        "wavs/spk_b/utt_001",
+    ]
+    jsonl = tmp_path / "corpus" / "list.jsonl"
+    jsonl.write_text(
+        "".join(json.dumps({"path": str(p), "id": f"u{i}"}) + "\n" for i, p in enumerate(paths))
+    )
+    assert [i.id for i in list_inputs(jsonl)] == ["u0", "u1", "u2", "u3"]
+    summary = run(text, tmp_path / "out", valid_fraction=0.0)
+    assert summary["num_utterances_encoded"] == 4
+    bad = (tmp_path / "out" / "bad_files.tsv").read_text()
+    assert "wavs/missing" in bad and "not found" in bad
+    jsonl.write_text('{"id": "x"}\n')
+    with pytest.raises(SoundStormError, match='no "path"'):
+        list_inputs(jsonl)
+    text.write_text(f"a\t{paths[0]}\na\t{paths[1]}\n")
+    with pytest.raises(SoundStormError, match="duplicate utterance id 'a'"):
+        list_inputs(text)
+
+
+def test_rerun_with_other_settings_is_refused(tmp_path):
+    write_corpus(tmp_path / "wavs", num_files=4)
+    run(tmp_path / "wavs", tmp_path / "out")
+    with pytest.raises(SoundStormError, match="shard_size"):
+        run(tmp_path / "wavs", tmp_path / "out", shard_size=2)
+
+
+def test_cli_missing_input_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    status = cli_main(["prepare", str(tmp_path / "no_such_dir"), str(out)])
+    error = capsys.readouterr().err
+    assert status == 2
+    assert error.count("\n") == 1 and "no_such_dir" in error and "Traceback" not in error
+    assert not out.exists()
+    (tmp_path / "empty_dir").mkdir()
+    assert cli_main(["prepare", str(tmp_path / "empty_dir"), str(out)]) == 2
+    assert "no audio files" in capsys.readouterr().err
+    assert not out.exists()
