@@ -201,7 +201,7 @@ def make_utterance(out_dir: Path, utterance: Utterance, sample_rate: int) -> Non
         "engine": voice.engine,
         "text": utterance.text,
         "duration": round(duration, 4),
-        "phone_set": {"flite": "cmu", "festival": "cmu", "piper": "espeak-ipa"}.get(voice.engine),
+        "phone_set": "cmu" if voice.engine in ("flite", "festival") else "espeak-ipa",
         "phones": phones,
         "note": result.phones_note,
     }
@@ -213,6 +213,23 @@ def make_utterance(out_dir: Path, utterance: Utterance, sample_rate: int) -> Non
         out_dir / utterance.phones_path,
         lambda p: p.write_text(json.dumps(record, ensure_ascii=False) + "\n"),
     )
+
+
+def remove_stale_temporaries(out_dir: Path) -> int:
+    """Delete temporary files left by killed runs (``.NAME.PID.tmp`` of dead processes)."""
+    removed = 0
+    for temp in out_dir.glob("*/*/.*.tmp"):
+        pid = temp.name.rsplit(".", 2)[-2]
+        try:
+            os.kill(int(pid), 0)
+            continue  # its writer is alive
+        except (ValueError, OverflowError, ProcessLookupError):
+            pass
+        except PermissionError:
+            continue
+        temp.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def _make_or_report(out_dir: Path, utterance: Utterance, sample_rate: int) -> str | None:
@@ -238,6 +255,7 @@ def synthesize_all(
     Raises:
         SoundStormError: When some failed (the rest are kept; a rerun retries the failed).
     """
+    remove_stale_temporaries(out_dir)
     todo = [u for u in utterances if not is_done(out_dir, u)]
     # Interleave voices so that every worker loads each engine early and shares the load.
     todo.sort(key=lambda u: (u.sentence_id, u.voice))

@@ -11,8 +11,8 @@ Engines (all offline):
   predictor when the PyPI ``onnx`` package is present. Duration noise is off
   (``noise_w_scale=0``) so durations and phone times are reproducible; the waveform itself
   keeps the voice's generator noise and is not bit-identical between runs.
-- ``espeak`` (Debian ``espeak-ng``) variants: extra training voices only; eSpeak NG prints
-  no phone times for its own (non-MBROLA) voices, so their phones are not recorded.
+- ``espeak`` (Debian ``espeak-ng``) variants, extra training voices only, run through
+  ``libespeak-ng`` with ctypes: its phoneme events give IPA phone start times (1 ms).
 
 Two voices share a ``speaker`` when they come from the same recordings (``flite-kal16`` and
 ``festival-kal``; ``flite-slt`` and ``festival-slt``): a held-out speaker must be held out
@@ -21,6 +21,7 @@ with all its voices.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
 import shutil
@@ -264,12 +265,88 @@ def synthesize_festival(voice: Voice, text: str, work_dir: Path) -> Synthesis:
     return Synthesis(audio, rate, _phones_from_ends(ends))
 
 
+class _EspeakEventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _EspeakEvent(ctypes.Structure):  # espeak_EVENT of speak_lib.h
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),  # milliseconds
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EspeakEventId),
+    ]
+
+
+_ESPEAK_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_EspeakEvent)
+)
+_ESPEAK_PHONEME_EVENT, _ESPEAK_LIST_END = 7, 0
+_ESPEAK: dict[str, object] = {}
+
+
+def _espeak_library():
+    """libespeak-ng, initialised once per process: synchronous, IPA phoneme events on."""
+    if not _ESPEAK:
+        library = ctypes.CDLL("libespeak-ng.so.1")
+        rate = library.espeak_Initialize(2, 0, None, 0x0001 | 0x0002)  # SYNCHRONOUS; events, IPA
+        if rate <= 0:
+            raise RuntimeError("espeak_Initialize failed")
+        state: dict = {"audio": [], "events": []}
+
+        def collect(wav, num_samples, events):
+            if num_samples > 0:
+                state["audio"].append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
+            i = 0
+            while events[i].type != _ESPEAK_LIST_END:
+                name = events[i].id.string.decode("utf-8", "replace")
+                if events[i].type == _ESPEAK_PHONEME_EVENT:
+                    state["events"].append((name, events[i].audio_position / 1000))
+                i += 1
+            return 0
+
+        callback = _ESPEAK_CALLBACK(collect)
+        library.espeak_SetSynthCallback(callback)
+        _ESPEAK.update(library=library, rate=rate, state=state, callback=callback)
+    return _ESPEAK
+
+
 def synthesize_espeak(voice: Voice, text: str, work_dir: Path) -> Synthesis:
-    """eSpeak NG: audio only (it reports no phone times for its own voices)."""
-    wav = work_dir / "espeak.wav"
-    _run(["espeak-ng", "-v", voice.engine_voice, "-w", str(wav), text])
-    audio, rate = _read_wav(wav)
-    return Synthesis(audio, rate, None, "espeak-ng reports no phone times")
+    """eSpeak NG through libespeak-ng: audio plus its phoneme events (IPA, 1 ms resolution).
+
+    Each phone runs from its event to the next one; the silences before the first and after
+    the last are ``_``.
+    """
+    espeak = _espeak_library()
+    library, state, rate = espeak["library"], espeak["state"], int(espeak["rate"])
+    state["audio"].clear()
+    state["events"].clear()
+    if library.espeak_SetVoiceByName(voice.engine_voice.encode()) != 0:
+        raise RuntimeError(f"espeak-ng has no voice {voice.engine_voice}")
+    data = text.encode("utf-8")
+    library.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)  # POS_CHARACTER, UTF8
+    library.espeak_Synchronize()
+    if not state["audio"]:
+        raise RuntimeError("espeak-ng produced no audio")
+    audio = np.concatenate(state["audio"]).astype(np.float32) / 32768.0
+    duration = audio.shape[0] / rate
+    events = [(name, min(time, duration)) for name, time in state["events"]]
+    phones: list[tuple[str, float, float]] = []
+    if events and events[0][1] > 0:
+        phones.append(("_", 0.0, events[0][1]))
+    boundaries = [time for _, time in events[1:]] + [duration]
+    for (name, start), end in zip(events, boundaries):
+        if end <= start:
+            continue
+        if not name and phones and phones[-1][0] == "_":  # merge silences
+            phones[-1] = ("_", phones[-1][1], end)
+        else:
+            phones.append((name or "_", start, end))
+    return Synthesis(audio, rate, phones)
 
 
 _PIPER_CACHE: dict[str, object] = {}
