@@ -190,3 +190,22 @@ def test_cli_missing_input_exits_2_with_one_line_and_writes_nothing(tmp_path, ca
     assert cli_main(["prepare", str(tmp_path / "empty_dir"), str(out)]) == 2
     assert "no audio files" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_splits_are_stable_when_data_is_added():
+    from soundstorm.data.inputs import assign_splits, plan_shards
+
+    inputs = [AudioInput(f"spk{i % 7}/utt{i:05d}", f"/a/{i}.wav") for i in range(2000)]
+    small = assign_splits(inputs[:500], 0.1)
+    large = assign_splits(inputs, 0.1)
+    assert {i.id for i in small["valid"]} == {i.id for i in large["valid"] if i in inputs[:500]}
+    assert 0.07 < len(large["valid"]) / len(inputs) < 0.13
+    plans = plan_shards(inputs, 300, 0.1)
+    assert [p.name for p in plans][:2] == ["train-00000", "train-00001"]
+    assert sum(len(p.inputs) for p in plans) == len(inputs)
+    assert all(len(p.inputs) <= 300 for p in plans)
+    assert plans == plan_shards(list(inputs), 300, 0.1)
+    with pytest.raises(SoundStormError, match="shard-size"):
+        plan_shards(inputs, 0, 0.1)
+    with pytest.raises(SoundStormError, match="valid-fraction"):
+        plan_shards(inputs, 10, 1.0)

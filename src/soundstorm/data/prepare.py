@@ -224,23 +224,43 @@ def shard_is_done(directory: Path, fingerprint: str) -> bool:
         return False
 
 
-def _encode_shards(pending, codec, tokenizer, settings, workers, progress, stop_after_shards, out):
-    """Encode and write ``pending`` ``(plan, fingerprint)`` shards; returns counters."""
+def file_digest(path: str | os.PathLike | None) -> str | None:
+    """SHA-1 of a file's bytes (a fitted codec's), ``None`` when ``path`` is not a file."""
+    import hashlib
+
+    if path is None or not Path(path).is_file():
+        return None
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _encode_shards(pending, codec, tokenizer, specs, settings, options, out):
+    """Encode and write ``pending`` ``(plan, fingerprint)`` shards; returns counters.
+
+    ``specs`` is ``(codec, tokenizer)`` as the worker processes rebuild them: spec strings
+    (a name or a path) or the objects themselves. ``options`` holds ``workers``,
+    ``progress`` and ``stop_after_shards``.
+    """
     from tqdm import tqdm
 
     from soundstorm.data.encoding import encode_task, init_worker
 
     counters = {"shards": 0, "utterances": 0, "bad": 0, "seconds_audio": 0.0}
     total_files = sum(len(plan.inputs) for plan, _ in pending)
-    bar = tqdm(total=total_files, unit="file", desc="prepare", disable=not progress or None)
+    workers, stop_after_shards = options["workers"], options["stop_after_shards"]
+    disable = not options["progress"] or None  # None: tqdm hides itself off a terminal
+    bar = tqdm(total=total_files, unit="file", desc="prepare", disable=disable)
     pool = None
-    worker_args = (codec, tokenizer, settings["min_duration"])
     if workers > 1 and total_files > 1:
         import multiprocessing
 
+        worker_args = (*specs, settings["min_duration"])
         pool = multiprocessing.get_context("spawn").Pool(workers, init_worker, worker_args)
     else:
-        init_worker(*worker_args, num_threads=None)
+        init_worker(codec, tokenizer, settings["min_duration"], num_threads=None)
     try:
         for plan, fingerprint in pending:
             if pool is not None:
@@ -366,13 +386,16 @@ def prepare(
         from soundstorm.data.encoding import load_semantic_tokenizer
 
         tokenizer = load_semantic_tokenizer(semantic)
+    specs = (codec, semantic)  # how worker processes rebuild the codec and the tokenizer
     codec, codec_path = load_named_codec(codec)
     out.mkdir(parents=True, exist_ok=True)
     if codec is None:
         options = {"num_levels": num_levels, "codebook_size": codebook_size, "max_files": fit_files}
         codec, codec_path = fitted_codec(inputs, out, rank, options, merge_timeout)
+        specs = (str(out / FITTED_CODEC_NAME), semantic)
     shard_settings = {
         "codec": codec.config_dict(),
+        "codec_file_sha1": file_digest(specs[0] if isinstance(specs[0], str) else None),
         "semantic": tokenizer.config_dict(),
         "min_duration": min_duration,
     }
@@ -399,17 +422,19 @@ def prepare(
         if not shard_is_done(out / SHARDS_DIRNAME / plan.name, fingerprints[plan.name])
     ]
     encode_started = time.monotonic()
-    counters = _encode_shards(
-        pending, codec, tokenizer, shard_settings, workers, progress, stop_after_shards, out
-    )
+    options = {"workers": workers, "progress": progress, "stop_after_shards": stop_after_shards}
+    counters = _encode_shards(pending, codec, tokenizer, specs, shard_settings, options, out)
     encode_seconds = time.monotonic() - encode_started
     manifest = None
     if rank == 0:
+        waiting = {p.name for p in plans}
 
         def all_done() -> bool:
-            return all(
-                shard_is_done(out / SHARDS_DIRNAME / p.name, fingerprints[p.name]) for p in plans
-            )
+            for name in sorted(waiting):  # finished shards are not read again
+                if not shard_is_done(out / SHARDS_DIRNAME / name, fingerprints[name]):
+                    return False
+                waiting.discard(name)
+            return True
 
         wait_for(all_done, "the other ranks' shards", merge_timeout, poll=2.0)
         manifest = merge_outputs(out, plans, codec_path)
