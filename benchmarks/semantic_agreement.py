@@ -1,0 +1,256 @@
+"""Speaker independence, content and speed of a semantic tokenizer, on synthesised speech.
+
+Run (needs Debian ``flite``; about a minute on 2 CPU cores):
+
+    python benchmarks/semantic_agreement.py                        # embedded default
+    python benchmarks/semantic_agreement.py --tokenizer path/to/kmeans_dir --markdown out.md
+
+Every sentence of a fixed list is spoken by several flite voices (different speakers,
+sexes and accents: kal16, awb, rms, slt). Flite prints the end time of every phone it
+synthesises (``-psdur``), which gives:
+
+- ``cross-voice agreement``: the fraction of frames where two voices saying the SAME
+  sentence get the same token, after mapping each frame of one voice to the same relative
+  position inside the same phone of the other voice (exact alignment, no DTW);
+- ``different-sentence baseline``: the same measure for two DIFFERENT sentences (frames
+  paired by linear time warping), i.e. what agreement looks like when the content differs;
+- ``edit distance``: normalised Levenshtein distance between the run-length-collapsed token
+  sequences, same sentence / different voice vs. different sentences;
+- ``phone accuracy`` (phone tokenizers only): frames whose token is the phone flite says;
+- ``speed``: tokens per second and real-time factor of ``tokenize`` (decoder start-up excluded).
+
+Speaker-independent, content-bearing tokens have high cross-voice agreement, a large gap to
+the baseline and a low same-sentence edit distance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import itertools
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+SENTENCES = (  # Harvard sentences (IEEE 1969), public domain.
+    "The birch canoe slid on the smooth planks.",
+    "Glue the sheet to the dark blue background.",
+    "It's easy to tell the depth of a well.",
+    "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.",
+    "The juice of lemons makes fine punch.",
+    "The box was thrown beside the parked truck.",
+    "The hogs were fed chopped corn and garbage.",
+    "Four hours of steady work faced us.",
+    "A large size in stockings is hard to sell.",
+    "The boy was there when the sun rose.",
+    "A rod is used to catch pink salmon.",
+    "The source of the huge river is the clear spring.",
+    "Kick the ball straight and follow through.",
+    "Help the woman get back to her feet.",
+    "A pot of tea helps to pass the evening.",
+)
+VOICES = ("kal16", "awb", "rms", "slt")
+FRAME_RATE_FOR_METRICS = 100.0  # tokens are aligned to 100 Hz before comparing
+
+
+def synthesise(text: str, voice: str, directory: Path) -> tuple[np.ndarray, int, list]:
+    """Speak ``text`` with a flite voice; return audio, sample rate and (phone, start, end)."""
+    path = directory / f"{voice}_{abs(hash(text))}.wav"
+    result = subprocess.run(
+        ["flite", "-voice", voice, "-psdur", "-t", text, "-o", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    audio, sample_rate = sf.read(path, dtype="float32")
+    phones, start = [], 0.0
+    for item in result.stdout.split():
+        name, end = item.rsplit(":", 1)
+        phones.append((name, start, float(end)))
+        start = float(end)
+    return audio, sample_rate, phones
+
+
+def phone_warp(phones_a: list, phones_b: list, times_a: np.ndarray) -> np.ndarray:
+    """Map times in utterance A to the same relative place of the same phone in B."""
+    starts_a = np.array([p[1] for p in phones_a])
+    ends_a = np.array([p[2] for p in phones_a])
+    starts_b = np.array([p[1] for p in phones_b])
+    ends_b = np.array([p[2] for p in phones_b])
+    k = np.clip(np.searchsorted(ends_a, times_a, side="right"), 0, len(phones_a) - 1)
+    rel = (times_a - starts_a[k]) / np.maximum(ends_a[k] - starts_a[k], 1e-6)
+    return starts_b[k] + np.clip(rel, 0.0, 1.0) * (ends_b[k] - starts_b[k])
+
+
+def frame_agreement(tokens_a: np.ndarray, tokens_b: np.ndarray, times_b: np.ndarray) -> float:
+    """Fraction of frames of A whose token equals B's token at the mapped time."""
+    idx = np.clip((times_b * FRAME_RATE_FOR_METRICS).astype(int), 0, len(tokens_b) - 1)
+    return float(np.mean(tokens_a == tokens_b[idx]))
+
+
+def collapse(tokens: np.ndarray) -> list[int]:
+    """Run-length collapse: ``a a b b b a`` -> ``a b a``."""
+    return [int(t) for i, t in enumerate(tokens) if i == 0 or t != tokens[i - 1]]
+
+
+def edit_distance(a: list[int], b: list[int]) -> float:
+    """Levenshtein distance normalised by the longer length."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1] / max(len(a), len(b), 1)
+
+
+def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> dict:
+    """Synthesise the corpus, tokenize it and compute every metric."""
+    from soundstorm.semantic import align, get_semantic_tokenizer
+    from soundstorm.semantic.phones import PhoneTokenizer, phone_id
+
+    torch.set_num_threads(num_threads)
+    tokenizer = get_semantic_tokenizer(tokenizer_name, **(options or {}))
+    utterances = {}  # (sentence index, voice) -> dict
+    with tempfile.TemporaryDirectory() as tmp:
+        for (s, text), voice in itertools.product(enumerate(SENTENCES), VOICES):
+            audio, sample_rate, phones = synthesise(text, voice, Path(tmp))
+            utterances[(s, voice)] = {"audio": audio, "sr": sample_rate, "phones": phones}
+    first = next(iter(utterances.values()))
+    tokenizer.tokenize(torch.from_numpy(first["audio"])[None, None], first["sr"])  # warm-up
+    seconds_audio = seconds_cpu = num_tokens = 0.0
+    for utt in utterances.values():
+        wav = torch.from_numpy(utt["audio"])[None, None]
+        start = time.perf_counter()
+        tokens = tokenizer.tokenize(wav, utt["sr"])[0]
+        seconds_cpu += time.perf_counter() - start
+        seconds_audio += len(utt["audio"]) / utt["sr"]
+        num_tokens += tokens.numel()
+        n100 = max(1, round(len(tokens) * FRAME_RATE_FOR_METRICS / tokenizer.frame_rate))
+        utt["tokens"] = align(tokens, tokenizer.frame_rate, FRAME_RATE_FOR_METRICS, n100).numpy()
+        utt["times"] = (np.arange(n100) + 0.5) / FRAME_RATE_FOR_METRICS
+
+    same, same_ed, diff, diff_ed, skipped = [], [], [], [], 0
+    for s in range(len(SENTENCES)):
+        for va, vb in itertools.permutations(VOICES, 2):
+            a, b = utterances[(s, va)], utterances[(s, vb)]
+            if [p[0] for p in a["phones"]] != [p[0] for p in b["phones"]]:
+                skipped += 1
+                continue
+            warped = phone_warp(a["phones"], b["phones"], a["times"])
+            same.append(frame_agreement(a["tokens"], b["tokens"], warped))
+            same_ed.append(edit_distance(collapse(a["tokens"]), collapse(b["tokens"])))
+    for (s1, s2), (va, vb) in itertools.product(
+        itertools.permutations(range(len(SENTENCES)), 2), itertools.product(VOICES, VOICES)
+    ):
+        if (s2 - s1) % len(SENTENCES) != 1:  # each sentence against the next one only
+            continue
+        a, b = utterances[(s1, va)], utterances[(s2, vb)]
+        duration_ratio = b["times"][-1] / a["times"][-1]
+        diff.append(frame_agreement(a["tokens"], b["tokens"], a["times"] * duration_ratio))
+        diff_ed.append(edit_distance(collapse(a["tokens"]), collapse(b["tokens"])))
+
+    results = {
+        "tokenizer": tokenizer_name,
+        "config": tokenizer.config_dict(),
+        "num_utterances": len(utterances),
+        "seconds_audio": seconds_audio,
+        "cross_voice_agreement": float(np.mean(same)),
+        "different_sentence_agreement": float(np.mean(diff)),
+        "cross_voice_edit_distance": float(np.mean(same_ed)),
+        "different_sentence_edit_distance": float(np.mean(diff_ed)),
+        "pairs_same": len(same),
+        "pairs_skipped_phone_mismatch": skipped,
+        "tokens_per_second": num_tokens / seconds_cpu,
+        "real_time_factor": seconds_cpu / seconds_audio,
+    }
+    if isinstance(tokenizer, PhoneTokenizer):
+        per_voice = {}
+        for voice in VOICES:
+            hits = []
+            for s in range(len(SENTENCES)):
+                utt = utterances[(s, voice)]
+                ends = np.array([p[2] for p in utt["phones"]])
+                k = np.clip(np.searchsorted(ends, utt["times"], side="right"), 0, len(ends) - 1)
+                reference = np.array([phone_id(utt["phones"][i][0]) for i in k])
+                hits.append(float(np.mean(reference == utt["tokens"])))
+            per_voice[voice] = float(np.mean(hits))
+        results["phone_accuracy_per_voice"] = per_voice
+    return results
+
+
+def to_markdown(results: dict, command: str) -> str:
+    """A results section for docs/bench/semantic.md."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    lines = [
+        f"### `{results['tokenizer']}` tokenizer",
+        "",
+        f"- command: `{command}`",
+        f"- machine: {os.cpu_count()}-core CPU container, no GPU ({platform.processor() or ''}"
+        f" {platform.machine()}), torch {torch.__version__}",
+        f"- date: {datetime.date.today().isoformat()}, commit {commit}",
+        f"- corpus: {len(SENTENCES)} Harvard sentences x flite voices {', '.join(VOICES)}"
+        f" ({results['num_utterances']} utterances, {results['seconds_audio']:.0f} s)",
+        f"- tokenizer config: `{results['config']}`",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| frame agreement, same sentence, different voices "
+        f"({results['pairs_same']} pairs) | {results['cross_voice_agreement']:.3f} |",
+        f"| frame agreement, different sentences (baseline) "
+        f"| {results['different_sentence_agreement']:.3f} |",
+        f"| normalised edit distance, same sentence, different voices "
+        f"| {results['cross_voice_edit_distance']:.3f} |",
+        f"| normalised edit distance, different sentences (baseline) "
+        f"| {results['different_sentence_edit_distance']:.3f} |",
+        f"| tokens / s (1 process) | {results['tokens_per_second']:.0f} |",
+        f"| real-time factor (CPU s per audio s) | {results['real_time_factor']:.3f} |",
+    ]
+    for voice, accuracy in results.get("phone_accuracy_per_voice", {}).items():
+        lines.append(f"| frame phone accuracy vs. flite's phones, voice {voice} | {accuracy:.3f} |")
+    if results["pairs_skipped_phone_mismatch"]:
+        lines.append(
+            f"| pairs skipped (phone sequences differ) | {results['pairs_skipped_phone_mismatch']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tokenizer", default="default", help="registry name or saved dir")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="tokenizer option (number), e.g. --option language_weight=8",
+    )
+    parser.add_argument("--markdown", type=Path, help="append a results section to this file")
+    args = parser.parse_args()
+    options = {}
+    for item in args.option:
+        key, _, value = item.partition("=")
+        options[key] = float(value)
+    results = run(args.tokenizer, args.threads, options)
+    for key, value in results.items():
+        print(f"{key}: {value}")
+    if args.markdown:
+        command = "python benchmarks/semantic_agreement.py " + " ".join(sys.argv[1:])
+        with open(args.markdown, "a") as handle:
+            handle.write("\n" + to_markdown(results, command.strip()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

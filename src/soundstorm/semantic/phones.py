@@ -1,0 +1,181 @@
+"""The embedded default semantic tokenizer: frame-level English phone ids.
+
+SoundStorm's conditioning tokens must carry the content of speech (what is said) and as
+little as possible of the voice (who says it), so that a prompt can set the voice. The paper
+uses k-means ids of w2v-BERT; here the default needs no download: CMU PocketSphinx's
+speaker-independent English phone recogniser (acoustic model trained on many real speakers,
+shipped inside the ``pocketsphinx`` wheel) decodes the audio in "allphone" mode (phone
+bigram language model, no words), and every frame gets the id of the phone being spoken.
+
+Tokens: 41 ids, ``PHONES[i]`` (silence, speech-like noise, the 39 ARPAbet phones of
+CMUdict); PocketSphinx's 100 Hz decisions are resampled to ``frame_rate`` (50 Hz by default)
+with :func:`soundstorm.semantic.align`. CPU only, about 25x faster than real time on one
+core (see ``docs/bench/semantic.md``).
+
+Example::
+
+    tokenizer = PhoneTokenizer()                 # 50 Hz
+    tokens = tokenizer.tokenize(wav, 24000)      # wav [B, C, S] -> tokens [B, T_sem]
+    print(tokenizer.phone_names(tokens[0]))      # ['SIL', 'SIL', 'DH', 'DH', 'AH', ...]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from soundstorm.errors import SoundStormError
+from soundstorm.semantic.align import align
+from soundstorm.semantic.base import SemanticTokenizer, mono_resampled
+
+#: Token id -> phone name. ``SIL`` also covers PocketSphinx's non-speech noise ``+NSN+``.
+PHONES: tuple[str, ...] = (
+    "SIL", "SPN",
+    "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G",
+    "HH", "IH", "IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH",
+    "T", "TH", "UH", "UW", "V", "W", "Y", "Z", "ZH",
+)  # fmt: skip
+SILENCE_ID = 0
+_PHONE_TO_ID = {name: i for i, name in enumerate(PHONES)}
+_PHONE_TO_ID.update({"+NSN+": SILENCE_ID, "+SPN+": _PHONE_TO_ID["SPN"]})
+
+_DECODER_SAMPLE_RATE = 16000
+_DECODER_FRAME_RATE = 100  # PocketSphinx frames per second (10 ms hop)
+_DITHER_LSB = 2.0  # standard deviation of the dither, in 16-bit steps (-84 dBFS)
+
+
+def phone_id(name: str) -> int:
+    """Token id of an ARPAbet phone name (``"AH"``, ``"ah"``, ``"AH0"``; ``"pau"`` is silence).
+
+    Args:
+        name: Phone name, any case, optional CMUdict stress digit.
+
+    Returns:
+        Index into :data:`PHONES`.
+
+    Raises:
+        SoundStormError: for an unknown phone.
+    """
+    key = name.strip().upper().rstrip("012")
+    key = {"PAU": "SIL", "H#": "SIL", "AX": "AH", "SP": "SIL"}.get(key, key)
+    if key not in _PHONE_TO_ID:
+        raise SoundStormError(f"unknown phone {name!r}; known: {' '.join(PHONES)}")
+    return _PHONE_TO_ID[key]
+
+
+class PhoneTokenizer(SemanticTokenizer):
+    """Speaker-independent frame-level phone ids from PocketSphinx (the embedded default).
+
+    Args:
+        frame_rate: Output frames per second (divides 100 for exact repetition; 50 or 25 are
+            the usual choices, any positive rate is accepted).
+        language_weight: Weight of the phone bigram model against the acoustic scores
+            (PocketSphinx ``-lw``); higher favours likely phone sequences.
+        phone_insertion_penalty: PocketSphinx ``-pip`` (< 1 gives fewer, longer phones).
+    """
+
+    name = "phones"
+
+    def __init__(
+        self,
+        frame_rate: float = 50.0,
+        language_weight: float = 2.0,
+        phone_insertion_penalty: float = 1.0,
+    ) -> None:
+        if not frame_rate > 0 or frame_rate > _DECODER_FRAME_RATE:
+            raise SoundStormError(f"frame_rate must be in (0, 100] Hz, got {frame_rate!r}")
+        self._frame_rate = float(frame_rate)
+        self.language_weight = float(language_weight)
+        self.phone_insertion_penalty = float(phone_insertion_penalty)
+        self._decoder = None  # created on first use: importing pocketsphinx is lazy
+
+    @property
+    def frame_rate(self) -> float:
+        """Semantic frames per second."""
+        return self._frame_rate
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of distinct ids: ``len(PHONES)`` (41)."""
+        return len(PHONES)
+
+    def config_dict(self) -> dict:
+        """JSON description stored in token files."""
+        return {
+            **super().config_dict(),
+            "language_weight": self.language_weight,
+            "phone_insertion_penalty": self.phone_insertion_penalty,
+        }
+
+    def _get_decoder(self):
+        if self._decoder is None:
+            try:
+                from pocketsphinx import Decoder, get_model_path
+            except ImportError as error:
+                raise SoundStormError(
+                    "the default semantic tokenizer needs pocketsphinx: pip install pocketsphinx"
+                ) from error
+            self._decoder = Decoder(
+                allphone=get_model_path("en-us/en-us-phone.lm.bin"),
+                lm=None,
+                samprate=_DECODER_SAMPLE_RATE,
+                lw=self.language_weight,
+                pip=self.phone_insertion_penalty,
+                loglevel="ERROR",
+            )
+        return self._decoder
+
+    def decode_phones(self, audio: np.ndarray) -> np.ndarray:
+        """Phone id of every 10 ms decoder frame of one mono 16 kHz clip.
+
+        Args:
+            audio: ``float[S]`` in ``[-1, 1]`` at 16 kHz.
+
+        Returns:
+            ``int64[ceil(S / 160)]`` phone ids at 100 Hz; frames the decoder leaves out are
+            silence.
+        """
+        num_frames = math.ceil(len(audio) / (_DECODER_SAMPLE_RATE / _DECODER_FRAME_RATE))
+        ids = np.full(num_frames, SILENCE_ID, dtype=np.int64)
+        if len(audio) < _DECODER_SAMPLE_RATE // 20:  # < 50 ms: too short to decode
+            return ids
+        # Fixed-seed dither of a few LSB: digital silence (all zeros) otherwise decodes as
+        # fricatives, because the decoder's energy normalisation divides by ~0.
+        dither = np.random.default_rng(0).standard_normal(len(audio)) * _DITHER_LSB
+        pcm = np.clip(audio * 32767.0 + dither, -32768, 32767).round().astype("<i2")
+        decoder = self._get_decoder()
+        decoder.start_utt()
+        decoder.process_raw(pcm.tobytes(), full_utt=True)
+        decoder.end_utt()
+        for segment in decoder.seg():
+            token = _PHONE_TO_ID.get(segment.word, SILENCE_ID)
+            ids[segment.start_frame : segment.end_frame + 1] = token
+        return ids
+
+    def tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Tokenize audio into phone ids.
+
+        Args:
+            wav: ``FloatTensor[B, C, S]`` (channels are averaged).
+            sample_rate: Sample rate of ``wav`` (Hz); resampled to 16 kHz.
+
+        Returns:
+            ``LongTensor[B, T_sem]`` with ``T_sem = round(S / sample_rate * frame_rate)``
+            (at least 1) and ids in ``[0, 41)``.
+        """
+        audio = mono_resampled(wav, sample_rate, _DECODER_SAMPLE_RATE)  # (B, S16)
+        num_out = max(1, round(wav.shape[-1] * self._frame_rate / sample_rate))
+        rows = []
+        for clip in audio.numpy():
+            phones_100hz = torch.from_numpy(self.decode_phones(clip))
+            if phones_100hz.numel() == 0:
+                phones_100hz = torch.full((1,), SILENCE_ID, dtype=torch.long)
+            rows.append(align(phones_100hz, _DECODER_FRAME_RATE, self._frame_rate, num_out))
+        return torch.stack(rows)
+
+    @staticmethod
+    def phone_names(tokens: torch.Tensor) -> list[str]:
+        """Phone names of a 1-D token sequence ``LongTensor[T]``."""
+        return [PHONES[int(i)] for i in tokens.reshape(-1)]

@@ -1,0 +1,174 @@
+"""Tests of the HuBERT / w2v-BERT k-means tokenizers with tiny random models saved locally."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from soundstorm.errors import SoundStormError
+from soundstorm.semantic import get_semantic_tokenizer
+from soundstorm.semantic.kmeans_tokenizer import (
+    CONFIG_NAME,
+    HubertKMeansTokenizer,
+    W2VBertKMeansTokenizer,
+)
+
+transformers = pytest.importorskip("transformers")
+
+HIDDEN = 16
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory) -> dict[str, str]:
+    """Randomly initialised 2-layer HuBERT and w2v-BERT 2.0 models, saved to directories."""
+    root = tmp_path_factory.mktemp("tiny_models")
+    torch.manual_seed(0)
+    small = {"hidden_size": HIDDEN, "num_hidden_layers": 2, "num_attention_heads": 2}
+    hubert = transformers.HubertConfig(
+        **small,
+        intermediate_size=32,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+    )
+    transformers.HubertModel(hubert).save_pretrained(root / "hubert")
+    w2v_bert = transformers.Wav2Vec2BertConfig(
+        **small, intermediate_size=32, conv_depthwise_kernel_size=3, output_hidden_size=HIDDEN
+    )
+    transformers.Wav2Vec2BertModel(w2v_bert).save_pretrained(root / "w2v-bert")
+    transformers.SeamlessM4TFeatureExtractor().save_pretrained(root / "w2v-bert")
+    return {"hubert": str(root / "hubert"), "w2v-bert": str(root / "w2v-bert")}
+
+
+def _speechlike(seconds: float, sample_rate: int, seed: int, batch: int = 1) -> torch.Tensor:
+    """Amplitude-modulated harmonic tones with gliding pitch: ``[batch, 1, S]``."""
+    generator = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * sample_rate)) / sample_rate
+    out = []
+    for _ in range(batch):
+        f0 = 100 + 80 * torch.rand(1, generator=generator)
+        phase = 2 * math.pi * torch.cumsum(f0 * (1 + 0.3 * torch.sin(3 * t)), 0) / sample_rate
+        wav = sum(torch.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * torch.sin(7 * t))
+        out.append(0.2 * wav + 0.01 * torch.randn(len(t), generator=generator))
+    return torch.stack(out)[:, None]
+
+
+CLASSES = [("hubert", HubertKMeansTokenizer), ("w2v-bert", W2VBertKMeansTokenizer)]
+
+
+@pytest.fixture(scope="module", params=CLASSES, ids=[kind for kind, _ in CLASSES])
+def fitted(request, tiny_models):
+    kind, cls = request.param
+    clips = [_speechlike(1.5, 16000, seed=1)[0, 0], _speechlike(0.5, 16000, seed=2, batch=2)]
+    tokenizer = cls.fit(tiny_models[kind], clips, 16000, layer=1, num_clusters=8)
+    return kind, cls, tokenizer
+
+
+def test_shapes_frame_rate_and_id_range(fitted) -> None:
+    _, _, tokenizer = fitted
+    wav = _speechlike(2.0, 16000, seed=3, batch=2)
+    tokens = tokenizer.tokenize(wav, 16000)
+    assert tokenizer.frame_rate == 50
+    assert tokenizer.vocab_size == 8
+    assert tokens.dtype == torch.long
+    assert tokens.shape[0] == 2
+    assert abs(tokens.shape[1] - 2.0 * 50) <= 2
+    assert int(tokens.min()) >= 0 and int(tokens.max()) < 8
+
+
+def test_frame_count_follows_duration_for_any_sample_rate(fitted) -> None:
+    _, _, tokenizer = fitted
+    for seconds, sample_rate in ((0.5, 16000), (1.0, 44100), (2.5, 24000)):
+        tokens = tokenizer.tokenize(_speechlike(seconds, sample_rate, seed=4), sample_rate)
+        assert abs(tokens.shape[1] - seconds * 50) <= 2, (seconds, sample_rate)
+
+
+def test_tokenize_is_k_means_of_the_layer_features(fitted) -> None:
+    _, _, tokenizer = fitted
+    wav = _speechlike(1.0, 16000, seed=5, batch=2)
+    features = tokenizer.features(wav, 16000)
+    assert features.shape[-1] == HIDDEN
+    distances = torch.cdist(features, tokenizer.kmeans.centroids[None].expand(2, -1, -1))
+    assert torch.equal(tokenizer.tokenize(wav, 16000), distances.argmin(-1))
+
+
+def test_batch_items_are_tokenized_independently(fitted) -> None:
+    _, _, tokenizer = fitted
+    wav = _speechlike(0.6, 16000, seed=6, batch=3)
+    batched = tokenizer.tokenize(wav, 16000)
+    single = torch.cat([tokenizer.tokenize(wav[i : i + 1], 16000) for i in range(3)])
+    assert (batched == single).float().mean() > 0.99
+
+
+def test_channels_are_mixed_down(fitted) -> None:
+    _, _, tokenizer = fitted
+    mono = _speechlike(0.5, 16000, seed=7)
+    stereo = mono.repeat(1, 2, 1)
+    assert torch.equal(tokenizer.tokenize(stereo, 16000), tokenizer.tokenize(mono, 16000))
+
+
+def test_fit_uses_many_clusters_on_varied_audio(fitted) -> None:
+    _, _, tokenizer = fitted
+    tokens = tokenizer.tokenize(_speechlike(1.5, 16000, seed=1), 16000)
+    assert len(set(tokens.flatten().tolist())) >= 4
+
+
+def test_save_load_gives_identical_tokens(fitted, tmp_path) -> None:
+    kind, cls, tokenizer = fitted
+    wav = _speechlike(0.8, 22050, seed=8, batch=2)
+    saved = tokenizer.save(tmp_path / "tok")
+    config = json.loads((saved / CONFIG_NAME).read_text())
+    assert config["kind"] == kind and config["layer"] == 1 and config["vocab_size"] == 8
+    for loaded in (cls.load(saved), get_semantic_tokenizer(str(saved))):
+        assert type(loaded) is cls
+        assert torch.equal(loaded.tokenize(wav, 22050), tokenizer.tokenize(wav, 22050))
+        assert loaded.config_dict() == tokenizer.config_dict() | {
+            "model_name_or_path": config["model_name_or_path"]
+        }
+
+
+def test_load_with_moved_model(fitted, tiny_models, tmp_path) -> None:
+    kind, cls, tokenizer = fitted
+    saved = tokenizer.save(tmp_path / "tok")
+    config = json.loads((saved / CONFIG_NAME).read_text())
+    config["model_name_or_path"] = str(tmp_path / "moved_away")
+    (saved / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(SoundStormError, match="no model directory"):
+        get_semantic_tokenizer(saved)
+    loaded = get_semantic_tokenizer(saved, model_name_or_path=tiny_models[kind])
+    wav = _speechlike(0.6, 16000, seed=9)
+    assert torch.equal(loaded.tokenize(wav, 16000), tokenizer.tokenize(wav, 16000))
+
+
+def test_layer_choice_changes_features(tiny_models) -> None:
+    wav = _speechlike(1.0, 16000, seed=10)
+    first = HubertKMeansTokenizer(tiny_models["hubert"], layer=1).features(wav, 16000)
+    last = HubertKMeansTokenizer(tiny_models["hubert"], layer=2).features(wav, 16000)
+    assert first.shape == last.shape
+    assert not torch.allclose(first, last)
+
+
+def test_user_errors(tiny_models, tmp_path) -> None:
+    with pytest.raises(SoundStormError, match="layer"):
+        HubertKMeansTokenizer(tiny_models["hubert"], layer=3)
+    with pytest.raises(SoundStormError, match="no model directory"):
+        HubertKMeansTokenizer(str(tmp_path / "missing"), layer=1)
+    with pytest.raises(SoundStormError, match="at least"):
+        HubertKMeansTokenizer.fit(
+            tiny_models["hubert"], _speechlike(0.2, 16000, seed=0), 16000, 1, num_clusters=64
+        )
+    with pytest.raises(SoundStormError, match="no k-means"):
+        HubertKMeansTokenizer(tiny_models["hubert"], layer=1).tokenize(
+            _speechlike(0.2, 16000, seed=0), 16000
+        )
+
+
+def test_loading_the_wrong_kind_fails(fitted, tmp_path) -> None:
+    kind, _, tokenizer = fitted
+    saved = tokenizer.save(tmp_path / "tok")
+    other = W2VBertKMeansTokenizer if kind == "hubert" else HubertKMeansTokenizer
+    with pytest.raises(SoundStormError, match="tokenizer, not"):
+        other.load(saved)

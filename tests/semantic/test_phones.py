@@ -1,0 +1,162 @@
+"""Tests of the embedded default tokenizer (PocketSphinx phone ids) and of the registry."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from soundstorm.errors import SoundStormError
+from soundstorm.semantic import SemanticTokenizer, align, get_semantic_tokenizer
+from soundstorm.semantic.phones import PHONES, SILENCE_ID, PhoneTokenizer, phone_id
+
+needs_flite = pytest.mark.skipif(
+    shutil.which("flite") is None, reason="flite not installed (scripts/install-system-deps)"
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> PhoneTokenizer:
+    return PhoneTokenizer()
+
+
+def _flite(text: str, voice: str, tmp_path) -> tuple[torch.Tensor, int, list[tuple[str, float]]]:
+    """Synthesise ``text``; return ``[1, 1, S]`` audio, its rate and (phone, end time)."""
+    path = tmp_path / f"{voice}.wav"
+    printed = subprocess.run(
+        ["flite", "-voice", voice, "-psdur", "-t", text, "-o", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    audio, sample_rate = sf.read(path, dtype="float32")
+    phones = [(item.rsplit(":", 1)[0], float(item.rsplit(":", 1)[1])) for item in printed.split()]
+    return torch.from_numpy(audio)[None, None], sample_rate, phones
+
+
+def _reference_ids(phones: list[tuple[str, float]], num_frames: int, rate: float) -> np.ndarray:
+    """The synthesiser's phone id at the centre of every frame."""
+    ends = np.array([end for _, end in phones])
+    centres = (np.arange(num_frames) + 0.5) / rate
+    index = np.clip(np.searchsorted(ends, centres, side="right"), 0, len(phones) - 1)
+    return np.array([phone_id(phones[i][0]) for i in index])
+
+
+def test_phone_table() -> None:
+    assert len(PHONES) == len(set(PHONES)) == 41
+    assert PHONES[SILENCE_ID] == "SIL"
+    assert phone_id("ah0") == phone_id("AX") == PHONES.index("AH")
+    assert phone_id("pau") == SILENCE_ID
+    with pytest.raises(SoundStormError, match="unknown phone"):
+        phone_id("QQ")
+
+
+def test_is_a_semantic_tokenizer(tokenizer) -> None:
+    assert isinstance(tokenizer, SemanticTokenizer)
+    assert tokenizer.frame_rate == 50 and tokenizer.vocab_size == 41
+    config = tokenizer.config_dict()
+    assert config["name"] == "phones" and config["frame_rate"] == 50
+
+
+def test_silence_and_digital_zeros_are_silence(tokenizer) -> None:
+    zeros = torch.zeros(2, 1, 24000)
+    quiet = 1e-4 * torch.randn(1, 1, 16000, generator=torch.Generator().manual_seed(0))
+    assert bool((tokenizer.tokenize(zeros, 24000) == SILENCE_ID).all())
+    assert bool((tokenizer.tokenize(quiet, 16000) == SILENCE_ID).all())
+
+
+@pytest.mark.parametrize(
+    ("frame_rate", "num_samples", "sample_rate"),
+    [
+        (50, 24000, 24000),
+        (25, 24000, 24000),
+        (50, 16001, 16000),
+        (50, 30, 16000),
+        (25, 44100, 44100),
+    ],
+)
+def test_output_length_follows_duration(frame_rate, num_samples, sample_rate) -> None:
+    tokens = PhoneTokenizer(frame_rate=frame_rate).tokenize(
+        torch.zeros(1, 2, num_samples), sample_rate
+    )
+    assert tokens.shape == (1, max(1, round(num_samples / sample_rate * frame_rate)))
+    assert tokens.dtype == torch.long
+
+
+def test_bad_input_is_a_user_error(tokenizer) -> None:
+    with pytest.raises(SoundStormError, match=r"\[B, C, S\]"):
+        tokenizer.tokenize(torch.zeros(16000), 16000)
+    with pytest.raises(SoundStormError, match="sample_rate"):
+        tokenizer.tokenize(torch.zeros(1, 1, 16000), 0)
+    with pytest.raises(SoundStormError, match="frame_rate"):
+        PhoneTokenizer(frame_rate=0)
+
+
+def test_registry_names_and_errors(tmp_path) -> None:
+    assert isinstance(get_semantic_tokenizer("default"), PhoneTokenizer)
+    assert get_semantic_tokenizer("phones", frame_rate=25).frame_rate == 25
+    with pytest.raises(SoundStormError, match="default"):
+        get_semantic_tokenizer("no-such-tokenizer")
+    with pytest.raises(SoundStormError, match="bad option"):
+        get_semantic_tokenizer("default", nonsense=1)
+    with pytest.raises(SoundStormError, match="no saved semantic tokenizer"):
+        get_semantic_tokenizer(tmp_path)
+
+
+@needs_flite
+def test_speech_gives_the_spoken_phones(tokenizer, tmp_path) -> None:
+    wav, sample_rate, phones = _flite("Rice is often served in round bowls.", "slt", tmp_path)
+    tokens = tokenizer.tokenize(wav, sample_rate)[0].numpy()
+    reference = _reference_ids(phones, len(tokens), tokenizer.frame_rate)
+    speech = reference != SILENCE_ID
+    assert np.mean(tokens == reference) > 0.4  # chance is ~0.05
+    assert np.mean(tokens[speech] != SILENCE_ID) > 0.9
+    assert len(set(tokens[speech].tolist())) >= 10
+
+
+@needs_flite
+def test_two_voices_agree_more_than_two_sentences(tokenizer, tmp_path) -> None:
+    """Speaker independence: same words / other voice beat other words / same voice."""
+    text, other_text = (
+        "The juice of lemons makes fine punch.",
+        "Help the woman get back to her feet.",
+    )
+    by_voice = {}
+    for voice in ("slt", "rms"):
+        wav, sample_rate, phones = _flite(text, voice, tmp_path)
+        tokens = tokenizer.tokenize(wav, sample_rate)[0]
+        by_voice[voice] = (tokens, phones)
+    wav, sample_rate, _ = _flite(other_text, "slt", tmp_path)
+    other = tokenizer.tokenize(wav, sample_rate)[0]
+
+    def phone_sequence(tokens: torch.Tensor) -> list[int]:
+        collapsed = torch.unique_consecutive(tokens).tolist()
+        return [t for t in collapsed if t != SILENCE_ID]
+
+    def similarity(a: list[int], b: list[int]) -> float:  # 1 - normalised edit distance
+        row = list(range(len(b) + 1))
+        for i, x in enumerate(a, 1):
+            prev, row[0] = row[0], i
+            for j, y in enumerate(b, 1):
+                prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+        return 1 - row[-1] / max(len(a), len(b))
+
+    slt, rms = (phone_sequence(by_voice[v][0]) for v in ("slt", "rms"))
+    assert similarity(slt, rms) > similarity(slt, phone_sequence(other)) + 0.2
+    # Frame level: both voices match the synthesiser's phones well above chance.
+    for tokens, phones in by_voice.values():
+        reference = _reference_ids(phones, len(tokens), tokenizer.frame_rate)
+        assert np.mean(tokens.numpy() == reference) > 0.4
+
+
+@needs_flite
+def test_rate_25_is_the_50_hz_sequence_subsampled(tmp_path) -> None:
+    wav, sample_rate, _ = _flite("A pot of tea helps to pass the evening.", "kal16", tmp_path)
+    at_50 = PhoneTokenizer(frame_rate=50).tokenize(wav, sample_rate)
+    at_25 = PhoneTokenizer(frame_rate=25).tokenize(wav, sample_rate)
+    assert at_25.shape[-1] == round(at_50.shape[-1] / 2)
+    assert (align(at_50, 50, 25, at_25.shape[-1]) == at_25).float().mean() > 0.9
