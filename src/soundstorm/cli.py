@@ -29,12 +29,21 @@ from soundstorm.errors import SoundStormError
 
 # name -> (module path, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "prepare": ("soundstorm.data.prepare", "encode a folder or manifest of audio into token shards"),
+    "prepare": (
+        "soundstorm.data.prepare",
+        "encode a folder or manifest of audio into token shards",
+    ),
     "encode": ("soundstorm.data.codec_cli_encode", "encode audio files into a token file"),
     "decode": ("soundstorm.data.codec_cli_decode", "decode a token file back into audio"),
     "train": ("soundstorm.train.cli", "train a SoundStorm model (single process or torchrun)"),
-    "generate": ("soundstorm.generate_cli", "generate acoustic tokens / audio from a trained model"),
-    "evaluate": ("soundstorm.evaluate.cli", "evaluate generated audio (WER, speaker similarity, DNSMOS)"),
+    "generate": (
+        "soundstorm.generate_cli",
+        "generate acoustic tokens / audio from a trained model",
+    ),
+    "evaluate": (
+        "soundstorm.evaluate.cli",
+        "evaluate generated audio (WER, speaker similarity, DNSMOS)",
+    ),
     "bench": ("soundstorm.bench", "measure generation speed"),
     "corpus": ("soundstorm.corpus", "synthesise an offline multi-voice English speech corpus"),
     "demo": ("soundstorm.demo", "generate tokens with a tiny random model (smoke test)"),
@@ -47,7 +56,9 @@ def _load(name: str):
         return importlib.import_module(module_path)
     except ModuleNotFoundError as error:
         if error.name and module_path.startswith(error.name):
-            raise SoundStormError(f"the '{name}' command is not available in this version") from None
+            raise SoundStormError(
+                f"the '{name}' command is not available in this version"
+            ) from None
         raise SoundStormError(
             f"the '{name}' command needs the package '{error.name}': pip install {error.name}"
         ) from None

@@ -6,9 +6,13 @@ DAC, Mimi) implements this class; the rest of the project only talks to ``Codec`
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 
 import torch
+
+from soundstorm.audio import resample, to_mono
+from soundstorm.errors import SoundStormError
 
 
 class Codec(ABC):
@@ -42,13 +46,94 @@ class Codec(ABC):
     def codebook_size(self) -> int:
         """Codebook size K of every level."""
 
-    @abstractmethod
     def encode(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        """Encode audio ``[B, C, S]`` at ``sample_rate`` into codes ``[B, Q, T]``."""
+        """Encode audio ``[B, C, S]`` at ``sample_rate`` into codes ``[B, Q, T]``.
 
-    @abstractmethod
+        The base class mixes the channels down to mono and resamples to ``self.sample_rate``
+        (see ``prepare_audio``), then calls ``_encode``. Adapters implement ``_encode``.
+
+        Args:
+            wav: ``FloatTensor[B, C, S]`` (``[C, S]`` and ``[S]`` are taken as ``B = 1``).
+            sample_rate: rate of ``wav`` in Hz.
+
+        Returns:
+            ``LongTensor[B, Q, T]`` with values in ``[0, codebook_size)``.
+        """
+        with torch.inference_mode():
+            codes = self._encode(self.prepare_audio(wav, sample_rate))
+        return codes.long()
+
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """Decode codes ``[B, Q', T]`` (Q' <= Q: coarse levels only) into audio ``[B, 1, S]``."""
+        """Decode codes ``[B, Q', T]`` (Q' <= Q: coarse levels only) into audio ``[B, 1, S]``.
+
+        The base class checks the shape, the number of levels and the code range, then
+        calls ``_decode``. Adapters implement ``_decode``.
+
+        Args:
+            codes: ``LongTensor[B, Q', T]`` with ``1 <= Q' <= num_levels``.
+
+        Returns:
+            ``FloatTensor[B, 1, S]`` at ``self.sample_rate``, ``S ~= T / frame_rate * sample_rate``.
+        """
+        self.check_codes(codes)
+        with torch.inference_mode():
+            wav = self._decode(codes.long())
+        return wav.float()
+
+    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
+        """Encode mono audio ``[B, 1, S]`` already at ``self.sample_rate`` into ``[B, Q, T]``."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither encode nor _encode")
+
+    def _decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Decode validated codes ``[B, Q', T]`` into audio ``[B, 1, S]``."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither decode nor _decode")
+
+    def prepare_audio(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Bring audio to the codec's input format: ``[B, 1, S]`` float at ``self.sample_rate``.
+
+        Args:
+            wav: ``[B, C, S]``, ``[C, S]`` or ``[S]`` float audio.
+            sample_rate: its rate in Hz.
+
+        Returns:
+            ``FloatTensor[B, 1, S']`` (channels averaged, resampled with soxr when needed).
+        """
+        if not torch.is_tensor(wav) or not wav.is_floating_point():
+            raise SoundStormError("codec input must be a float tensor of audio samples")
+        if wav.dim() == 1:
+            wav = wav[None, None]
+        elif wav.dim() == 2:
+            wav = wav[None]
+        if wav.dim() != 3:
+            raise SoundStormError(f"codec input must be [B, C, S] audio, got {tuple(wav.shape)}")
+        if wav.shape[-1] == 0:
+            raise SoundStormError("codec input holds no samples")
+        wav = to_mono(wav.float())
+        if int(sample_rate) != self.sample_rate:
+            wav = resample(wav, int(sample_rate), self.sample_rate)
+        return wav
+
+    def check_codes(self, codes: torch.Tensor) -> None:
+        """Raise ``SoundStormError`` unless ``codes`` is ``[B, Q', T]`` integers in range."""
+        if not torch.is_tensor(codes) or codes.is_floating_point() or codes.dim() != 3:
+            raise SoundStormError(
+                f"codes must be an integer tensor [B, Q, T], got "
+                f"{getattr(codes, 'dtype', type(codes))} {tuple(getattr(codes, 'shape', ()))}"
+            )
+        num_used = codes.shape[1]
+        if not 1 <= num_used <= self.num_levels:
+            raise SoundStormError(
+                f"codes have {num_used} levels; this codec decodes 1 to {self.num_levels}"
+            )
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
+            raise SoundStormError(
+                f"codes out of range [0, {self.codebook_size}): "
+                f"min {int(codes.min())}, max {int(codes.max())}"
+            )
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames ``T`` that ``encode`` gives for ``num_samples`` samples at ``sample_rate``."""
+        return math.ceil(num_samples * self.frame_rate / self.sample_rate)
 
     def config_dict(self) -> dict:
         """JSON-serialisable description stored in token files (name, rates, sizes)."""

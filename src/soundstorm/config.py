@@ -1,0 +1,156 @@
+"""Model configuration: one dataclass with named presets (gpt-fast's ``ModelArgs`` style)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class SoundStormConfig:
+    """Hyper-parameters of a SoundStorm model.
+
+    Attributes:
+        num_levels: Q, the number of RVQ levels of the acoustic tokens.
+        codebook_size: K, codes per level. The mask id of every level is K (``mask_id``).
+        cond_vocab_size: size of the conditioning (semantic) token vocabulary.
+        dim: model (and embedding) dimension.
+        depth: number of Conformer blocks.
+        heads: attention heads (``dim`` must be divisible by ``heads``; head dim must be even).
+        ff_dim: hidden size of each feed-forward module.
+        conv_kernel: kernel size of the depthwise convolution (odd, so it is centred).
+        dropout: dropout probability (feed-forward, attention output, convolution).
+        rope_base: base of the rotary position embedding frequencies.
+        norm_eps: epsilon of the layer norms.
+    """
+
+    num_levels: int = 12
+    codebook_size: int = 1024
+    cond_vocab_size: int = 1024
+    dim: int = 1024
+    depth: int = 12
+    heads: int = 16
+    ff_dim: int = 4096
+    conv_kernel: int = 5
+    dropout: float = 0.0
+    rope_base: float = 10000.0
+    norm_eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        positive = (
+            "num_levels",
+            "codebook_size",
+            "cond_vocab_size",
+            "dim",
+            "depth",
+            "heads",
+            "ff_dim",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(
+                    f"SoundStormConfig.{name} must be a positive integer, got {value!r}"
+                )
+        if self.dim % self.heads:
+            raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
+        if (self.dim // self.heads) % 2:
+            raise ValueError(
+                f"head dimension dim/heads = {self.dim // self.heads} must be even (RoPE)"
+            )
+        if self.conv_kernel < 1 or self.conv_kernel % 2 == 0:
+            raise ValueError(f"conv_kernel must be a positive odd integer, got {self.conv_kernel}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def mask_id(self) -> int:
+        """Id of the MASK token in every level's embedding table (== ``codebook_size``)."""
+        return self.codebook_size
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.heads
+
+    # ----------------------------------------------------------------- presets
+    @classmethod
+    def paper(cls, **overrides: Any) -> SoundStormConfig:
+        """The paper's model: 12 layers, 16 heads, dim 1024, ff 4096, kernel 5, Q=12, K=1024 (~350M)."""
+        return cls(
+            **{
+                **dict(
+                    num_levels=12,
+                    codebook_size=1024,
+                    cond_vocab_size=1024,
+                    dim=1024,
+                    depth=12,
+                    heads=16,
+                    ff_dim=4096,
+                    conv_kernel=5,
+                ),
+                **overrides,
+            }
+        )
+
+    @classmethod
+    def small(cls, **overrides: Any) -> SoundStormConfig:
+        """A small model for CPU experiments and the CPU speed benchmark (dim 256, 4 layers, Q=8)."""
+        return cls(
+            **{
+                **dict(
+                    num_levels=8,
+                    codebook_size=1024,
+                    cond_vocab_size=1024,
+                    dim=256,
+                    depth=4,
+                    heads=4,
+                    ff_dim=1024,
+                    conv_kernel=5,
+                ),
+                **overrides,
+            }
+        )
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> SoundStormConfig:
+        """A tiny model for tests: trains in seconds on a CPU."""
+        return cls(
+            **{
+                **dict(
+                    num_levels=4,
+                    codebook_size=64,
+                    cond_vocab_size=64,
+                    dim=64,
+                    depth=2,
+                    heads=4,
+                    ff_dim=128,
+                    conv_kernel=5,
+                ),
+                **overrides,
+            }
+        )
+
+    @classmethod
+    def from_name(cls, name: str, **overrides: Any) -> SoundStormConfig:
+        """Build a preset by name: ``paper``, ``small`` or ``tiny``."""
+        presets = {"paper": cls.paper, "small": cls.small, "tiny": cls.tiny}
+        if name not in presets:
+            raise ValueError(
+                f"unknown SoundStorm preset {name!r}; expected one of {sorted(presets)}"
+            )
+        return presets[name](**overrides)
+
+    # ----------------------------------------------------------------- (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SoundStormConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown SoundStormConfig field(s) {unknown}; known fields: {sorted(known)}"
+            )
+        return cls(**values)

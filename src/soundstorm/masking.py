@@ -1,0 +1,94 @@
+"""The paper's training masks (SoundStorm §3.3), as pure functions.
+
+For each example of ``length`` frames:
+
+1. prompt delimiter ``prompt_len ~ U{0, ..., length-1}``: frames before it are never masked;
+2. current level ``level ~ U{0, ..., Q-1}`` (0-based);
+3. at ``level``, each frame ``>= prompt_len`` is masked with probability ``cos(u)``,
+   ``u ~ U[0, pi/2]`` (the cosine schedule; mean masked fraction ``2/pi``);
+4. every finer level (``> level``) is masked at all frames ``>= prompt_len``; coarser levels
+   are left as they are;
+5. the loss is the cross-entropy of head ``level`` on the masked tokens of ``level``.
+
+Padding frames (``>= length``) are never masked, and at least one token is masked at ``level``
+in every example (the frame with the smallest draw is always masked), so the loss is defined.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def sample_training_masks(
+    num_levels: int,
+    lengths: torch.Tensor,
+    generator: torch.Generator | None = None,
+    num_frames: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Draw the paper's training masks for a batch.
+
+    Args:
+        num_levels: Q, the number of RVQ levels.
+        lengths: ``LongTensor[B]``, the number of real frames of each example (>= 1).
+        generator: optional random generator (on ``lengths.device``) for reproducible draws.
+        num_frames: T; defaults to ``lengths.max()`` (which reads the value back from the device).
+
+    Returns:
+        ``(masked, level, prompt_len)``: ``BoolTensor[B, Q, T]`` (True = replace by the mask id),
+        ``LongTensor[B]`` the level of the loss (0-based), ``LongTensor[B]`` the prompt length.
+    """
+    if lengths.dim() != 1 or lengths.numel() == 0:
+        raise ValueError(
+            f"lengths must be a non-empty 1-D tensor [B], got shape {tuple(lengths.shape)}"
+        )
+    if num_levels < 1:
+        raise ValueError(f"num_levels must be >= 1, got {num_levels}")
+    device = lengths.device
+    lengths = lengths.long()
+    if num_frames is None:
+        num_frames = int(lengths.max())
+    if int(lengths.min()) < 1 or int(lengths.max()) > num_frames:
+        raise ValueError(f"lengths must lie in [1, {num_frames}], got {lengths.tolist()}")
+    batch = lengths.shape[0]
+
+    def uniform(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=generator, device=device)
+
+    prompt_len = (uniform(batch) * lengths).long().clamp(max=lengths - 1)  # U{0..length-1}
+    level = (uniform(batch) * num_levels).long().clamp(max=num_levels - 1)  # U{0..Q-1}
+    mask_prob = torch.cos(uniform(batch) * (math.pi / 2))  # cos(u), u ~ U[0, pi/2]
+
+    frames = torch.arange(num_frames, device=device)
+    maskable = (frames >= prompt_len[:, None]) & (frames < lengths[:, None])  # (B, T)
+    draws = uniform(batch, num_frames)
+    at_level = maskable & (draws < mask_prob[:, None])
+    # Always mask the maskable frame with the smallest draw: the loss is never empty.
+    first = draws.masked_fill(~maskable, 2.0).argmin(dim=-1)  # (B,)
+    at_level[torch.arange(batch, device=device), first] = True
+
+    levels = torch.arange(num_levels, device=device)[None, :, None]  # (1, Q, 1)
+    current = level[:, None, None]
+    masked = torch.where(levels == current, at_level[:, None, :], maskable[:, None, :])
+    masked = masked & (levels >= current)  # coarser levels never masked
+    return masked, level, prompt_len
+
+
+def remaining_masked(num_tokens: torch.Tensor, iteration: int, num_iterations: int) -> torch.Tensor:
+    """The cosine schedule: tokens still masked after ``iteration`` (0-based) of ``num_iterations``.
+
+    ``floor(N * cos(pi/2 * (iteration+1) / num_iterations))``, and exactly 0 after the last one.
+
+    Args:
+        num_tokens: ``LongTensor[B]``, N, the number of positions to generate per example.
+        iteration: 0-based iteration index.
+        num_iterations: n, iterations at this level.
+
+    Returns:
+        ``LongTensor[B]``.
+    """
+    if iteration >= num_iterations - 1:
+        return torch.zeros_like(num_tokens)
+    ratio = math.cos(math.pi / 2 * (iteration + 1) / num_iterations)
+    return torch.floor(num_tokens.to(torch.float64) * ratio).long()

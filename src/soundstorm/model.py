@@ -1,0 +1,412 @@
+"""The SoundStorm network: per-level token embeddings, a bidirectional Conformer, Q heads.
+
+Shapes: ``codes`` ``LongTensor[B, Q, T]`` (values in ``[0, K]``, K = mask id), ``cond``
+``LongTensor[B, T]``, ``lengths`` ``LongTensor[B]`` (real frames of each padded example).
+Attention sees T positions whatever Q is: the Q acoustic embeddings and the conditioning
+embedding of a frame are summed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from soundstorm.config import SoundStormConfig
+from soundstorm.decoding import decode, resolve_steps
+from soundstorm.masking import sample_training_masks
+from soundstorm.modules import ConformerBlock, rotary_tables
+
+WEIGHTS_NAME = "model.safetensors"
+
+
+class LossOutput(NamedTuple):
+    """The training objective and what a recipe logs about it.
+
+    Attributes:
+        loss: scalar, mean cross-entropy over the masked tokens of each example's level.
+        level: ``LongTensor[B]``, the level trained in each example (0-based).
+        num_masked: ``LongTensor[B]``, masked tokens at that level.
+        num_correct: ``LongTensor[B]``, of which the argmax prediction is right.
+    """
+
+    loss: torch.Tensor
+    level: torch.Tensor
+    num_masked: torch.Tensor
+    num_correct: torch.Tensor
+
+
+class SoundStorm(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="soundstorm",
+    tags=["audio", "speech", "soundstorm", "masked-generative"],
+):
+    """SoundStorm (Borsos et al. 2023): masked parallel generation of RVQ codec tokens.
+
+    Args:
+        config: the hyper-parameters; see ``SoundStormConfig`` and its presets.
+    """
+
+    def __init__(self, config: SoundStormConfig):
+        super().__init__()
+        self.config = config
+        Q, K, D = config.num_levels, config.codebook_size, config.dim
+        # One table of K+1 rows (codes + mask) per level, stored as one flat table.
+        self.code_embedding = nn.Embedding(Q * (K + 1), D)
+        self.cond_embedding = nn.Embedding(config.cond_vocab_size, D)
+        self.register_buffer("level_offsets", torch.arange(Q) * (K + 1), persistent=False)
+        self.blocks = nn.ModuleList(
+            ConformerBlock(
+                D, config.heads, config.ff_dim, config.conv_kernel, config.dropout, config.norm_eps
+            )
+            for _ in range(config.depth)
+        )
+        self.head_weight = nn.Parameter(torch.empty(Q, K, D))  # head q: Linear(D, K)
+        self.head_bias = nn.Parameter(torch.zeros(Q, K))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """GPT-2 style initialisation: N(0, 0.02) weights, zero biases."""
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, std=0.02)
+                if getattr(module, "bias", None) is not None:
+                    nn.init.zeros_(module.bias)
+        nn.init.normal_(self.head_weight, std=0.02)
+        nn.init.zeros_(self.head_bias)
+
+    # ------------------------------------------------------------------ checks
+    def _check_inputs(
+        self,
+        codes: torch.Tensor | None,
+        cond: torch.Tensor,
+        lengths: torch.Tensor | None,
+        check_values: bool,
+        allow_mask: bool = True,
+    ) -> None:
+        cfg = self.config
+        if cond.dim() != 2 or cond.dtype.is_floating_point:
+            raise ValueError(
+                f"cond must be an integer tensor [B, T], got {cond.dtype} of shape {tuple(cond.shape)}"
+            )
+        batch, num_frames = cond.shape
+        if batch < 1 or num_frames < 1:
+            raise ValueError(f"cond must have B >= 1 and T >= 1, got shape {tuple(cond.shape)}")
+        if codes is not None:
+            if codes.dim() != 3 or codes.dtype.is_floating_point:
+                raise ValueError(
+                    f"codes must be an integer tensor [B, Q, T], got {codes.dtype} of shape {tuple(codes.shape)}"
+                )
+            if tuple(codes.shape) != (batch, cfg.num_levels, num_frames):
+                raise ValueError(
+                    f"codes shape {tuple(codes.shape)} does not match [B, Q, T] = "
+                    f"[{batch}, {cfg.num_levels}, {num_frames}] (Q from the config, B and T from cond)"
+                )
+        if lengths is not None:
+            if lengths.dim() != 1 or lengths.shape[0] != batch or lengths.dtype.is_floating_point:
+                raise ValueError(
+                    f"lengths must be an integer tensor [B] = [{batch}], got {lengths.dtype} of shape {tuple(lengths.shape)}"
+                )
+        if not check_values:
+            return
+        if int(cond.min()) < 0 or int(cond.max()) >= cfg.cond_vocab_size:
+            raise ValueError(
+                f"cond ids must be in [0, {cfg.cond_vocab_size}), got min {int(cond.min())}, max {int(cond.max())}"
+            )
+        if codes is not None:
+            top = cfg.mask_id if allow_mask else cfg.codebook_size - 1
+            if int(codes.min()) < 0 or int(codes.max()) > top:
+                raise ValueError(
+                    f"codes must be in [0, {top}] ({'mask id ' + str(cfg.mask_id) + ' allowed' if allow_mask else 'no mask id'}), "
+                    f"got min {int(codes.min())}, max {int(codes.max())}"
+                )
+        if lengths is not None and (int(lengths.min()) < 1 or int(lengths.max()) > num_frames):
+            raise ValueError(f"lengths must lie in [1, T={num_frames}], got {lengths.tolist()}")
+
+    # ------------------------------------------------------------------ network
+    def embed(self, codes: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Sum of the Q code embeddings and the conditioning embedding: ``[B, Q, T] -> [B, T, D]``."""
+        B, Q, T = codes.shape
+        flat = (codes + self.level_offsets[:, None]).transpose(1, 2).reshape(B * T, Q)
+        x = F.embedding_bag(flat, self.code_embedding.weight, mode="sum")  # (B*T, D)
+        return x.view(B, T, -1) + self.cond_embedding(cond)
+
+    def hidden_states(
+        self, codes: torch.Tensor, cond: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The Conformer's output ``[B, T, D]`` (before the heads)."""
+        x = self.embed(codes, cond)
+        B, T, _ = x.shape
+        attn_mask = keep = None
+        if lengths is not None:
+            real = torch.arange(T, device=x.device)[None, :] < lengths[:, None]  # (B, T)
+            attn_mask = real[:, None, None, :]  # (B, 1, 1, T): keys to attend
+            keep = real[..., None].to(x.dtype)  # (B, T, 1)
+        rope_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        rope = rotary_tables(T, self.config.head_dim, self.config.rope_base, x.device, rope_dtype)
+        for block in self.blocks:
+            x = block(x, rope, attn_mask, keep)
+        return x
+
+    def logits(self, hidden: torch.Tensor, level: int | torch.Tensor | None = None) -> torch.Tensor:
+        """Apply the heads to ``hidden`` ``[B, T, D]``.
+
+        ``level=None``: all heads, ``[B, Q, T, K]``; an int: that head, ``[B, T, K]``;
+        a ``LongTensor[B]``: each example's own head, ``[B, T, K]``.
+        """
+        if level is None:
+            return (
+                torch.einsum("btd,qkd->bqtk", hidden, self.head_weight)
+                + self.head_bias[None, :, None]
+            )
+        if isinstance(level, int):
+            return F.linear(hidden, self.head_weight[level], self.head_bias[level])
+        weight = self.head_weight[level]  # (B, K, D)
+        return torch.einsum("btd,bkd->btk", hidden, weight) + self.head_bias[level][:, None]
+
+    def forward(
+        self,
+        codes: torch.Tensor,
+        cond: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        level: int | torch.Tensor | None = None,
+        validate: bool = True,
+    ) -> torch.Tensor:
+        """One pass of the network.
+
+        Args:
+            codes: ``LongTensor[B, Q, T]``, ids in ``[0, K]`` (K = ``config.mask_id``).
+            cond: ``LongTensor[B, T]``, ids in ``[0, cond_vocab_size)``.
+            lengths: ``LongTensor[B]`` real frames of each example, or None (all T real).
+            level: None for all heads; an int or ``LongTensor[B]`` for one head per example.
+            validate: check id ranges (reads values back from the device). The decoder checks
+                its inputs once and passes False inside its loop.
+
+        Returns:
+            ``[B, Q, T, K]`` logits, or ``[B, T, K]`` when ``level`` is given.
+        """
+        self._check_inputs(codes, cond, lengths, check_values=validate)
+        if isinstance(level, int) and not 0 <= level < self.config.num_levels:
+            raise ValueError(f"level must be in [0, {self.config.num_levels}), got {level}")
+        return self.logits(self.hidden_states(codes, cond, lengths), level)
+
+    # ------------------------------------------------------------------ training
+    def loss_and_stats(
+        self,
+        codes: torch.Tensor,
+        cond: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> LossOutput:
+        """The paper's objective with per-example statistics; see ``loss``."""
+        self._check_inputs(codes, cond, lengths, check_values=True, allow_mask=False)
+        B, Q, T = codes.shape
+        if lengths is None:
+            lengths = torch.full((B,), T, device=codes.device, dtype=torch.long)
+        masked, level, _ = sample_training_masks(Q, lengths, generator, num_frames=T)
+        inputs = codes.masked_fill(masked, self.config.mask_id)
+        logits = self.logits(self.hidden_states(inputs, cond, lengths), level)  # (B, T, K)
+        batch = torch.arange(B, device=codes.device)
+        target = codes[batch, level]  # (B, T)
+        scored = masked[batch, level]  # (B, T)
+        token_loss = F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")
+        num_masked = scored.sum(dim=-1)
+        loss = (token_loss * scored).sum() / num_masked.sum()
+        num_correct = ((logits.argmax(dim=-1) == target) & scored).sum(dim=-1)
+        return LossOutput(loss, level, num_masked, num_correct)
+
+    def loss(
+        self,
+        codes: torch.Tensor,
+        cond: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """The paper's training objective (a scalar).
+
+        Masks are drawn by ``soundstorm.masking.sample_training_masks``: a random prompt, a
+        random level masked with the cosine schedule, every finer level masked. The loss is the
+        cross-entropy of each example's level head on its masked tokens.
+
+        Args:
+            codes: ``LongTensor[B, Q, T]`` ground-truth codes in ``[0, K)``.
+            cond: ``LongTensor[B, T]``.
+            lengths: ``LongTensor[B]`` or None.
+            generator: random generator for the masks (on the codes' device).
+        """
+        return self.loss_and_stats(codes, cond, lengths, generator).loss
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def generate(
+        self,
+        cond: torch.Tensor,
+        prompt: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
+        steps: Sequence[int] | int | None = None,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        choice_temperature: float = 1.0,
+        prompt_lengths: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Generate acoustic tokens by level-by-level confidence decoding.
+
+        Args:
+            cond: ``LongTensor[B, T]`` conditioning tokens.
+            prompt: ``LongTensor[B, Q, P]`` (P <= T) acoustic tokens of frames ``0..P-1``;
+                returned unchanged.
+            lengths: ``LongTensor[B]`` real frames per example (padded batches).
+            steps: iterations per level; default ``(16, 1, ..., 1)``; an int n means
+                ``(n, 1, ..., 1)``. Each iteration is exactly one ``forward`` call.
+            temperature: sampling temperature for levels decoded in several iterations.
+            generator: random generator (on ``cond.device``) for reproducible sampling.
+            choice_temperature: scale of the Gumbel noise on the confidence (annealed to 0).
+            prompt_lengths: ``LongTensor[B]`` prompt frames per example (<= P), for batches of
+                prompts of different lengths; default P for every example.
+
+        Returns:
+            ``LongTensor[B, Q, T]``; frames beyond ``lengths`` hold 0.
+        """
+        cfg = self.config
+        steps = resolve_steps(steps, cfg.num_levels)
+        if temperature < 0 or choice_temperature < 0:
+            raise ValueError("temperature and choice_temperature must be >= 0")
+        self._check_inputs(None, cond, lengths, check_values=True)
+        batch, num_frames = cond.shape
+        if prompt is not None:
+            if prompt.dim() != 3 or prompt.dtype.is_floating_point:
+                raise ValueError(
+                    f"prompt must be an integer tensor [B, Q, P], got {prompt.dtype} of shape {tuple(prompt.shape)}"
+                )
+            if prompt.shape[0] != batch or prompt.shape[1] != cfg.num_levels:
+                raise ValueError(
+                    f"prompt shape {tuple(prompt.shape)} does not match [B, Q, P] with B={batch}, Q={cfg.num_levels}"
+                )
+            P = prompt.shape[2]
+            if P > num_frames:
+                raise ValueError(f"prompt is longer ({P} frames) than cond (T={num_frames})")
+            if P > 0 and (int(prompt.min()) < 0 or int(prompt.max()) >= cfg.codebook_size):
+                raise ValueError(
+                    f"prompt codes must be in [0, {cfg.codebook_size}), got min {int(prompt.min())}, max {int(prompt.max())}"
+                )
+            if prompt_lengths is not None:
+                if prompt_lengths.shape != (batch,) or prompt_lengths.dtype.is_floating_point:
+                    raise ValueError(f"prompt_lengths must be an integer tensor [B] = [{batch}]")
+                if int(prompt_lengths.min()) < 0 or int(prompt_lengths.max()) > P:
+                    raise ValueError(
+                        f"prompt_lengths must lie in [0, P={P}], got {prompt_lengths.tolist()}"
+                    )
+            effective = prompt_lengths if prompt_lengths is not None else torch.full((batch,), P)
+            if lengths is not None and bool((effective.to(lengths.device) > lengths).any()):
+                raise ValueError(
+                    f"a prompt is longer than its example: prompt lengths {effective.tolist()}, lengths {lengths.tolist()}"
+                )
+        elif prompt_lengths is not None:
+            raise ValueError("prompt_lengths given without a prompt")
+
+        def level_forward(codes, cond_, lengths_, level):
+            return self(codes, cond_, lengths_, level=level, validate=False)
+
+        return decode(
+            level_forward,
+            cond,
+            num_levels=cfg.num_levels,
+            mask_id=cfg.mask_id,
+            prompt=prompt,
+            lengths=lengths,
+            prompt_lengths=prompt_lengths,
+            steps=steps,
+            temperature=temperature,
+            choice_temperature=choice_temperature,
+            generator=generator,
+        )
+
+    # ------------------------------------------------------------------ accounting
+    def num_parameters(self, exclude_embeddings: bool = False) -> int:
+        """Parameter count (optionally without the embedding tables)."""
+        total = sum(p.numel() for p in self.parameters())
+        if exclude_embeddings:
+            total -= self.code_embedding.weight.numel() + self.cond_embedding.weight.numel()
+        return total
+
+    def flops_per_forward(self, num_frames: int, level_only: bool = True) -> float:
+        """Approximate FLOPs of one forward pass of one example of ``num_frames`` frames.
+
+        2 x (non-embedding parameters) per frame for the matrix products, plus attention
+        (4 x T^2 x D per layer); with ``level_only`` only one head is counted.
+        """
+        cfg = self.config
+        params = self.num_parameters(exclude_embeddings=True)
+        head = cfg.codebook_size * cfg.dim
+        if level_only:
+            params -= (cfg.num_levels - 1) * head
+        return 2.0 * params * num_frames + 4.0 * cfg.depth * num_frames**2 * cfg.dim
+
+    # ------------------------------------------------------------------ persistence
+    def _save_pretrained(self, save_directory: Path) -> None:
+        from safetensors.torch import save_model
+
+        save_model(self, str(Path(save_directory) / WEIGHTS_NAME))
+
+    @classmethod
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None = None,
+        cache_dir: str | Path | None = None,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        map_location: str | torch.device = "cpu",
+        config: SoundStormConfig | dict | None = None,
+        **unused,
+    ) -> SoundStorm:
+        """Build on the meta device, then assign the safetensors weights (memory-mapped)."""
+        from safetensors.torch import load_file
+
+        if config is None:
+            raise FileNotFoundError(f"no config.json for a SoundStorm model in {model_id!r}")
+        if isinstance(config, dict):
+            config = SoundStormConfig.from_dict(config)
+        if os.path.isdir(model_id):
+            weights = os.path.join(model_id, WEIGHTS_NAME)
+            if not os.path.isfile(weights):
+                raise FileNotFoundError(f"no {WEIGHTS_NAME} in {model_id!r}")
+        else:
+            from huggingface_hub import hf_hub_download
+
+            weights = hf_hub_download(
+                repo_id=model_id,
+                filename=WEIGHTS_NAME,
+                revision=revision,
+                cache_dir=cache_dir,
+                force_download=force_download,
+                token=token,
+                local_files_only=local_files_only,
+            )
+        with torch.device("meta"):
+            model = cls(config)
+        state = load_file(weights, device=str(map_location))
+        model.load_state_dict(state, strict=True, assign=True)
+        model.level_offsets = torch.arange(config.num_levels, device=map_location) * (
+            config.codebook_size + 1
+        )
+        return model.eval()
+
+
+def estimate_mfu(model: SoundStorm, frames_per_second: float, peak_flops: float) -> float:
+    """Model FLOPs utilisation of generation, from decoded frames (x passes) per second."""
+    return (
+        model.flops_per_forward(1) * frames_per_second / peak_flops
+        if math.isfinite(peak_flops)
+        else 0.0
+    )

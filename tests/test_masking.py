@@ -1,0 +1,96 @@
+import math
+
+import pytest
+import torch
+
+from soundstorm.masking import remaining_masked, sample_training_masks
+
+Q = 6
+
+
+def draw(lengths, seed=0, draws=1):
+    g = torch.Generator().manual_seed(seed)
+    return [sample_training_masks(Q, torch.as_tensor(lengths), g) for _ in range(draws)]
+
+
+def test_shapes_and_dtypes():
+    masked, level, prompt_len = draw([10, 7, 3])[0]
+    assert masked.shape == (3, Q, 10) and masked.dtype == torch.bool
+    assert level.shape == prompt_len.shape == (3,)
+    assert level.dtype == prompt_len.dtype == torch.long
+
+
+def test_structure_of_every_draw():
+    lengths = torch.tensor([40, 25, 1, 13])
+    frames = torch.arange(40)
+    for masked, level, prompt_len in draw(lengths, draws=300):
+        assert ((0 <= level) & (level < Q)).all()
+        assert ((0 <= prompt_len) & (prompt_len < lengths)).all()
+        for b in range(len(lengths)):
+            maskable = (frames >= prompt_len[b]) & (frames < lengths[b])
+            q = int(level[b])
+            assert not masked[b, :q].any(), "coarser levels must never be masked"
+            assert torch.equal(masked[b, q + 1 :], maskable.expand(Q - q - 1, -1)), (
+                "finer levels fully masked"
+            )
+            assert not (masked[b, q] & ~maskable).any(), "prompt and padding never masked"
+            assert masked[b, q].any(), "at least one token at the level"
+
+
+def test_level_and_prompt_are_uniform():
+    length = 8
+    results = draw([length] * 64, draws=200)  # 12,800 examples
+    levels = torch.cat([r[1] for r in results])
+    prompts = torch.cat([r[2] for r in results])
+    for counts, k in (
+        (torch.bincount(levels, minlength=Q), Q),
+        (torch.bincount(prompts, minlength=length), length),
+    ):
+        expected = levels.numel() / k
+        assert counts.numel() == k
+        # chi-square with k-1 dof; 40 is far beyond the 99.99% quantile for k <= 8
+        chi2 = float(((counts - expected) ** 2 / expected).sum())
+        assert chi2 < 40, (counts, chi2)
+
+
+def test_mean_mask_fraction_at_the_level_is_two_over_pi():
+    length = 2000  # long, so forcing one masked token barely moves the mean
+    fractions = []
+    for masked, level, prompt_len in draw([length] * 32, draws=40):
+        for b in range(32):
+            n = length - int(prompt_len[b])
+            if n >= 200:
+                fractions.append(masked[b, level[b], prompt_len[b] :].float().mean())
+    mean = torch.stack(fractions).mean().item()
+    assert abs(mean - 2 / math.pi) < 0.03, mean
+
+
+def test_padding_is_never_masked_and_deterministic_with_generator():
+    lengths = torch.tensor([5, 9])
+    a = draw(lengths, seed=3)[0]
+    b = draw(lengths, seed=3)[0]
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+    assert not a[0][0, :, 5:].any()
+
+
+@pytest.mark.parametrize("lengths", [[0, 3], [], [[2]]])
+def test_bad_lengths_raise(lengths):
+    with pytest.raises(ValueError):
+        sample_training_masks(Q, torch.tensor(lengths, dtype=torch.long))
+
+
+def test_explicit_num_frames_too_small_raises():
+    with pytest.raises(ValueError, match="lengths must lie"):
+        sample_training_masks(Q, torch.tensor([4, 6]), num_frames=5)
+
+
+def test_cosine_schedule():
+    n = torch.tensor([100, 7, 0])
+    counts = [remaining_masked(n, i, 16) for i in range(16)]
+    for i, c in enumerate(counts[:-1]):
+        expected = [math.floor(int(v) * math.cos(math.pi / 2 * (i + 1) / 16)) for v in n]
+        assert c.tolist() == expected
+    assert counts[-1].tolist() == [0, 0, 0]
+    stacked = torch.stack(counts)
+    assert (stacked[1:] <= stacked[:-1]).all(), "non-increasing"
