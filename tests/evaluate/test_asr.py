@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.evaluate.conftest import FOX, WEATHER, MuLawCodec, SilenceCodec
 
 from soundstorm.evaluate.asr import (
     WordErrors,
@@ -18,6 +17,8 @@ from soundstorm.evaluate.asr import (
     word_error_rate,
     word_errors,
 )
+
+from tests.evaluate.conftest import FOX, WEATHER, MuLawCodec, SilenceCodec
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, prepare_audio, rms_dbfs
-from soundstorm.evaluate.speaker import cosine_similarity, speaker_embedding
+from soundstorm.evaluate.speaker import cosine_similarity, speaker_embedding, speaker_embeddings
 
 
 def segment_bounds(num_samples: int, segment_samples: int) -> list[tuple[int, int]]:
@@ -109,16 +109,17 @@ def acoustic_consistency(
             raise ValueError("give the prompt audio or its embedding")
         prompt_embedding = speaker_embedding(prompt, sample_rate)
     segment_samples = max(1, round(segment_seconds * EVAL_SAMPLE_RATE))
-    times: list[float] = []
-    similarities: list[float | None] = []
-    for start, end in segment_bounds(audio.size, segment_samples):
-        window = audio[start:end]
-        times.append((start + end) / 2 / EVAL_SAMPLE_RATE)
-        if rms_dbfs(window) < min_level_dbfs:
-            similarities.append(None)
-            continue
-        embedding = speaker_embedding(window, EVAL_SAMPLE_RATE, trim_silence=False)
-        similarities.append(cosine_similarity(embedding, prompt_embedding))
+    bounds = segment_bounds(audio.size, segment_samples)
+    times = [(start + end) / 2 / EVAL_SAMPLE_RATE for start, end in bounds]
+    loud = [
+        i for i, (start, end) in enumerate(bounds) if rms_dbfs(audio[start:end]) >= min_level_dbfs
+    ]
+    similarities: list[float | None] = [None] * len(bounds)
+    if loud:
+        windows = [audio[bounds[i][0] : bounds[i][1]] for i in loud]
+        embeddings = speaker_embeddings(windows, EVAL_SAMPLE_RATE, trim_silence=False)
+        for i, embedding in zip(loud, embeddings):
+            similarities[i] = cosine_similarity(embedding, prompt_embedding)
     scored = [s for s in similarities if s is not None]
     return ConsistencyCurve(
         segment_seconds=float(segment_seconds),

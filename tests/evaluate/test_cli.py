@@ -1,0 +1,103 @@
+"""``soundstorm evaluate`` end to end on a tiny manifest of flite speech, and its errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from soundstorm.cli import main as soundstorm_main
+
+from tests.evaluate.conftest import FOX, WEATHER
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def manifest(tmp_path, speech_files):
+    for path in speech_files.values():
+        shutil.copy(path, tmp_path / path.name)
+    rows = [
+        {
+            "id": "steady",
+            "generated": "slt_fox.wav",
+            "reference": "slt_fox.wav",
+            "prompt": "slt_prompt.wav",
+            "text": FOX,
+            "generation_seconds": 0.4,
+        },
+        {
+            "id": "wrong|voice",
+            "generated": "awb_fox.wav",
+            "prompt": "slt_prompt.wav",
+            "text": WEATHER,
+        },
+    ]
+    path = tmp_path / "eval.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_evaluate_manifest_writes_json_markdown_and_figures(manifest, tmp_path, capsys):
+    out = tmp_path / "results"
+    assert soundstorm_main(["evaluate", "--manifest", str(manifest), "--out", str(out)]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == [
+        "consistency.png",
+        "results.json",
+        "results.md",
+        "spectrograms_steady.png",
+        "spectrograms_wrong_voice.png",
+    ]
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == PNG_MAGIC
+    results = json.loads((out / "results.json").read_text())
+    steady, wrong = (item["metrics"] for item in results["items"])
+    assert steady["wer_generated"] == steady["wer_reference"] <= 0.25
+    assert wrong["wer_generated"] >= 0.7  # awb says the fox sentence, the text is another one
+    assert steady["sim_generated_prompt"] > wrong["sim_generated_prompt"] + 0.1
+    assert steady["rtf"] == pytest.approx(0.4 / steady["duration_s"])
+    assert "rtf" not in wrong and "wer_reference" not in wrong
+    assert steady["dnsmos_generated"] == steady["dnsmos_reference"]
+    curve = results["items"][0]["details"]["consistency_generated"]
+    assert len(curve["similarities"]) == round(steady["duration_s"])
+    assert results["summary"]["wer_generated"] == pytest.approx(
+        (steady["wer_generated"] + wrong["wer_generated"]) / 2
+    )
+    markdown = (out / "results.md").read_text()
+    assert "| steady |" in markdown and "wrong\\|voice" in markdown and "**mean**" in markdown
+    assert "| steady |" in capsys.readouterr().out
+
+
+def test_evaluate_files_with_selected_metrics_and_no_plots(speech_files, tmp_path):
+    out = tmp_path / "out"
+    args = ["evaluate", "--generated", str(speech_files["slt_fox"]), "--text", FOX]
+    args += ["--metrics", "wer", "--max-plots", "0", "--quiet", "--out", str(out)]
+    assert soundstorm_main(args) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.md"]
+    metrics = json.loads((out / "results.json").read_text())["items"][0]["metrics"]
+    assert set(metrics) == {"duration_s", "wer_generated"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--generated", "{d}/slt_fox.wav", "{d}/awb_fox.wav", "--text", "one"],
+            "2 generated files but 1 --text",
+        ),
+        (["--generated", "{d}/missing.wav"], "audio file not found"),
+        (["--manifest", "{d}/missing.jsonl"], "manifest not found"),
+        (["--manifest", "{d}/eval.jsonl", "--text", "x"], "cannot be combined with --text"),
+        (["--generated", "{d}/slt_fox.wav", "--metrics", "wer,bleu"], "unknown metric 'bleu'"),
+        (["--text", "x"], "give --manifest FILE or --generated FILES"),
+    ],
+)
+def test_evaluate_errors_are_one_line_and_write_nothing(manifest, tmp_path, capsys, extra, message):
+    out = tmp_path / "never"
+    args = ["evaluate", *(a.format(d=tmp_path) for a in extra), "--out", str(out)]
+    assert soundstorm_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and err.startswith("soundstorm evaluate: error:")
+    assert not out.exists()
