@@ -1,0 +1,304 @@
+"""``soundstorm bench``: generation speed of a SoundStorm model (random weights).
+
+Usage::
+
+    soundstorm bench --preset small --frames 250 500 --batch 1 --threads 2
+    soundstorm bench --preset paper --frames 1500 --batch 1 8 --device cuda --compile
+
+For each (batch, frames) it reports, for the paper's decoding schedule (16, 1, ..., 1):
+warm-up seconds (first call, compilation included) apart from the steady-state median of
+``--repeats`` timed calls, the real-time factor (50 frames/s codec audio), frames/s,
+forward passes/s, estimated model FLOPs utilisation (MFU) and peak memory.
+
+FLOPs per pass are ``SoundStorm.flops_per_forward`` (2 x non-embedding parameters with one
+head, per frame, plus attention). The peak used for MFU: ``--peak-tflops``; else the datasheet
+figure of a known GPU (bf16 dense); else (CPU) a measured fp32 matmul rate on the same threads,
+so CPU MFU reads "fraction of what this machine's GEMM reaches".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from soundstorm.config import SoundStormConfig
+from soundstorm.decoding import resolve_steps
+from soundstorm.inference import GenerationEngine
+from soundstorm.model import SoundStorm
+
+CODEC_FRAME_RATE = 50.0  # frames per second of audio (SoundStream / EnCodec 24 kHz)
+
+# Dense bf16 tensor-core peaks, FLOP/s, by a substring of torch.cuda.get_device_name().
+GPU_PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
+
+
+@dataclass
+class GenerationMeasurement:
+    """Speed of ``generate`` for one (batch, frames) point; times in seconds."""
+
+    batch: int
+    frames: int
+    passes: int
+    warmup_s: float
+    times_s: list[float]
+    cpu_times_s: list[float]
+    median_s: float
+    audio_s: float
+    real_time_factor: float  # median_s / audio seconds generated (lower is faster)
+    times_real_time: float  # audio seconds generated per second
+    frames_per_s: float
+    passes_per_s: float
+    flops: float  # per generate call
+    mfu: float
+    peak_memory_mib: float
+    extra: dict = field(default_factory=dict)
+
+
+def peak_flops(device: torch.device, threads: int | None = None) -> tuple[float, str]:
+    """The FLOP/s that MFU is measured against, and where the figure comes from."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, value in GPU_PEAK_FLOPS.items():
+            if key in name:
+                return value, f"{name} bf16 dense datasheet"
+        return measured_matmul_flops(device, torch.bfloat16), f"{name} measured bf16 matmul"
+    return measured_matmul_flops(device, torch.float32), "measured fp32 1024^3 matmul"
+
+
+def measured_matmul_flops(device: torch.device, dtype: torch.dtype, seconds: float = 0.5) -> float:
+    """Best observed FLOP/s of a 1024 x 1024 x 1024 matmul over about ``seconds``."""
+    a = torch.randn(1024, 1024, device=device, dtype=dtype)
+    b = torch.randn(1024, 1024, device=device, dtype=dtype)
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or best == 0.0:
+        _synchronize(device)
+        start = time.perf_counter()
+        a @ b
+        _synchronize(device)
+        best = max(best, 2 * 1024**3 / (time.perf_counter() - start))
+    return best
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    """Peak CUDA memory allocated since the last reset, or the process' peak RSS on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+class CountingEngine(GenerationEngine):
+    """A ``GenerationEngine`` that counts forward passes (``forward_passes``)."""
+
+    forward_passes = 0
+
+    def _level_forward(self, codes, cond, lengths, level):
+        self.forward_passes += 1
+        return super()._level_forward(codes, cond, lengths, level)
+
+
+def time_generate(
+    engine: CountingEngine, batch: int, frames: int, steps: Sequence[int], seed: int = 0
+) -> tuple[float, float, int]:
+    """One timed ``generate`` on random conditioning: (wall s, process CPU s, passes)."""
+    generator = torch.Generator(engine.device).manual_seed(seed)
+    cond = torch.randint(
+        0, engine.config.cond_vocab_size, (batch, frames), device=engine.device, generator=generator
+    )
+    engine.forward_passes = 0
+    _synchronize(engine.device)
+    wall, cpu = time.perf_counter(), time.process_time()
+    engine.generate(cond, steps=steps, generator=generator)
+    _synchronize(engine.device)
+    return time.perf_counter() - wall, time.process_time() - cpu, engine.forward_passes
+
+
+def measure_generation(
+    engine: CountingEngine,
+    batch: int,
+    frames: int,
+    steps: Sequence[int] | int | None = None,
+    repeats: int = 3,
+    warmup: int = 1,
+    peak: float = float("nan"),
+) -> GenerationMeasurement:
+    """Warm up (compilation included), then time ``repeats`` calls and summarise them."""
+    steps = resolve_steps(steps, engine.config.num_levels)
+    start = time.perf_counter()
+    for i in range(warmup):
+        time_generate(engine, batch, frames, steps, seed=i)
+    warmup_s = time.perf_counter() - start
+    if engine.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(engine.device)
+    runs = [time_generate(engine, batch, frames, steps, seed=100 + i) for i in range(repeats)]
+    times, cpu_times, passes = [r[0] for r in runs], [r[1] for r in runs], runs[-1][2]
+    return summarise(
+        engine.model,
+        batch,
+        frames,
+        passes,
+        warmup_s,
+        times,
+        cpu_times,
+        peak,
+        peak_memory_mib(engine.device),
+    )
+
+
+def summarise(
+    model: SoundStorm,
+    batch: int,
+    frames: int,
+    passes: int,
+    warmup_s: float,
+    times: list[float],
+    cpu_times: list[float],
+    peak: float,
+    memory_mib: float,
+) -> GenerationMeasurement:
+    """Derive RTF, throughput and MFU from raw timings of one (batch, frames) point."""
+    median = statistics.median(times)
+    audio_s = batch * frames / CODEC_FRAME_RATE
+    flops = passes * batch * model.flops_per_forward(frames)
+    return GenerationMeasurement(
+        batch=batch,
+        frames=frames,
+        passes=passes,
+        warmup_s=warmup_s,
+        times_s=times,
+        cpu_times_s=cpu_times,
+        median_s=median,
+        audio_s=audio_s,
+        real_time_factor=median / audio_s,
+        times_real_time=audio_s / median,
+        frames_per_s=batch * frames / median,
+        passes_per_s=passes / median,
+        flops=flops,
+        mfu=flops / median / peak,
+        peak_memory_mib=memory_mib,
+    )
+
+
+def format_table(rows: Sequence[GenerationMeasurement]) -> str:
+    """A Markdown table of measurements."""
+    header = (
+        "| batch | frames | audio s | passes | warm-up s | median s | RTF | x real time "
+        "| frames/s | passes/s | MFU | peak MiB |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )
+    lines = [header]
+    for r in rows:
+        lines.append(
+            f"| {r.batch} | {r.frames} | {r.audio_s:.1f} | {r.passes} | {r.warmup_s:.2f} "
+            f"| {r.median_s:.3f} | {r.real_time_factor:.4f} | {r.times_real_time:.1f} "
+            f"| {r.frames_per_s:.0f} | {r.passes_per_s:.1f} | {r.mfu:.1%} | {r.peak_memory_mib:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default="small", choices=("tiny", "small", "paper"))
+    parser.add_argument(
+        "--frames",
+        type=int,
+        nargs="+",
+        default=[500],
+        help="frames per example (50 per second of audio)",
+    )
+    parser.add_argument("--batch", type=int, nargs="+", default=[1])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16"),
+        default=None,
+        help="default: bfloat16 on CUDA, float32 on CPU",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch)")
+    parser.add_argument("--steps", type=int, default=16, help="iterations of the first level")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the forward")
+    parser.add_argument("--no-buckets", action="store_true", help="run at the exact lengths")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="peak for MFU (default: datasheet GPU figure or measured CPU matmul)",
+    )
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda given but CUDA is not available")
+    if min(args.frames) < 1 or min(args.batch) < 1 or args.repeats < 1 or args.warmup < 0:
+        raise ValueError("--frames, --batch and --repeats must be >= 1, --warmup >= 0")
+    torch.manual_seed(args.seed)
+    config = SoundStormConfig.from_name(args.preset)
+    dtype = getattr(torch, args.dtype) if args.dtype else None
+    engine = CountingEngine(
+        SoundStorm(config),
+        device=device,
+        dtype=dtype,
+        compile=args.compile,
+        buckets=None if args.no_buckets else (*sorted(set(args.frames)),),
+    )
+    if args.peak_tflops:
+        peak, peak_source = args.peak_tflops * 1e12, "--peak-tflops"
+    else:
+        peak, peak_source = peak_flops(device)
+    steps = resolve_steps(args.steps, config.num_levels)
+    print(
+        f"soundstorm bench: preset {args.preset} ({engine.model.num_parameters() / 1e6:.1f}M "
+        f"params), {device} {engine.dtype}, threads {torch.get_num_threads()}, "
+        f"compile {args.compile}, steps {steps[0]}+{len(steps) - 1}x1 = {sum(steps)} passes; "
+        f"MFU against {peak / 1e12:.2f} TFLOP/s ({peak_source})",
+        flush=True,
+    )
+    rows = []
+    for batch in args.batch:
+        for frames in args.frames:
+            rows.append(
+                measure_generation(engine, batch, frames, steps, args.repeats, args.warmup, peak)
+            )
+            print(format_table(rows[-1:]).splitlines()[-1], flush=True)
+    print(format_table(rows))
+    if args.json:
+        payload = {
+            "preset": args.preset,
+            "config": config.to_dict(),
+            "device": str(device),
+            "dtype": str(engine.dtype),
+            "threads": torch.get_num_threads(),
+            "compile": args.compile,
+            "peak_flops": peak,
+            "peak_source": peak_source,
+            "results": [asdict(r) for r in rows],
+        }
+        _write_json(args.json, payload)
+    return 0
+
+
+def _write_json(path: str, payload: dict) -> None:
+    import os
+
+    temporary = f"{path}.tmp"
+    with open(temporary, "w") as handle:
+        json.dump(payload, handle, indent=2)
+    os.replace(temporary, path)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,337 @@
+"""Serving-side generation: static shapes, optional ``torch.compile``, fast loading.
+
+``GenerationEngine`` wraps a trained ``SoundStorm`` for repeated generation (gpt-fast's
+recipe applied to SoundStorm's parallel decoder):
+
+* **Static shapes.** Requests are padded to a few frame buckets (``DEFAULT_BUCKETS``) and a
+  ``lengths`` mask tells the model which frames are real, so a compiled forward (and its
+  CUDA graphs) is built once per bucket, not once per utterance length. Padded frames are
+  invisible to real ones (attention key mask, zeroed convolution input), so greedy decoding
+  gives the same tokens as ``model.generate`` on the unpadded input.
+* **Precision.** bf16 weights on CUDA, fp32 on CPU (the decoder scores in fp32 either way).
+* **Compilation.** ``compile=True`` wraps the network body (``SoundStorm.hidden_states``) in
+  ``torch.compile`` (``mode="reduce-overhead"``, i.e. CUDA graphs, on CUDA). The level head,
+  sampling and ranking stay eager: they are a single matrix product and a few sync-free
+  element-wise ops (``soundstorm.decoding``), and the level index then never recompiles.
+* **Loading.** ``load_pretrained`` builds the model on the ``meta`` device and assigns the
+  memory-mapped ``model.safetensors`` tensors (``save_pretrained`` directories), so no
+  random initialisation runs and no second copy of the weights is made on the CPU.
+
+Example::
+
+    engine = GenerationEngine.from_pretrained("runs/small/final", device="cuda", compile=True)
+    engine.warmup(batch_sizes=(1,))            # compiles each bucket once
+    codes = engine.generate(cond)              # cond [B, T] -> codes [B, Q, T]
+
+Sampling with a seeded ``generator`` is reproducible and equals ``model.generate`` on the
+bucket-padded input with the same lengths and generator (the random draws depend on the padded
+shape, so they differ from those of ``model.generate`` on the unpadded input).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from soundstorm.config import SoundStormConfig
+from soundstorm.decoding import decode, resolve_steps
+from soundstorm.errors import SoundStormError
+from soundstorm.model import WEIGHTS_NAME, SoundStorm
+
+# Frame buckets (50 frames/s codecs: ~5 s, 10 s, 20 s, 41 s, 82 s, 164 s, 328 s).
+DEFAULT_BUCKETS: tuple[int, ...] = (256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+def default_dtype(device: torch.device | str) -> torch.dtype:
+    """bf16 on CUDA, fp32 elsewhere (CPU bf16 matmuls are slow without AMX)."""
+    return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+
+
+def bucket_length(num_frames: int, buckets: Sequence[int]) -> int:
+    """The smallest bucket holding ``num_frames``; beyond the largest, a multiple of it.
+
+    Args:
+        num_frames: frames of the longest example of a request (>= 1).
+        buckets: increasing frame counts.
+
+    Returns:
+        The padded length (>= ``num_frames``).
+    """
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    for size in buckets:
+        if size >= num_frames:
+            return size
+    largest = buckets[-1]
+    return -(-num_frames // largest) * largest
+
+
+def load_pretrained(
+    directory: str | Path,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+) -> SoundStorm:
+    """Load a ``save_pretrained`` directory (``config.json`` + ``model.safetensors``).
+
+    The model is built on the ``meta`` device and the safetensors tensors (memory-mapped by
+    safetensors) are assigned to it in place of fresh parameters (``assign=True``).
+
+    Args:
+        directory: a directory written by ``SoundStorm.save_pretrained``.
+        device: where the weights go.
+        dtype: parameter dtype; default bf16 on CUDA, fp32 otherwise.
+
+    Returns:
+        The model in eval mode.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no model directory {str(directory)!r}")
+    for name in ("config.json", WEIGHTS_NAME):
+        if not (directory / name).is_file():
+            raise FileNotFoundError(f"no {name} in {str(directory)!r} (expected save_pretrained)")
+    model = SoundStorm.from_pretrained(str(directory), map_location=str(device))
+    return model.to(dtype=dtype or default_dtype(device)).eval()
+
+
+class GenerationEngine:
+    """Bucketed, optionally compiled generation with a ``SoundStorm`` model.
+
+    Args:
+        model: a trained model; moved to ``device`` and cast to ``dtype`` (in place).
+        device: default: where the model is.
+        dtype: default: bf16 on CUDA, fp32 otherwise.
+        buckets: increasing frame counts requests are padded to; ``None`` disables padding
+            (every new length then compiles anew when ``compile`` is set).
+        compile: wrap the network body in ``torch.compile``.
+        compile_mode: ``torch.compile`` mode; default ``"reduce-overhead"`` on CUDA, the
+            default mode elsewhere.
+    """
+
+    def __init__(
+        self,
+        model: SoundStorm,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        buckets: Sequence[int] | None = DEFAULT_BUCKETS,
+        compile: bool = False,
+        compile_mode: str | None = None,
+    ):
+        self.device = torch.device(device) if device is not None else _model_device(model)
+        self.dtype = dtype or default_dtype(self.device)
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        self.config: SoundStormConfig = model.config
+        if buckets is not None:
+            buckets = tuple(sorted(int(b) for b in buckets))
+            if not buckets or buckets[0] < 1:
+                raise ValueError(f"buckets must be positive frame counts, got {buckets}")
+        self.buckets = buckets
+        self.compiled = compile
+        self._hidden_states = model.hidden_states
+        if compile:
+            if compile_mode is None and self.device.type == "cuda":
+                compile_mode = "reduce-overhead"
+            self._hidden_states = torch.compile(
+                model.hidden_states, mode=compile_mode, dynamic=False
+            )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        directory: str | Path,
+        *,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype | None = None,
+        **engine_options,
+    ) -> GenerationEngine:
+        """Load a ``save_pretrained`` directory (see ``load_pretrained``) into an engine."""
+        model = load_pretrained(directory, device, dtype)
+        return cls(model, device=device, dtype=model.head_weight.dtype, **engine_options)
+
+    # ------------------------------------------------------------------ the hot step
+    def _level_forward(
+        self, codes: torch.Tensor, cond: torch.Tensor, lengths: torch.Tensor, level: int
+    ) -> torch.Tensor:
+        """One pass: ``codes [B,Q,T], cond [B,T], lengths [B] -> logits [B,T,K]`` of ``level``."""
+        hidden = self._hidden_states(codes, cond, lengths)  # (B, T, D), static shape
+        return self.model.logits(hidden, level)  # (B, T, K)
+
+    def padded_length(self, num_frames: int) -> int:
+        """Frames a request of ``num_frames`` is padded to."""
+        return num_frames if self.buckets is None else bucket_length(num_frames, self.buckets)
+
+    # ------------------------------------------------------------------ public API
+    @torch.inference_mode()
+    def generate(
+        self,
+        cond: torch.Tensor,
+        prompt: torch.Tensor | None = None,
+        lengths: torch.Tensor | None = None,
+        steps: Sequence[int] | int | None = None,
+        temperature: float = 1.0,
+        choice_temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+        prompt_lengths: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Generate acoustic tokens; same arguments and result as ``SoundStorm.generate``.
+
+        Args:
+            cond: ``LongTensor[B, T]`` conditioning tokens.
+            prompt: ``LongTensor[B, Q, P]`` acoustic prompt (P <= T), returned unchanged.
+            lengths: ``LongTensor[B]`` real frames per example (default T for all).
+            steps: iterations per level (default ``(16, 1, ..., 1)``).
+            temperature: sampling temperature of multi-iteration levels (0 = greedy).
+            choice_temperature: scale of the annealed Gumbel noise on the confidence.
+            generator: random generator on the engine's device, for reproducible sampling.
+            prompt_lengths: ``LongTensor[B]`` prompt frames per example (<= P).
+
+        Returns:
+            ``LongTensor[B, Q, T]``; frames beyond ``lengths`` hold 0.
+        """
+        cfg = self.config
+        cond, prompt, lengths, prompt_lengths = self._check_request(
+            cond, prompt, lengths, prompt_lengths
+        )
+        steps = resolve_steps(steps, cfg.num_levels)
+        if temperature < 0 or choice_temperature < 0:
+            raise ValueError("temperature and choice_temperature must be >= 0")
+        batch, num_frames = cond.shape
+        padded = self.padded_length(num_frames)
+        cond = F.pad(cond, (0, padded - num_frames))  # (B, T_bucket), padding id 0
+        codes = decode(
+            self._level_forward,
+            cond,
+            num_levels=cfg.num_levels,
+            mask_id=cfg.mask_id,
+            prompt=prompt,
+            lengths=lengths,
+            prompt_lengths=prompt_lengths,
+            steps=steps,
+            temperature=temperature,
+            choice_temperature=choice_temperature,
+            generator=generator,
+        )
+        return codes[..., :num_frames].clone()  # (B, Q, T)
+
+    def generate_many(self, conds: Sequence[torch.Tensor], **options) -> list[torch.Tensor]:
+        """Generate a batch of utterances of different lengths in one padded call.
+
+        Args:
+            conds: B ``LongTensor[T_i]`` conditioning sequences.
+            **options: ``steps``, ``temperature``, ``choice_temperature``, ``generator``.
+
+        Returns:
+            B ``LongTensor[Q, T_i]``.
+        """
+        if not conds:
+            return []
+        if any(c.dim() != 1 for c in conds):
+            raise ValueError("generate_many expects 1-D conditioning sequences [T_i]")
+        lengths = torch.tensor([len(c) for c in conds], device=self.device)
+        batch = torch.nn.utils.rnn.pad_sequence(
+            [c.to(self.device) for c in conds], batch_first=True
+        )
+        codes = self.generate(batch, lengths=lengths, **options)
+        return [codes[i, :, : int(n)] for i, n in enumerate(lengths.tolist())]
+
+    def warmup(
+        self,
+        batch_sizes: Sequence[int] = (1,),
+        buckets: Sequence[int] | None = None,
+        steps: Sequence[int] | int | None = None,
+    ) -> float:
+        """Run one generation per (batch size, bucket) so compilation happens here.
+
+        Args:
+            batch_sizes: batch sizes to prepare.
+            buckets: frame buckets to prepare (default: all of the engine's buckets).
+            steps: the decoding schedule that will be served.
+
+        Returns:
+            Seconds spent (compilation included).
+        """
+        sizes = buckets if buckets is not None else (self.buckets or ())
+        start = time.perf_counter()
+        for batch in batch_sizes:
+            for frames in sizes:
+                cond = torch.zeros(batch, frames, dtype=torch.long, device=self.device)
+                self.generate(cond, steps=steps, temperature=1.0)
+        _synchronize(self.device)
+        return time.perf_counter() - start
+
+    # ------------------------------------------------------------------ checks
+    def _check_request(
+        self,
+        cond: torch.Tensor,
+        prompt: torch.Tensor | None,
+        lengths: torch.Tensor | None,
+        prompt_lengths: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
+        """Validate once per request (one host sync) and move everything to the device."""
+        cfg = self.config
+        if cond.dim() != 2 or cond.dtype.is_floating_point or min(cond.shape) < 1:
+            raise ValueError(f"cond must be an integer tensor [B, T], got {tuple(cond.shape)}")
+        batch, num_frames = cond.shape
+        cond = cond.to(self.device, torch.long)
+        if lengths is None:
+            lengths = torch.full((batch,), num_frames, dtype=torch.long, device=self.device)
+        lengths = lengths.to(self.device, torch.long)
+        if lengths.shape != (batch,):
+            raise ValueError(f"lengths must have shape [B] = [{batch}], got {tuple(lengths.shape)}")
+        checks = [cond.min(), cond.max(), lengths.min(), lengths.max()]
+        if prompt is not None:
+            if prompt.dim() != 3 or tuple(prompt.shape[:2]) != (batch, cfg.num_levels):
+                raise ValueError(
+                    f"prompt must be [B, Q, P] = [{batch}, {cfg.num_levels}, P], "
+                    f"got {tuple(prompt.shape)}"
+                )
+            if prompt.shape[2] > num_frames:
+                raise ValueError(
+                    f"prompt is longer ({prompt.shape[2]} frames) than cond ({num_frames})"
+                )
+            prompt = prompt.to(self.device, torch.long)
+            if prompt.shape[2] > 0:
+                checks += [prompt.min(), prompt.max()]
+            effective = prompt_lengths if prompt_lengths is not None else prompt.shape[2]
+            checks.append((torch.as_tensor(effective, device=self.device) > lengths).any())
+        if prompt_lengths is not None:
+            if prompt is None:
+                raise ValueError("prompt_lengths given without a prompt")
+            prompt_lengths = prompt_lengths.to(self.device, torch.long)
+            checks += [prompt_lengths.min(), prompt_lengths.max()]
+        values = torch.stack([c.to(torch.long) for c in checks]).tolist()  # one host sync
+        if values[0] < 0 or values[1] >= cfg.cond_vocab_size:
+            raise ValueError(f"cond ids must be in [0, {cfg.cond_vocab_size}), got {values[:2]}")
+        if values[2] < 1 or values[3] > num_frames:
+            raise ValueError(f"lengths must lie in [1, T={num_frames}], got {lengths.tolist()}")
+        rest = values[4:]
+        if prompt is not None and prompt.shape[2] > 0:
+            if rest[0] < 0 or rest[1] >= cfg.codebook_size:
+                raise ValueError(
+                    f"prompt codes must be in [0, {cfg.codebook_size}), got {rest[:2]}"
+                )
+            rest = rest[2:]
+        if prompt is not None:
+            if rest[0]:
+                raise ValueError("a prompt is longer than its example's length")
+            rest = rest[1:]
+        if prompt_lengths is not None and (rest[0] < 0 or rest[1] > prompt.shape[2]):
+            raise ValueError(f"prompt_lengths must lie in [0, P={prompt.shape[2]}], got {rest}")
+        return cond, prompt, lengths, prompt_lengths
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    parameter = next(model.parameters(), None)
+    if parameter is None:
+        raise SoundStormError("the model has no parameters")
+    return parameter.device
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
