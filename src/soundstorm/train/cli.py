@@ -1,0 +1,88 @@
+"""``soundstorm train``: train a SoundStorm model from a YAML config and overrides.
+
+Examples::
+
+    soundstorm train configs/tiny.yaml data.train_dir=shards/train optim.lr=1e-3
+    torchrun --standalone --nproc_per_node 8 -m soundstorm train configs/paper.yaml \\
+        data.train_dir=shards/train run.output_dir=runs/paper
+    soundstorm train configs/paper.yaml data.train_dir=shards/train --max-steps 50  # benchmark
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from soundstorm.train.config import load_train_config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``soundstorm train``."""
+    parser.add_argument("config", nargs="?", help="YAML config file (see configs/)")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="config overrides with dotted keys, e.g. optim.lr=3e-4 data.batch_size=16",
+    )
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue from the newest checkpoint of run.output_dir (or from CHECKPOINT); "
+        "same as run.resume=latest|PATH",
+    )
+    parser.add_argument(
+        "--no-resume", action="store_true", help="start from scratch (run.resume=never)"
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="stop at this global step (run.max_steps); the LR schedule is unchanged",
+    )
+    parser.add_argument("--output-dir", default=None, help="run directory (run.output_dir)")
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the resolved config and exit"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the recipe; returns the exit status."""
+    import yaml
+
+    overrides = list(args.overrides)
+    if args.config and "=" in args.config:  # only overrides, no file
+        overrides.insert(0, args.config)
+        args.config = None
+    if args.resume is not None:
+        overrides.append(f"run.resume={args.resume}")
+    if args.no_resume:
+        overrides.append("run.resume=never")
+    if args.max_steps is not None:
+        overrides.append(f"run.max_steps={args.max_steps}")
+    if args.output_dir is not None:
+        overrides.append(f"run.output_dir={args.output_dir}")
+    config = load_train_config(args.config, overrides)
+    if args.print_config:
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        return 0
+
+    rank = int(os.environ.get("RANK", "0"))
+    logging.basicConfig(
+        level=logging.INFO if rank == 0 else logging.WARNING,
+        format=f"%(asctime)s [rank {rank}] %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    from soundstorm.train.recipe import TrainRecipe
+
+    recipe = TrainRecipe(config)
+    try:
+        recipe.setup()
+        recipe.train()
+    finally:
+        recipe.cleanup()
+    return 0

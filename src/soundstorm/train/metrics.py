@@ -1,0 +1,128 @@
+"""Training metrics: TensorBoard scalars/audio/images, progress bar, throughput and MFU.
+
+Only rank 0 writes. TensorBoard is optional (``pip install soundstorm[train]``): without it
+the scalars still reach the progress bar and the text log.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger("soundstorm.train")
+
+# Dense bf16 peak FLOP/s per device (no sparsity), matched against torch.cuda.get_device_name.
+PEAK_BF16_FLOPS = {
+    "H200": 989e12,
+    "H100": 989e12,
+    "GH200": 989e12,
+    "A100": 312e12,
+    "L40S": 362e12,
+    "A10G": 70e12,
+    "L4": 121e12,
+    "RTX 4090": 165e12,
+    "RTX 3090": 71e12,
+}
+
+
+def guess_peak_flops(device: torch.device) -> float:
+    """Peak bf16 FLOP/s of ``device`` from its name, or 0 when unknown (CPU included)."""
+    if device.type != "cuda":
+        return 0.0
+    name = torch.cuda.get_device_name(device)
+    for key, flops in PEAK_BF16_FLOPS.items():
+        if key in name:
+            return flops
+    return 0.0
+
+
+def training_flops_per_frame(model: torch.nn.Module) -> float:
+    """``6 x N``: forward and backward FLOPs per frame, N the parameters a training frame
+    uses (no embedding tables, one output head)."""
+    config = model.config
+    params = sum(p.numel() for name, p in model.named_parameters() if "embedding" not in name)
+    params -= (config.num_levels - 1) * (config.codebook_size * (config.dim + 1))
+    return 6.0 * params
+
+
+def spectrogram_image(wav: torch.Tensor, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
+    """Log-magnitude spectrogram of a mono waveform as an image ``[1, F, frames]`` in [0, 1]
+    (low frequencies at the bottom).
+
+    Args:
+        wav: ``FloatTensor[S]``.
+    """
+    window = torch.hann_window(n_fft, device=wav.device)
+    spec = torch.stft(wav.float(), n_fft, hop, window=window, return_complex=True).abs()
+    db = 20 * torch.log10(spec.clamp(min=1e-5))
+    db = db.clamp(min=db.max() - 80)
+    image = (db - db.min()) / (db.max() - db.min()).clamp(min=1e-6)
+    return image.flip(0)[None]
+
+
+class MetricsLogger:
+    """Writes scalars, audio and images to TensorBoard (rank 0 only) and the text log.
+
+    ``history`` keeps every ``(step, scalars)`` logged, for callers and tests.
+
+    Args:
+        output_dir: run directory; events go to ``output_dir/tensorboard``.
+        enabled: False on ranks other than 0.
+        tensorboard: write TensorBoard events (ignored with a warning if not installed).
+    """
+
+    def __init__(self, output_dir: str | Path, enabled: bool, tensorboard: bool) -> None:
+        self.enabled = enabled
+        self.writer = None
+        self.history: list[tuple[int, dict[str, float]]] = []  # (step, scalars) on rank 0
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                logger.warning(
+                    "tensorboard is not installed (pip install tensorboard); "
+                    "metrics go to the text log only"
+                )
+            else:
+                self.writer = SummaryWriter(str(Path(output_dir) / "tensorboard"))
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        """Log ``{"train/loss": 1.2, ...}`` at ``step`` (non-finite values included)."""
+        if not self.enabled:
+            return
+        self.history.append((step, dict(values)))
+        if self.writer is not None:
+            for name, value in values.items():
+                self.writer.add_scalar(name, value, step)
+        shown = " ".join(f"{k}={_fmt(v)}" for k, v in values.items() if "/level_" not in k)
+        logger.info("step %d %s", step, shown)
+
+    def audio(self, tag: str, wav: torch.Tensor, sample_rate: int, step: int) -> None:
+        """Log a mono waveform ``[S]`` and its spectrogram image."""
+        if not self.enabled or self.writer is None:
+            return
+        wav = wav.detach().float().cpu()
+        peak = wav.abs().max().clamp(min=1.0)
+        self.writer.add_audio(tag, wav / peak, step, sample_rate=sample_rate)
+        self.writer.add_image(tag + "_spectrogram", spectrogram_image(wav), step)
+
+    def text(self, tag: str, value: str, step: int) -> None:
+        if self.enabled and self.writer is not None:
+            self.writer.add_text(tag, value, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.flush()
+            self.writer.close()
+            self.writer = None
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, float) and (
+        not math.isfinite(value) or abs(value) >= 1e4 or abs(value) < 1e-3
+    ):
+        return f"{value:.3g}"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -1,0 +1,577 @@
+"""The training recipe (torchtune's shape): ``setup``, ``train``, ``save_checkpoint``, ``cleanup``.
+
+One process::
+
+    soundstorm train configs/tiny.yaml data.train_dir=shards/train
+
+Several GPUs (DDP; ``run.strategy=fsdp`` to shard parameters and optimizer state)::
+
+    torchrun --standalone --nproc_per_node 8 -m soundstorm train configs/paper.yaml ...
+
+From Python (tests pass in-memory datasets)::
+
+    recipe = TrainRecipe(config, train_dataset=items, val_dataset=val_items)
+    recipe.setup()
+    progress = recipe.train()
+    recipe.cleanup()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from soundstorm.config import SoundStormConfig
+from soundstorm.errors import SoundStormError
+from soundstorm.model import SoundStorm
+from soundstorm.train import checkpoint as ckpt
+from soundstorm.train.config import TrainConfig, save_train_config
+from soundstorm.train.data import (
+    CroppedTokenDataset,
+    GlobalBatchSampler,
+    TokenBatch,
+    build_loader,
+    collate_token_batch,
+    load_token_dataset,
+    utterance_lengths,
+)
+from soundstorm.train.distributed import (
+    destroy_distributed,
+    init_distributed,
+    no_gradient_sync,
+    wrap_model,
+)
+from soundstorm.train.metrics import (
+    MetricsLogger,
+    guess_peak_flops,
+    training_flops_per_frame,
+)
+from soundstorm.train.objective import (
+    MaskedTokenObjective,
+    count_scored_tokens,
+    level_accuracy_from_generation,
+)
+from soundstorm.train.optim import build_optimizer, build_scheduler
+
+logger = logging.getLogger("soundstorm.train")
+
+
+def check_data_matches_model(meta: dict[str, Any], model: SoundStormConfig, where: str) -> None:
+    """Compare a shard directory's metadata with the model config (clear error if unusable)."""
+    if int(meta.get("num_levels", model.num_levels)) < model.num_levels:
+        raise SoundStormError(
+            f"{where}: data has {meta['num_levels']} RVQ levels, model.num_levels is "
+            f"{model.num_levels}"
+        )
+    if int(meta.get("codebook_size", 0)) > model.codebook_size:
+        raise SoundStormError(
+            f"{where}: data codebook_size {meta['codebook_size']} > model.codebook_size "
+            f"{model.codebook_size}"
+        )
+    if int(meta.get("semantic_vocab_size", 0)) > model.cond_vocab_size:
+        raise SoundStormError(
+            f"{where}: data semantic_vocab_size {meta['semantic_vocab_size']} > "
+            f"model.cond_vocab_size {model.cond_vocab_size}"
+        )
+
+
+class TrainRecipe:
+    """Trains a SoundStorm model with the paper's masked objective.
+
+    Args:
+        config: the training configuration.
+        train_dataset: a Sequence of token dicts (default: ``data.train_dir`` shards).
+        val_dataset: same for validation (default: ``data.val_dir`` shards, if set).
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        train_dataset: Sequence[dict[str, Any]] | None = None,
+        val_dataset: Sequence[dict[str, Any]] | None = None,
+    ) -> None:
+        self.config = config
+        self.train_items = train_dataset
+        self.val_items = val_dataset
+        self.progress = ckpt.TrainProgress()
+        self.output_dir = Path(config.run.output_dir)
+
+    # ------------------------------------------------------------------ setup
+    def setup(self) -> None:
+        """Process group, data, model, optimizer; then resume if asked to."""
+        cfg = self.config
+        self.context = init_distributed(cfg.run.device)
+        ctx = self.context
+        self.device = ctx.device
+        self.strategy = cfg.run.strategy
+        if self.strategy == "auto":
+            self.strategy = "ddp" if ctx.is_distributed else "none"
+        self.sharded = ctx.is_distributed and self.strategy == "fsdp"
+        cuda = self.device.type == "cuda"
+        if cuda and cfg.run.tf32:
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        precision = cfg.run.precision
+        if precision == "auto":
+            precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+        self.precision = precision
+        self.param_dtype = torch.float64 if precision == "fp64" else torch.float32
+        self._setup_data()
+
+        resume_from = ckpt.find_resume_checkpoint(self.output_dir, cfg.run.resume)
+        torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
+        model = SoundStorm(cfg.model).to(device=self.device, dtype=self.param_dtype)
+        self.model = model
+        self.objective = MaskedTokenObjective(model)
+        if resume_from is not None and not self.sharded:
+            ckpt.load_model_weights(resume_from, self.objective, sharded=False)
+        if cfg.run.compile:
+            self.objective.compile()
+        self.wrapped = wrap_model(self.objective, self.strategy, ctx)
+        if resume_from is not None and self.sharded:
+            ckpt.load_model_weights(resume_from, self.objective, sharded=True)
+        fused = cuda and not self.sharded
+        self.optimizer = build_optimizer(self.objective, cfg.optim, fused=fused)
+        self.scheduler = build_scheduler(self.optimizer, cfg.optim)
+        torch.manual_seed(cfg.run.seed + 1 + ctx.rank)  # dropout differs across ranks
+        if resume_from is not None:
+            self.progress, info = ckpt.load_trainer_state(
+                resume_from, self.objective, self.optimizer, self.scheduler, ctx
+            )
+            self._adapt_data_position(info)
+            if ctx.is_main:
+                logger.info("resumed from %s at step %d", resume_from, self.progress.step)
+
+        self.flops_per_frame = training_flops_per_frame(model)
+        self.peak_flops = cfg.log.peak_flops or guess_peak_flops(self.device)
+        self.metrics = MetricsLogger(self.output_dir, ctx.is_main, cfg.log.tensorboard)
+        self.codec = self._load_codec() if ctx.is_main else None
+        if ctx.is_main:
+            save_train_config(cfg, self.output_dir / "train_config.yaml")
+            params = sum(p.numel() for p in model.parameters())
+            logger.info(
+                "model %.2fM parameters, %d utterances, %d rank(s) (%s), precision %s",
+                params / 1e6,
+                len(self.train_set),
+                ctx.world_size,
+                self.strategy,
+                precision,
+            )
+
+    def _load_codec(self):
+        """The codec that turns generated tokens into audio for TensorBoard (optional)."""
+        name = self.config.log.codec
+        if name == "auto":
+            name = getattr(self.train_items, "meta", {}).get("codec_path")
+        if not name or self.config.log.generate_examples == 0:
+            return None
+        try:
+            from soundstorm.codecs import get_codec
+
+            return get_codec(name)
+        except (ImportError, SoundStormError, ValueError, FileNotFoundError) as error:
+            if self.config.log.codec != "auto":
+                raise
+            logger.warning("no audio in TensorBoard: codec %r not loaded (%s)", name, error)
+            return None
+
+    def _setup_data(self) -> None:
+        cfg, ctx = self.config, self.context
+        if self.train_items is None:
+            if not cfg.data.train_dir:
+                raise SoundStormError("no training data: set data.train_dir=DIR")
+            self.train_items = load_token_dataset(cfg.data.train_dir, cfg.data.train_split)
+            check_data_matches_model(self.train_items.meta, cfg.model, cfg.data.train_dir)
+        if self.val_items is None and cfg.data.val_split is not None and cfg.data.train_dir:
+            val_dir = cfg.data.val_dir or cfg.data.train_dir
+            try:
+                self.val_items = load_token_dataset(val_dir, cfg.data.val_split)
+            except SoundStormError as error:
+                if cfg.data.val_dir:
+                    raise
+                if ctx.is_main:
+                    logger.warning("no validation: %s", error)
+            if self.val_items is not None:
+                check_data_matches_model(self.val_items.meta, cfg.model, val_dir)
+        model = cfg.model
+
+        def cropped(items, random_crop):
+            return CroppedTokenDataset(
+                items,
+                model.num_levels,
+                model.codebook_size,
+                model.cond_vocab_size,
+                cfg.data.max_frames,
+                seed=cfg.run.seed,
+                random_crop=random_crop,
+                check_tokens=cfg.data.check_tokens,
+            )
+
+        self.train_set = cropped(self.train_items, True)
+        self.sampler = GlobalBatchSampler(
+            utterance_lengths(self.train_items),
+            cfg.data.batch_size,
+            ctx.world_size,
+            ctx.rank,
+            seed=cfg.run.seed,
+            shuffle=True,
+            bucket=cfg.data.bucket,
+            bucket_window=cfg.data.bucket_window,
+            max_frames=cfg.data.max_frames,
+            min_frames=cfg.data.min_frames,
+        )
+        batches = len(self.sampler.global_batches(0))
+        if batches < cfg.optim.grad_accum:
+            raise SoundStormError(
+                f"an epoch has {batches} global batches, fewer than optim.grad_accum="
+                f"{cfg.optim.grad_accum}"
+            )
+        self.global_batch = self.sampler.global_batch
+        self.val_set = self.val_sampler = None
+        if self.val_items is not None and len(self.val_items) >= ctx.world_size:
+            self.val_set = cropped(self.val_items, False)
+            batch_size = max(1, min(cfg.data.batch_size, len(self.val_items) // ctx.world_size))
+            self.val_sampler = GlobalBatchSampler(
+                utterance_lengths(self.val_items),
+                batch_size,
+                ctx.world_size,
+                ctx.rank,
+                seed=cfg.run.seed,
+                shuffle=False,
+                bucket=False,
+                min_frames=1,
+            )
+            self.val_sampler.set_epoch(-1)
+
+    def _adapt_data_position(self, info: dict[str, Any]) -> None:
+        saved = int(info.get("global_batch", self.global_batch))
+        if saved != self.global_batch:
+            examples = self.progress.batch_in_epoch * saved
+            self.progress.batch_in_epoch = examples // self.global_batch
+            if self.context.is_main:
+                logger.warning(
+                    "global batch changed from %d to %d: the data position of the resumed run "
+                    "is approximate",
+                    saved,
+                    self.global_batch,
+                )
+
+    # ------------------------------------------------------------------ training
+    def _autocast(self):
+        if self.precision != "bf16":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _batches(self, epoch: int, start: int):
+        """This rank's batches of ``epoch`` from global batch ``start``; data errors are
+        re-raised as one-line ``SoundStormError``s even from worker processes."""
+        self.sampler.set_epoch(epoch, start)
+        loader = build_loader(
+            self.train_set,
+            self.sampler,
+            self.config.data.num_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        iterator = iter(loader)
+        while True:
+            try:
+                yield next(iterator)
+            except StopIteration:
+                return
+            except SoundStormError as error:
+                lines = [line for line in str(error).strip().splitlines() if line.strip()]
+                message = lines[-1].split("SoundStormError: ", 1)[-1] if lines else str(error)
+                raise SoundStormError(message) from None
+
+    def train_step(self, micro_batches: list[TokenBatch]) -> dict[str, Any]:
+        """One optimizer step over ``grad_accum`` micro-batches (this rank's share).
+
+        Returns:
+            ``{"loss", "grad_norm", "finite", "correct" [Q], "scored" [Q], "frames", "examples"}``
+            summed or averaged over all ranks.
+        """
+        cfg, ctx = self.config, self.context
+        totals = torch.tensor(
+            [
+                float(sum(int(count_scored_tokens(b.masked, b.level)) for b in micro_batches)),
+                float(sum(b.num_frames for b in micro_batches)),
+                float(sum(len(b.ids) for b in micro_batches)),
+            ],
+            device=self.device,
+            dtype=torch.float64,
+        )
+        ctx.all_reduce_sum(totals)
+        scored_total, frames, examples = totals.tolist()
+        scale = ctx.world_size / max(scored_total, 1.0)
+        num_levels = cfg.model.num_levels
+        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        counts = torch.zeros(2, num_levels, device=self.device, dtype=torch.float64)
+        self.wrapped.train()
+        for index, batch in enumerate(micro_batches):
+            batch = batch.to(self.device)
+            last = index == len(micro_batches) - 1
+            sync = (
+                contextlib.nullcontext()
+                if last
+                else no_gradient_sync(self.wrapped, self.strategy, ctx)
+            )
+            with sync:
+                with self._autocast():
+                    part_loss, correct, scored = self.wrapped(
+                        batch.codes, batch.cond, batch.lengths, batch.masked, batch.level
+                    )
+                (part_loss * scale).backward()
+            loss_sum += part_loss.detach().double()
+            counts[0] += correct.double()
+            counts[1] += scored.double()
+        params = [p for p in self.objective.parameters() if p.grad is not None]
+        max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        if hasattr(grad_norm, "full_tensor"):
+            grad_norm = grad_norm.full_tensor()
+        stats = torch.cat([loss_sum[None], counts.flatten()])
+        ctx.all_reduce_sum(stats)
+        loss = stats[0].item() / max(scored_total, 1.0)
+        grad_norm = float(grad_norm)
+        finite = math.isfinite(loss) and math.isfinite(grad_norm)
+        if finite:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": skipped
+            warnings.simplefilter("ignore", UserWarning)
+            self.scheduler.step()  # the schedule follows the step count, skipped steps included
+        counts = stats[1:].view(2, num_levels)
+        return {
+            "loss": loss,
+            "grad_norm": grad_norm,
+            "finite": finite,
+            "correct": counts[0].cpu(),
+            "scored": counts[1].cpu(),
+            "frames": frames,
+            "examples": examples,
+        }
+
+    def train(self) -> ckpt.TrainProgress:
+        """Train until ``run.max_steps`` (or ``optim.total_steps``); returns the progress."""
+        cfg, ctx, progress = self.config, self.context, self.progress
+        stop = self.config.stop_step
+        accum = cfg.optim.grad_accum
+        bar = tqdm(
+            total=stop,
+            initial=progress.step,
+            desc="train",
+            dynamic_ncols=True,
+            disable=not (ctx.is_main and cfg.log.progress),
+        )
+        window = _Window(cfg.model.num_levels)
+        last_saved = progress.step if progress.step > 0 else -1
+        while progress.step < stop:
+            batches = self._batches(progress.epoch, progress.batch_in_epoch)
+            micro = [b for _, b in zip(range(accum), batches)]
+            if len(micro) < accum:  # end of the epoch (an incomplete step is dropped)
+                progress.epoch += 1
+                progress.batch_in_epoch = 0
+                continue
+            while len(micro) == accum and progress.step < stop:
+                result = self.train_step(micro)
+                progress.step += 1
+                progress.batch_in_epoch += accum
+                progress.examples_seen += int(result["examples"])
+                progress.frames_seen += int(result["frames"])
+                self._handle_nonfinite(result)
+                window.add(result)
+                bar.update(1)
+                if progress.step % cfg.log.every == 0 or progress.step == stop:
+                    self._log_window(window, bar)
+                    window = _Window(cfg.model.num_levels)
+                if cfg.log.val_every and progress.step % cfg.log.val_every == 0:
+                    self.validate()
+                if progress.step % cfg.run.checkpoint_every == 0:
+                    self.save_checkpoint()
+                    last_saved = progress.step
+                if progress.step < stop:
+                    micro = [b for _, b in zip(range(accum), batches)]
+        bar.close()
+        if last_saved != progress.step:
+            self.save_checkpoint()
+        return progress
+
+    def _log_window(self, window: _Window, bar: tqdm) -> None:
+        scalars = window.scalars(
+            self.flops_per_frame,
+            self.peak_flops,
+            self.context.world_size,
+            self.config.model.num_levels,
+        )
+        scalars["train/lr"] = self.scheduler.get_last_lr()[0]
+        scalars["train/epoch"] = self.progress.epoch
+        self.metrics.scalars(scalars, self.progress.step)
+        bar.set_postfix(loss=f"{scalars['train/loss']:.3f}", lr=f"{scalars['train/lr']:.2e}")
+
+    def _handle_nonfinite(self, result: dict[str, Any]) -> None:
+        progress, limit = self.progress, self.config.optim.max_nonfinite_steps
+        if result["finite"]:
+            progress.nonfinite_streak = 0
+            return
+        progress.nonfinite_streak += 1
+        if self.context.is_main:
+            logger.warning(
+                "step %d: non-finite loss %s / grad norm %s, step skipped (%d in a row)",
+                progress.step,
+                result["loss"],
+                result["grad_norm"],
+                progress.nonfinite_streak,
+            )
+        self.metrics.scalars({"train/skipped_nonfinite": 1.0}, progress.step)
+        if progress.nonfinite_streak >= limit:
+            raise SoundStormError(
+                f"training stopped at step {progress.step}: {progress.nonfinite_streak} "
+                f"consecutive steps with a non-finite loss or gradient (optim.max_nonfinite_steps="
+                f"{limit}); lower optim.lr, raise optim.warmup_steps or check the data"
+            )
+
+    # ------------------------------------------------------------------ validation
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Masked-token loss/accuracy per level on the validation set, and ``generate`` on a
+        few utterances (token accuracy per level; audio if a codec is configured)."""
+        if self.val_set is None:
+            return {}
+        cfg, ctx = self.config, self.context
+        num_levels = cfg.model.num_levels
+        stats = torch.zeros(1 + 2 * num_levels, device=self.device, dtype=torch.float64)
+        self.wrapped.eval()
+        for number, keys in enumerate(self.val_sampler):
+            if number >= cfg.log.val_batches:
+                break
+            batch = collate_token_batch([self.val_set[key] for key in keys]).to(self.device)
+            with self._autocast():
+                loss_sum, correct, scored = self.wrapped(
+                    batch.codes, batch.cond, batch.lengths, batch.masked, batch.level
+                )
+            stats += torch.cat([loss_sum.double()[None], correct.double(), scored.double()])
+        ctx.all_reduce_sum(stats)
+        correct, scored = stats[1:].view(2, num_levels)
+        total = max(scored.sum().item(), 1.0)
+        scalars = {
+            "val/loss": stats[0].item() / total,
+            "val/accuracy": correct.sum().item() / total,
+        }
+        for level in range(num_levels):
+            if scored[level] > 0:
+                scalars[f"val/accuracy/level_{level}"] = (correct[level] / scored[level]).item()
+        if cfg.log.generate_examples > 0 and (ctx.is_main or self.sharded):
+            scalars.update(self._validate_generation())
+        self.metrics.scalars(scalars, self.progress.step)
+        self.wrapped.train()
+        return scalars
+
+    def _validate_generation(self) -> dict[str, float]:
+        cfg = self.config
+        count = min(cfg.log.generate_examples, len(self.val_set))
+        batch = collate_token_batch([self.val_set[(-1, i)] for i in range(count)]).to(self.device)
+        prompt_frames = max(0, min(cfg.log.prompt_frames, int(batch.lengths.min()) - 1))
+        generator = torch.Generator(device=self.device).manual_seed(cfg.run.seed)
+        with self._autocast():
+            generated = self.model.generate(
+                batch.cond,
+                prompt=batch.codes[:, :, :prompt_frames],
+                lengths=batch.lengths,
+                steps=cfg.log.generate_steps,
+                generator=generator,
+            )
+        accuracy = level_accuracy_from_generation(
+            generated, batch.codes, batch.lengths, prompt_frames
+        )
+        scalars = {"val/generate_accuracy": float(accuracy.mean())}
+        scalars.update(
+            {f"val/generate_accuracy/level_{q}": float(a) for q, a in enumerate(accuracy)}
+        )
+        if self.codec is not None and self.context.is_main:
+            step = self.progress.step
+            for row, utterance in enumerate(batch.ids):
+                length = int(batch.lengths[row])
+                for name, codes in (("generated", generated), ("target", batch.codes)):
+                    wav = self.codec.decode(codes[row : row + 1, :, :length].cpu())
+                    self.metrics.audio(
+                        f"audio/{utterance}/{name}", wav[0, 0], self.codec.sample_rate, step
+                    )
+        return scalars
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self) -> Path:
+        """Write a checkpoint of the current step (every rank must call it)."""
+        path = ckpt.save_checkpoint(
+            self.output_dir,
+            self.objective,
+            self.optimizer,
+            self.scheduler,
+            self.progress,
+            {"config": self.config.to_dict(), "global_batch": self.global_batch},
+            self.context,
+            sharded=self.sharded,
+            keep_last=self.config.run.keep_last,
+        )
+        if self.context.is_main:
+            logger.info("saved checkpoint %s", path)
+        return path
+
+    def cleanup(self) -> None:
+        """Close the log writers and the process group."""
+        if hasattr(self, "metrics"):
+            self.metrics.close()
+        if hasattr(self, "context"):
+            destroy_distributed(self.context)
+
+
+class _Window:
+    """Sums of step results between two log lines."""
+
+    def __init__(self, num_levels: int) -> None:
+        self.start = time.perf_counter()
+        self.steps = self.finite = 0
+        self.loss = self.frames = 0.0
+        self.grad_norm = float("nan")
+        self.correct = torch.zeros(num_levels, dtype=torch.float64)
+        self.scored = torch.zeros(num_levels, dtype=torch.float64)
+
+    def add(self, result: dict[str, Any]) -> None:
+        self.steps += 1
+        self.frames += result["frames"]
+        self.grad_norm = result["grad_norm"]
+        if result["finite"]:
+            self.finite += 1
+            self.loss += result["loss"]
+            self.correct += result["correct"]
+            self.scored += result["scored"]
+
+    def scalars(
+        self, flops_per_frame: float, peak_flops: float, world_size: int, num_levels: int
+    ) -> dict[str, float]:
+        seconds = max(time.perf_counter() - self.start, 1e-9)
+        frames_per_s = self.frames / seconds
+        out = {
+            "train/loss": self.loss / self.finite if self.finite else float("nan"),
+            "train/grad_norm": self.grad_norm,
+            "perf/frames_per_s": frames_per_s,
+            "perf/tokens_per_s": frames_per_s * num_levels,
+            "perf/steps_per_s": self.steps / seconds,
+        }
+        total = self.scored.sum()
+        if total > 0:
+            out["train/accuracy"] = float(self.correct.sum() / total)
+        for level, (hit, seen) in enumerate(zip(self.correct, self.scored)):
+            if seen > 0:
+                out[f"train/accuracy/level_{level}"] = float(hit / seen)
+        if peak_flops > 0:
+            out["perf/mfu"] = flops_per_frame * frames_per_s / (peak_flops * world_size)
+        return out

@@ -1,0 +1,108 @@
+"""Config files and key=value overrides: typed by the dataclass fields, unknown keys rejected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from soundstorm import SoundStormConfig
+from soundstorm.errors import SoundStormError
+from soundstorm.train.config import (
+    TrainConfig,
+    config_from_dict,
+    load_train_config,
+    parse_overrides,
+    save_train_config,
+)
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_overrides_are_typed_by_the_fields():
+    config = load_train_config(
+        None,
+        [
+            "optim.lr=1e-3",  # YAML 1.1 reads this as a string: converted to float
+            "optim.betas=[0.8, 0.95]",
+            "data.batch_size=3",
+            "data.bucket=false",
+            "run.max_steps=7",
+            "log.generate_steps=[4, 1, 1, 1]",
+            "data.val_split=null",
+            "model.dim=96",
+        ],
+    )
+    assert config.optim.lr == pytest.approx(1e-3) and isinstance(config.optim.lr, float)
+    assert config.optim.betas == (0.8, 0.95)
+    assert config.data.batch_size == 3 and config.data.bucket is False
+    assert config.run.max_steps == 7 and config.stop_step == 7
+    assert config.log.generate_steps == [4, 1, 1, 1]
+    assert config.data.val_split is None
+    assert config.model.dim == 96
+
+
+def test_model_preset_then_field_overrides():
+    config = load_train_config(None, ["model.preset=small", "model.depth=2"])
+    expected = SoundStormConfig.small(depth=2)
+    assert config.model == expected
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.learning_rate=1", "unknown config key 'optim.learning_rate'"),
+        ("optimizer.lr=1", "unknown config key 'optimizer'"),
+        ("model.width=3", "unknown config key 'model.width'"),
+        ("data.batch_size=two", "data.batch_size: expected an integer"),
+        ("data.bucket=maybe", "data.bucket: expected true or false"),
+        ("optim.betas=[0.9]", "optim.betas: expected 2 values"),
+        ("optim.lr", "must look like section.field=value"),
+        ("data.batch_size=0", "data.batch_size must be >= 1"),
+        ("run.strategy=zero3", "run.strategy must be"),
+        ("model.preset=huge", "model.preset: unknown SoundStorm preset"),
+        ("model.heads=5", "model: dim"),
+    ],
+)
+def test_bad_overrides_give_clear_errors(override, message):
+    with pytest.raises(SoundStormError, match=message.replace("[", r"\[")):
+        load_train_config(None, [override])
+
+
+def test_unknown_key_error_lists_known_keys():
+    with pytest.raises(SoundStormError) as error:
+        load_train_config(None, ["run.seeed=3"])
+    assert "run.seed" in str(error.value)
+
+
+def test_parse_overrides_nests_dotted_keys():
+    assert parse_overrides(["a.b=1", "a.c=x", "d=[1, 2]"]) == {"a": {"b": 1, "c": "x"}, "d": [1, 2]}
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_train_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(SoundStormError, match="mapping"):
+        load_train_config(bad)
+
+
+def test_save_and_reload_round_trip(tmp_path):
+    config = load_train_config(None, ["optim.lr=2e-4", "model.preset=tiny", "data.max_frames=99"])
+    save_train_config(config, tmp_path / "c.yaml")
+    assert load_train_config(tmp_path / "c.yaml") == config
+    assert config_from_dict(config.to_dict()) == config
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("name", ["tiny", "small", "paper"])
+def test_shipped_configs_load_and_name_their_command(name):
+    path = CONFIGS / f"{name}.yaml"
+    config = load_train_config(path)
+    assert isinstance(config, TrainConfig)
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("#") and "soundstorm train" in first and f"configs/{name}.yaml" in first
+    if name == "paper":
+        assert config.model == SoundStormConfig.paper()
+        assert config.data.max_frames == 1500  # 30 s windows at 50 Hz

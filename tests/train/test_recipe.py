@@ -1,0 +1,158 @@
+"""The recipe end to end on synthetic data: learning, exact resume, non-finite steps,
+checkpoints, validation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import synthetic_tokens, tiny_train_config
+from soundstorm import SoundStorm
+from soundstorm.errors import SoundStormError
+from soundstorm.train.checkpoint import list_checkpoints
+from soundstorm.train.recipe import TrainRecipe
+
+
+def run(config, train_items, val_items=None) -> TrainRecipe:
+    recipe = TrainRecipe(config, train_dataset=train_items, val_dataset=val_items)
+    recipe.setup()
+    try:
+        recipe.train()
+    finally:
+        recipe.cleanup()
+    return recipe
+
+
+def final_weights(output_dir) -> dict[str, torch.Tensor]:
+    return load_file(str(list_checkpoints(output_dir)[-1] / "model" / "model.safetensors"))
+
+
+def test_tiny_model_learns_and_logs_per_level_metrics(tmp_path, train_items, val_items):
+    config = tiny_train_config(
+        tmp_path, "log.val_every=40", "log.generate_examples=2", "log.prompt_frames=4"
+    )
+    recipe = run(config, train_items, val_items)
+    history: dict[int, dict[str, float]] = {}
+    for step, values in recipe.metrics.history:
+        history.setdefault(step, {}).update(values)
+    train_steps = sorted(step for step, values in recipe.metrics.history if "train/loss" in values)
+    first, last = history[train_steps[0]]["train/loss"], history[train_steps[-1]]["train/loss"]
+    assert last < 0.6 * first
+    logged = history[40]
+    for key in ("train/lr", "train/grad_norm", "perf/frames_per_s", "train/accuracy/level_0"):
+        assert key in logged
+    val = [values for _, values in recipe.metrics.history if "val/loss" in values][-1]
+    assert math.isfinite(val["val/loss"]) and val["val/loss"] < first
+    assert {"val/accuracy/level_0", "val/generate_accuracy/level_1"} <= set(val)
+    assert val["val/accuracy"] > 0.5
+    assert recipe.progress.step == 40
+
+
+def test_resume_continues_exactly(tmp_path):
+    items = synthetic_tokens(20, seed=3, max_frames=50)
+    common = [
+        "optim.total_steps=9",
+        "optim.grad_accum=2",
+        "model.dropout=0.1",
+        "data.max_frames=24",
+        "data.batch_size=3",
+    ]
+    straight = tmp_path / "straight"
+    run(tiny_train_config(straight, *common), items)
+    split = tmp_path / "split"
+    first = run(tiny_train_config(split, *common, "run.max_steps=4"), items)
+    assert first.progress.step == 4 and first.progress.epoch == 1  # 3 steps per epoch
+    resumed = run(tiny_train_config(split, *common), items)
+    assert resumed.progress.step == 9
+    a, b = final_weights(straight), final_weights(split)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert resumed.progress.examples_seen == 9 * 2 * 3
+
+
+def test_checkpoints_are_complete_and_pruned(tmp_path, train_items):
+    config = tiny_train_config(
+        tmp_path, "optim.total_steps=7", "run.checkpoint_every=2", "run.keep_last=2"
+    )
+    recipe = run(config, train_items)
+    names = [path.name for path in list_checkpoints(tmp_path)]
+    assert names == ["step_00000006", "step_00000007"]
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".tmp")]
+    loaded = SoundStorm.from_pretrained(tmp_path / "checkpoints" / "step_00000007" / "model")
+    for name, value in recipe.model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+    assert (tmp_path / "train_config.yaml").is_file()
+    assert (tmp_path / "checkpoints" / "step_00000007" / "rng" / "rank_00000.pt").is_file()
+
+
+def test_resume_latest_without_checkpoint_is_an_error(tmp_path, train_items):
+    recipe = TrainRecipe(tiny_train_config(tmp_path, "run.resume=latest"), train_items)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        recipe.setup()
+    recipe.cleanup()
+
+
+def poison(recipe: TrainRecipe, bad_calls: set[int] | None):
+    """Make the model's output NaN on the given forward calls (all when None)."""
+    calls = {"n": 0}
+
+    def hook(module, inputs, output):
+        calls["n"] += 1
+        if bad_calls is None or calls["n"] in bad_calls:
+            return output * float("nan")
+        return output
+
+    return recipe.model.register_forward_hook(hook)
+
+
+def test_nonfinite_step_is_skipped(tmp_path, train_items):
+    recipe = TrainRecipe(tiny_train_config(tmp_path, "optim.total_steps=6"), train_items)
+    recipe.setup()
+    poison(recipe, bad_calls={3, 4})
+    snapshots = []
+    original = recipe.train_step
+
+    def recording_step(micro):
+        before = {k: v.clone() for k, v in recipe.model.state_dict().items()}
+        result = original(micro)
+        after = {k: v.clone() for k, v in recipe.model.state_dict().items()}
+        snapshots.append((result["finite"], before, after))
+        return result
+
+    recipe.train_step = recording_step
+    try:
+        recipe.train()
+    finally:
+        recipe.cleanup()
+    assert [finite for finite, _, _ in snapshots] == [True, True, False, False, True, True]
+    for finite, before, after in snapshots:
+        same = all(torch.equal(before[k], after[k]) for k in before)
+        assert same != finite
+    assert recipe.progress.step == 6 and recipe.progress.nonfinite_streak == 0
+    skipped = [s for s, values in recipe.metrics.history if "train/skipped_nonfinite" in values]
+    assert skipped == [3, 4]
+    assert recipe.optimizer.state_dict()["state"][0]["step"] == 4
+
+
+def test_many_nonfinite_steps_stop_training(tmp_path, train_items):
+    config = tiny_train_config(tmp_path, "optim.max_nonfinite_steps=3")
+    recipe = TrainRecipe(config, train_items)
+    recipe.setup()
+    poison(recipe, bad_calls=None)
+    with pytest.raises(SoundStormError, match="3 consecutive steps with a non-finite"):
+        recipe.train()
+    recipe.cleanup()
+    assert recipe.progress.step == 3
+
+
+def test_out_of_range_token_stops_training_naming_the_utterance(tmp_path, train_items):
+    train_items[5]["codes"][0, 2] = 999
+    recipe = TrainRecipe(tiny_train_config(tmp_path, "data.num_workers=1"), train_items)
+    recipe.setup()
+    with pytest.raises(SoundStormError, match=r"^utterance 'utt0_005': acoustic token 999"):
+        recipe.train()
+    recipe.cleanup()
