@@ -1,5 +1,5 @@
 """Two ranks on the CPU (Gloo): replicas stay identical and match one process on the same
-global batch, with DDP and with FSDP (``fully_shard``)."""
+global batch, with DDP and with FSDP (``fully_shard``, stopped and resumed half-way)."""
 
 from __future__ import annotations
 
@@ -44,9 +44,18 @@ def train_rank(rank: int, world_size: int, port: int, output_dir: str) -> None:
     try:
         for strategy in STRATEGIES:
             overrides = [*COMMON, f"run.strategy={strategy}", "data.batch_size=2"]
+            if strategy == "fsdp":  # stop at step 3 and resume: sharded checkpoint loading
+                config = tiny_train_config(
+                    f"{output_dir}/{strategy}", *overrides, "run.max_steps=3"
+                )
+                recipe = TrainRecipe(config, synthetic_tokens(24, seed=5))
+                recipe.setup()
+                recipe.train()
+                recipe.cleanup()
             config = tiny_train_config(f"{output_dir}/{strategy}", *overrides)
             recipe = TrainRecipe(config, synthetic_tokens(24, seed=5))
             recipe.setup()
+            assert recipe.progress.step == (3 if strategy == "fsdp" else 0)
             recipe.train()
             state = {
                 k: (v.full_tensor() if hasattr(v, "full_tensor") else v).detach().clone()

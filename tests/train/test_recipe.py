@@ -156,3 +156,12 @@ def test_out_of_range_token_stops_training_naming_the_utterance(tmp_path, train_
     with pytest.raises(SoundStormError, match=r"^utterance 'utt0_005': acoustic token 999"):
         recipe.train()
     recipe.cleanup()
+
+
+def test_bf16_autocast_trains_with_float32_weights(tmp_path, train_items):
+    recipe = run(
+        tiny_train_config(tmp_path, "run.precision=bf16", "optim.total_steps=4"), train_items
+    )
+    losses = [v["train/loss"] for _, v in recipe.metrics.history if "train/loss" in v]
+    assert losses and all(math.isfinite(loss) for loss in losses)
+    assert all(p.dtype == torch.float32 for p in recipe.model.parameters())

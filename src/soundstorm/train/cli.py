@@ -17,15 +17,7 @@ import os
 from soundstorm.train.config import load_train_config
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``soundstorm train``."""
-    parser.add_argument("config", nargs="?", help="YAML config file (see configs/)")
-    parser.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="config overrides with dotted keys, e.g. optim.lr=3e-4 data.batch_size=16",
-    )
+def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume",
         nargs="?",
@@ -33,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="CHECKPOINT",
         help="continue from the newest checkpoint of run.output_dir (or from CHECKPOINT); "
-        "same as run.resume=latest|PATH",
+        "same as run.resume=latest|PATH (the default, run.resume=auto, also continues)",
     )
     parser.add_argument(
         "--no-resume", action="store_true", help="start from scratch (run.resume=never)"
@@ -50,11 +42,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``soundstorm train``: options may come before or after the overrides."""
+    parser.add_argument("config", nargs="?", help="YAML config file (see configs/)")
+    parser.add_argument(
+        "overrides",
+        nargs=argparse.REMAINDER,
+        metavar="KEY=VALUE",
+        help="config overrides with dotted keys, e.g. optim.lr=3e-4 data.batch_size=16",
+    )
+    _add_options(parser)
+
+
+def _split_options(args: argparse.Namespace) -> list[str]:
+    """Parse the options mixed into the overrides; returns the overrides left."""
+    late = argparse.ArgumentParser(prog="soundstorm train", add_help=False)
+    _add_options(late)
+    options, overrides = late.parse_known_args(list(args.overrides))
+    for name, value in vars(options).items():
+        if value not in (None, False):
+            setattr(args, name, value)
+    if args.resume is not None and "=" in args.resume:  # "--resume key=value": not a path
+        overrides.append(args.resume)
+        args.resume = "latest"
+    return overrides
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the recipe; returns the exit status."""
     import yaml
 
-    overrides = list(args.overrides)
+    overrides = _split_options(args)
     if args.config and "=" in args.config:  # only overrides, no file
         overrides.insert(0, args.config)
         args.config = None

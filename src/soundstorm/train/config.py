@@ -40,6 +40,8 @@ class DataConfig:
         bucket_window: number of global batches sorted together when bucketing.
         num_workers: DataLoader worker processes per rank.
         check_tokens: verify every utterance's tokens are in range (error names the utterance).
+        synthetic: train on this many random utterances of ``max_frames`` frames instead of
+            ``train_dir`` (0: off); for throughput benchmarks without data.
     """
 
     train_dir: str = ""
@@ -53,6 +55,7 @@ class DataConfig:
     bucket_window: int = 50
     num_workers: int = 2
     check_tokens: bool = True
+    synthetic: int = 0
 
 
 @dataclass

@@ -327,3 +327,44 @@ def load_token_dataset(root: str, split: str | None) -> Sequence[dict[str, Any]]
     from soundstorm.data import TokenShardDataset
 
     return TokenShardDataset(root, split=split)
+
+
+class SyntheticTokenDataset(Sequence):
+    """Random utterances of a fixed length, generated on access (throughput benchmarks).
+
+    Args:
+        count: number of utterances.
+        num_levels, codebook_size, cond_vocab_size: token shapes and ranges.
+        num_frames: frames per utterance.
+        seed: utterance ``i`` is a function of ``(seed, i)``.
+    """
+
+    def __init__(
+        self,
+        count: int,
+        num_levels: int,
+        codebook_size: int,
+        cond_vocab_size: int,
+        num_frames: int,
+        seed: int = 0,
+    ) -> None:
+        self.count = count
+        self.shape = (num_levels, num_frames)
+        self.codebook_size = codebook_size
+        self.cond_vocab_size = cond_vocab_size
+        self.seed = seed
+        self.lengths = np.full(count, num_frames, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        rng = np.random.default_rng([self.seed, index])
+        return {
+            "id": f"synthetic-{index:06d}",
+            "codes": rng.integers(0, self.codebook_size, self.shape).astype(np.uint16),
+            "semantic": rng.integers(0, self.cond_vocab_size, self.shape[1]),
+            "duration": 0.0,
+        }

@@ -38,6 +38,7 @@ from soundstorm.train.config import TrainConfig, save_train_config
 from soundstorm.train.data import (
     CroppedTokenDataset,
     GlobalBatchSampler,
+    SyntheticTokenDataset,
     TokenBatch,
     build_loader,
     collate_token_batch,
@@ -180,18 +181,31 @@ class TrainRecipe:
             return get_codec(name)
         except (ImportError, SoundStormError, ValueError, FileNotFoundError) as error:
             if self.config.log.codec != "auto":
-                raise
+                raise SoundStormError(
+                    f"log.codec={name!r}: cannot load the codec ({error})"
+                ) from None
             logger.warning("no audio in TensorBoard: codec %r not loaded (%s)", name, error)
             return None
 
     def _setup_data(self) -> None:
         cfg, ctx = self.config, self.context
+        if self.train_items is None and cfg.data.synthetic > 0:
+            model = cfg.model
+            self.train_items = SyntheticTokenDataset(
+                cfg.data.synthetic,
+                model.num_levels,
+                model.codebook_size,
+                model.cond_vocab_size,
+                cfg.data.max_frames,
+                seed=cfg.run.seed,
+            )
         if self.train_items is None:
             if not cfg.data.train_dir:
                 raise SoundStormError("no training data: set data.train_dir=DIR")
             self.train_items = load_token_dataset(cfg.data.train_dir, cfg.data.train_split)
             check_data_matches_model(self.train_items.meta, cfg.model, cfg.data.train_dir)
-        if self.val_items is None and cfg.data.val_split is not None and cfg.data.train_dir:
+        from_dir = cfg.data.train_dir and not cfg.data.synthetic
+        if self.val_items is None and cfg.data.val_split is not None and from_dir:
             val_dir = cfg.data.val_dir or cfg.data.train_dir
             try:
                 self.val_items = load_token_dataset(val_dir, cfg.data.val_split)
@@ -372,7 +386,8 @@ class TrainRecipe:
             dynamic_ncols=True,
             disable=not (ctx.is_main and cfg.log.progress),
         )
-        window = _Window(cfg.model.num_levels)
+        window = steady = _Window(cfg.model.num_levels)
+        warm = False
         last_saved = progress.step if progress.step > 0 else -1
         while progress.step < stop:
             batches = self._batches(progress.epoch, progress.batch_in_epoch)
@@ -389,10 +404,13 @@ class TrainRecipe:
                 progress.frames_seen += int(result["frames"])
                 self._handle_nonfinite(result)
                 window.add(result)
+                steady.add(result)
                 bar.update(1)
                 if progress.step % cfg.log.every == 0 or progress.step == stop:
                     self._log_window(window, bar)
                     window = _Window(cfg.model.num_levels)
+                    if not warm:  # the first window (compilation, allocator) is not counted
+                        steady, warm = _Window(cfg.model.num_levels), True
                 if cfg.log.val_every and progress.step % cfg.log.val_every == 0:
                     self.validate()
                 if progress.step % cfg.run.checkpoint_every == 0:
@@ -401,9 +419,34 @@ class TrainRecipe:
                 if progress.step < stop:
                     micro = [b for _, b in zip(range(accum), batches)]
         bar.close()
+        if warm and steady.steps:
+            self._log_throughput(steady)
         if last_saved != progress.step:
             self.save_checkpoint()
         return progress
+
+    def _log_throughput(self, steady: _Window) -> None:
+        """Steady-state speed of the run (after the first log window): the benchmark line."""
+        values = steady.scalars(
+            self.flops_per_frame,
+            self.peak_flops,
+            self.context.world_size,
+            self.config.model.num_levels,
+        )
+        summary = {
+            f"perf/steady_{k.split('/')[1]}": v for k, v in values.items() if k.startswith("perf/")
+        }
+        self.metrics.scalars(summary, self.progress.step)
+        if self.context.is_main:
+            mfu = values.get("perf/mfu")
+            logger.info(
+                "throughput over the last %d steps: %.0f frames/s, %.0f tokens/s, %.3f s/step%s",
+                steady.steps,
+                values["perf/frames_per_s"],
+                values["perf/tokens_per_s"],
+                1.0 / values["perf/steps_per_s"],
+                f", MFU {mfu:.1%}" if mfu is not None else " (MFU: set log.peak_flops)",
+            )
 
     def _log_window(self, window: _Window, bar: tqdm) -> None:
         scalars = window.scalars(

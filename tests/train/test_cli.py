@@ -1,0 +1,106 @@
+"""``soundstorm train`` on token shards written to disk: run, resume, user errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import CODEBOOK, COND_VOCAB, NUM_LEVELS, synthetic_tokens
+from soundstorm.cli import main
+from soundstorm.data import ShardWriter, TokenUtterance, write_manifest
+from soundstorm.data.shards import SHARDS_DIRNAME
+from soundstorm.train.checkpoint import list_checkpoints
+
+CODEC = {
+    "name": "fake",
+    "sample_rate": 8000,
+    "frame_rate": 50.0,
+    "num_levels": NUM_LEVELS,
+    "codebook_size": CODEBOOK,
+}
+SEMANTIC = {"name": "fake-sem", "frame_rate": 50.0, "vocab_size": COND_VOCAB}
+
+
+@pytest.fixture
+def shards(tmp_path):
+    """A prepared directory with a train and a valid split of synthetic tokens."""
+    root = tmp_path / "tokens"
+    names = []
+    for split, count, seed in (("train", 16, 0), ("valid", 3, 1)):
+        writer = ShardWriter(root / SHARDS_DIRNAME / f"{split}-00000", CODEC, SEMANTIC)
+        for item in synthetic_tokens(count, seed=seed):
+            writer.add(
+                TokenUtterance(
+                    item["id"], item["codes"], item["semantic"].astype(np.int32), item["duration"]
+                )
+            )
+        writer.write()
+        names.append((f"{split}-00000", split))
+    write_manifest(root, names, codec_path="absent-codec.safetensors")
+    return root
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "train.yaml"
+    config = {
+        "model": {
+            "preset": "tiny",
+            "num_levels": NUM_LEVELS,
+            "codebook_size": CODEBOOK,
+            "cond_vocab_size": COND_VOCAB,
+            "dim": 32,
+            "heads": 2,
+            "ff_dim": 64,
+            "depth": 1,
+        },
+        "data": {"max_frames": 32, "batch_size": 4, "num_workers": 0},
+        "optim": {"warmup_steps": 2, "total_steps": 6},
+        "run": {"checkpoint_every": 100},
+        "log": {
+            "every": 2,
+            "val_every": 2,
+            "val_batches": 1,
+            "generate_examples": 1,
+            "generate_steps": [2, 1],
+            "prompt_frames": 3,
+            "codec": "auto",
+            "progress": False,
+        },
+    }
+    path.write_text("# soundstorm train train.yaml\n" + yaml.safe_dump(config))
+    return path
+
+
+def test_train_then_resume_from_the_command_line(tmp_path, shards, config_file):
+    out = tmp_path / "run"
+    args = ["train", str(config_file), f"data.train_dir={shards}", "--output-dir", str(out)]
+    assert main([*args, "--max-steps", "4"]) == 0
+    assert [p.name for p in list_checkpoints(out)] == ["step_00000004"]
+    assert list((out / "tensorboard").iterdir())  # TensorBoard events were written
+    saved = yaml.safe_load((out / "train_config.yaml").read_text())
+    assert saved["run"]["max_steps"] == 4 and saved["data"]["train_dir"] == str(shards)
+    assert main(args) == 0  # resume=auto continues to optim.total_steps
+    assert [p.name for p in list_checkpoints(out)][-1] == "step_00000006"
+
+
+def test_print_config_applies_overrides(capsys, config_file):
+    assert main(["train", str(config_file), "optim.lr=0.01", "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["optim"]["lr"] == 0.01 and printed["model"]["dim"] == 32
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["optim.lrate=1"], "unknown config key 'optim.lrate'"),
+        (["model.codebook_size=8"], "codebook_size 16 > model.codebook_size 8"),
+        (["data.train_split=test"], "no shard for split 'test'"),
+        (["--resume"], "no checkpoint to resume from"),
+    ],
+)
+def test_user_errors_exit_with_status_2(tmp_path, capsys, shards, config_file, extra, message):
+    args = ["train", str(config_file), f"data.train_dir={shards}", f"run.output_dir={tmp_path}/x"]
+    assert main(args + extra) == 2
+    assert message in capsys.readouterr().err
