@@ -9,7 +9,7 @@ import pytest
 
 from soundstorm.cli import main as soundstorm_main
 
-from tests.evaluate.conftest import FOX, WEATHER
+from tests.evaluate.conftest import FOX, WEATHER, MuLawCodec
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -78,6 +78,31 @@ def test_evaluate_files_with_selected_metrics_and_no_plots(speech_files, tmp_pat
     assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.md"]
     metrics = json.loads((out / "results.json").read_text())["items"][0]["metrics"]
     assert set(metrics) == {"duration_s", "wer_generated"}
+
+
+def test_evaluate_with_codec_reports_the_resynthesis_ceiling(speech_files, tmp_path, monkeypatch):
+    import soundstorm.codecs
+
+    asked = []
+    monkeypatch.setattr(
+        soundstorm.codecs,
+        "get_codec",
+        lambda name: asked.append(name) or MuLawCodec(),
+        raising=False,
+    )
+    out = tmp_path / "out"
+    args = ["evaluate", "--generated", str(speech_files["awb_fox"]), "--text", FOX]
+    args += ["--reference", str(speech_files["slt_fox"]), "--codec", "mulaw"]
+    args += ["--metrics", "wer", "--max-plots", "0", "--quiet", "--out", str(out)]
+    assert soundstorm_main(args) == 0
+    assert asked == ["mulaw"]
+    results = json.loads((out / "results.json").read_text())
+    metrics = results["items"][0]["metrics"]
+    assert results["options"]["codec"] == "mulaw"
+    assert metrics["wer_resynthesis"] <= 0.3
+    assert 0.9 < metrics["stoi_resynthesis"] <= 1.0
+    assert 2.0 < metrics["pesq_resynthesis"] <= 4.7
+    assert "wer_resynthesis_corpus" in results["summary"]
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="window length of the consistency curve (default 1.0)",
     )
     parser.add_argument(
-        "--codec", help="codec name: also report WER/STOI/PESQ of codec resynthesis of references"
+        "--codec",
+        help="codec name or file (as for soundstorm encode): also report WER, STOI and PESQ "
+        "of the references passed through it (the ceiling for generation)",
     )
     parser.add_argument(
         "--max-plots",
@@ -85,13 +87,13 @@ def _read_texts(path: Path) -> list[str]:
 
 
 def _load_codec(name: str):
-    """A codec by name through ``soundstorm.codecs.load_codec``."""
+    """A codec by name or path, through ``soundstorm.codecs.get_codec``."""
     import soundstorm.codecs as codecs
 
-    load_codec = getattr(codecs, "load_codec", None)
-    if load_codec is None:
-        raise SoundStormError("--codec needs soundstorm.codecs.load_codec, missing in this version")
-    return load_codec(name)
+    get_codec = getattr(codecs, "get_codec", None)
+    if get_codec is None:
+        raise SoundStormError("--codec needs soundstorm.codecs.get_codec, missing in this version")
+    return get_codec(name)
 
 
 def _items(args: argparse.Namespace):
