@@ -66,7 +66,16 @@ def test_encode_errors(tmp_path):
 
 
 def test_cli_errors_exit_2_with_one_line(tmp_path, capsys):
-    assert cli_main(["encode", str(tmp_path / "absent.wav"), "-o", str(tmp_path / "x.tokens")]) == 2
+    codec = ["--codec", str(tmp_path / "codec.safetensors")]
+    assert (
+        cli_main(["encode", str(tmp_path / "absent.wav"), "-o", str(tmp_path / "x.tokens"), *codec])
+        == 2
+    )
+    assert "absent.wav" in capsys.readouterr().err
+    write_tone(tmp_path / "a.wav", 0.6, 250)
+    assert (
+        cli_main(["encode", str(tmp_path / "a.wav"), "-o", str(tmp_path / "x.tokens"), *codec]) == 2
+    )
     assert capsys.readouterr().err.count("\n") == 1
     (tmp_path / "junk.tokens").write_bytes(b"junk" * 10)
     assert cli_main(["decode", str(tmp_path / "junk.tokens"), "-o", str(tmp_path / "x.wav")]) == 2

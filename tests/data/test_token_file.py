@@ -133,3 +133,12 @@ def test_missing_config_keys_and_missing_file(tmp_path):
         make_header({"name": "x", "sample_rate": 1, "frame_rate": 1, "num_levels": 1}, SEMANTIC, [])
     with pytest.raises(FileNotFoundError):
         load_tokens(tmp_path / "absent.tokens")
+
+
+def test_transposed_codes_round_trip(tmp_path):
+    """Codecs often return codes as a transposed view ([T, Q] memory): kept in order."""
+    frames_by_level = np.arange(24, dtype=np.uint16).reshape(8, 3)  # (T, Q) memory layout
+    utterance = TokenUtterance("t", frames_by_level.T, np.arange(8, dtype=np.int32), 0.16)
+    assert not utterance.codes.flags["C_CONTIGUOUS"]
+    loaded = load_tokens(save_tokens(tmp_path / "t.tokens", [utterance], CODEC, SEMANTIC))
+    np.testing.assert_array_equal(loaded.utterances[0].codes, frames_by_level.T)

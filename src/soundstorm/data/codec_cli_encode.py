@@ -17,8 +17,6 @@ from pathlib import Path
 
 from soundstorm.errors import SoundStormError
 
-DEFAULT_CODEC = "embedded"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``soundstorm encode``."""
@@ -32,9 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--codec",
-        default=DEFAULT_CODEC,
+        required=True,
         metavar="NAME_OR_PATH",
-        help="codec name or fitted codec file (default: %(default)s)",
+        help="fitted codec file (e.g. OUT_DIR/codec.safetensors written by soundstorm "
+        "prepare) or codec name (encodec, dac, mimi: need the hf extra and the weights)",
     )
     parser.add_argument(
         "--semantic",

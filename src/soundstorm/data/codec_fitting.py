@@ -9,8 +9,12 @@ output folder so that every shard, every rank and every re-run uses the same cod
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import torch
+
+from soundstorm.audio import resample
 from soundstorm.data.inputs import AudioInput
 from soundstorm.errors import SoundStormError
 
@@ -31,52 +35,54 @@ def fit_embedded_codec(
     num_levels: int = 12,
     codebook_size: int = 1024,
     max_files: int = 200,
-    min_duration: float = 0.0,
+    log: Callable[[str], None] | None = None,
 ) -> Path:
-    """Fit the embedded codec on a sample of ``inputs`` and save it to ``path`` atomically.
+    """Fit the embedded codec on a sample of ``inputs`` and save it to ``path`` (atomically).
 
     Unreadable files of the sample are passed over (they are reported later, when encoded).
 
     Args:
         inputs: The corpus, sorted by id.
-        path: Where to save the fitted codec.
+        path: Where to save the fitted codec (``.safetensors``).
         num_levels: RVQ levels ``Q``.
-        codebook_size: Codebook size ``K``.
+        codebook_size: Codebook size ``K`` (the sample needs at least ``K`` frames).
         max_files: Files sampled for fitting.
-        min_duration: Sampled files shorter than this (seconds) are passed over.
+        log: Called with one-line progress messages (``None``: silent).
 
     Returns:
         ``path``.
 
     Raises:
-        SoundStormError: if no sampled file is readable.
+        SoundStormError: if the sample holds too little readable audio.
     """
-    from soundstorm.codecs import EmbeddedCodec
+    from soundstorm.codecs import EmbeddedCodec, EmbeddedCodecConfig
     from soundstorm.data.encoding import BadAudioError, read_audio
 
-    wavs, sample_rate = [], None
-    for item in sample_evenly(inputs, max_files):
-        try:
-            wav, rate = read_audio(item.path)  # (1, S) at the file's rate
-        except BadAudioError:
-            continue
-        if wav.shape[-1] < min_duration * rate:
-            continue
-        if sample_rate is None:
-            sample_rate = rate
-        elif rate != sample_rate:
-            from soundstorm.audio import resample
+    sample_rate = EmbeddedCodecConfig().sample_rate
+    sample = sample_evenly(inputs, max_files)
 
-            wav = resample(wav, rate, sample_rate)
-        wavs.append(wav)
-    if not wavs:
-        raise SoundStormError("cannot fit the embedded codec: no readable audio among the inputs")
-    codec = EmbeddedCodec.fit(wavs, sample_rate, num_levels=num_levels, codebook_size=codebook_size)
-    path = Path(path)
-    temp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    def readable_audio() -> Iterator[torch.Tensor]:  # read lazily, one file at a time
+        for item in sample:
+            try:
+                wav, rate = read_audio(item.path)  # (1, S)
+            except BadAudioError:
+                continue
+            yield resample(wav, rate, sample_rate) if rate != sample_rate else wav
+
+    if log is not None:
+        log(f"fitting the embedded codec ({num_levels} x {codebook_size}) on {len(sample)} files")
     try:
-        codec.save(temp)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-    return path
+        codec = EmbeddedCodec.fit(
+            readable_audio(),
+            sample_rate,
+            num_levels=num_levels,
+            codebook_size=codebook_size,
+            progress=log,
+        )
+    except SoundStormError as error:
+        raise SoundStormError(
+            f"cannot fit the embedded codec on the input: {error} (use fewer --codebook-size "
+            "codes, more audio, or --codec with a fitted codec file)"
+        ) from None
+    codec.save(path)  # atomic
+    return Path(path)

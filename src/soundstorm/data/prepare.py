@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -133,6 +134,10 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_to_stderr(message: str) -> None:
+    print(f"soundstorm prepare: {message}", file=sys.stderr, flush=True)
+
+
 def distributed_rank() -> tuple[int, int]:
     """``(RANK, WORLD_SIZE)`` from the environment (torchrun), ``(0, 1)`` when unset."""
     try:
@@ -224,13 +229,29 @@ def shard_is_done(directory: Path, fingerprint: str) -> bool:
         return False
 
 
-def file_digest(path: str | os.PathLike | None) -> str | None:
-    """SHA-1 of a file's bytes (a fitted codec's), ``None`` when ``path`` is not a file."""
+def codec_file_digest(path: str | os.PathLike | None) -> str | None:
+    """SHA-1 of a codec file's content, ``None`` when ``path`` is not a file.
+
+    A ``.safetensors`` file is hashed by its sorted metadata and tensors rather than its
+    bytes: safetensors writes metadata keys in no fixed order, so two saves of the same
+    codec can differ byte-wise.
+    """
     import hashlib
+    import json
 
     if path is None or not Path(path).is_file():
         return None
     digest = hashlib.sha1()
+    if str(path).endswith(".safetensors"):
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as handle:
+            digest.update(json.dumps(handle.metadata() or {}, sort_keys=True).encode())
+            for key in sorted(handle.keys()):
+                array = handle.get_tensor(key)
+                digest.update(f"{key}:{array.dtype}:{array.shape}".encode())
+                digest.update(array.tobytes())
+        return digest.hexdigest()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
@@ -390,12 +411,17 @@ def prepare(
     codec, codec_path = load_named_codec(codec)
     out.mkdir(parents=True, exist_ok=True)
     if codec is None:
-        options = {"num_levels": num_levels, "codebook_size": codebook_size, "max_files": fit_files}
+        options = {
+            "num_levels": num_levels,
+            "codebook_size": codebook_size,
+            "max_files": fit_files,
+            "log": _log_to_stderr if progress else None,
+        }
         codec, codec_path = fitted_codec(inputs, out, rank, options, merge_timeout)
         specs = (str(out / FITTED_CODEC_NAME), semantic)
     shard_settings = {
         "codec": codec.config_dict(),
-        "codec_file_sha1": file_digest(specs[0] if isinstance(specs[0], str) else None),
+        "codec_file_sha1": codec_file_digest(specs[0] if isinstance(specs[0], str) else None),
         "semantic": tokenizer.config_dict(),
         "min_duration": min_duration,
     }

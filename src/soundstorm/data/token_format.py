@@ -254,8 +254,12 @@ def pack_utterances(
     offsets = np.zeros(len(utterances) + 1, dtype=OFFSETS_DTYPE)
     np.cumsum(lengths, out=offsets[1:])
     if utterances:
+        # C order: np.concatenate keeps the Fortran order of transposed inputs, which
+        # safetensors would then write scrambled.
         codes = np.concatenate([u.codes.astype(CODES_DTYPE) for u in utterances], axis=1)
+        codes = np.ascontiguousarray(codes)
         semantic = np.concatenate([u.semantic.astype(SEMANTIC_DTYPE) for u in utterances])
+        semantic = np.ascontiguousarray(semantic)
     else:
         codes = np.zeros((num_levels, 0), dtype=CODES_DTYPE)
         semantic = np.zeros(0, dtype=SEMANTIC_DTYPE)

@@ -1,0 +1,116 @@
+"""Token-shard reader speed: open time and random-access reads of ``TokenShardDataset``.
+
+Run it::
+
+    python benchmarks/bench_data.py --hours 100 --shard-hours 5
+    python benchmarks/bench_data.py --prepare data/wavs   # also time soundstorm prepare
+
+It writes synthetic shards (random codes, Q=12, K=1024, 50 frames/s, utterances of 2-20 s)
+into a temporary folder, then measures: writing, opening the dataset (manifest + offsets),
+reading random utterances (cold: first touch of each shard; warm: memory maps open).
+With ``--prepare DIR`` it also runs ``prepare`` on a folder of audio with the default
+codec and tokenizer and reports its speed in real-time factor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from soundstorm.data import ShardWriter, TokenShardDataset, TokenUtterance, write_manifest
+
+CODEC = {
+    "name": "synthetic",
+    "sample_rate": 24000,
+    "frame_rate": 50.0,
+    "num_levels": 12,
+    "codebook_size": 1024,
+}
+SEMANTIC = {"name": "synthetic", "frame_rate": 25.0, "vocab_size": 500}
+
+
+def write_synthetic(
+    root: Path, hours: float, shard_hours: float, seed: int = 0
+) -> tuple[int, float]:
+    """Write random shards totalling ``hours``; returns (utterances, seconds taken)."""
+    rng = np.random.default_rng(seed)
+    started, shards, count = time.perf_counter(), [], 0
+    total_frames, shard_frames = int(hours * 3600 * 50), int(shard_hours * 3600 * 50)
+    written = 0
+    while written < total_frames:
+        name = f"train-{len(shards):05d}"
+        writer = ShardWriter(root / "shards" / name, CODEC, SEMANTIC)
+        while writer.num_frames < shard_frames and written < total_frames:
+            t = int(rng.integers(100, 1000))
+            writer.add(
+                TokenUtterance(
+                    f"{name}/{count}",
+                    rng.integers(0, 1024, size=(12, t), dtype=np.uint16),
+                    rng.integers(0, 500, size=t, dtype=np.int32),
+                    duration=t / 50.0,
+                )
+            )
+            written += t
+            count += 1
+        writer.write()
+        shards.append((name, "train"))
+    write_manifest(root, shards)
+    return count, time.perf_counter() - started
+
+
+def time_reads(root: Path, num_reads: int, seed: int = 1) -> dict:
+    started = time.perf_counter()
+    ds = TokenShardDataset(root, split="train")
+    open_s = time.perf_counter() - started
+    order = np.random.default_rng(seed).integers(0, len(ds), size=num_reads)
+    started = time.perf_counter()
+    frames = sum(ds[int(i)]["codes"].shape[1] for i in order)
+    cold_s = time.perf_counter() - started
+    started = time.perf_counter()
+    frames = sum(ds[int(i)]["codes"].shape[1] for i in order)
+    warm_s = time.perf_counter() - started
+    return {
+        "utterances": len(ds),
+        "open_s": open_s,
+        "cold_items_per_s": num_reads / cold_s,
+        "warm_items_per_s": num_reads / warm_s,
+        "warm_frames_per_s": frames / warm_s,
+    }
+
+
+def time_prepare(source: str, workers: int) -> str:
+    from soundstorm.data.prepare import format_summary, prepare
+
+    with tempfile.TemporaryDirectory() as out:
+        summary = prepare(source, out, workers=workers, progress=False)
+        return format_summary(summary) + f"\ntotal {summary['total_seconds']:.1f} s (fit + encode)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hours", type=float, default=20.0)
+    parser.add_argument("--shard-hours", type=float, default=2.0)
+    parser.add_argument("--reads", type=int, default=5000)
+    parser.add_argument("--prepare", default=None, metavar="AUDIO_DIR")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        count, write_s = write_synthetic(Path(tmp), args.hours, args.shard_hours)
+        size = sum(p.stat().st_size for p in Path(tmp).rglob("*.npy")) / 1e6
+        print(f"wrote {args.hours:g} h ({count} utterances, {size:.0f} MB) in {write_s:.1f} s")
+        result = time_reads(Path(tmp), args.reads)
+        print(
+            f"open {result['open_s'] * 1e3:.1f} ms; random reads: cold {result['cold_items_per_s']:.0f} "
+            f"items/s, warm {result['warm_items_per_s']:.0f} items/s "
+            f"({result['warm_frames_per_s'] / 50 / 3600:.1f} h of tokens/s)"
+        )
+    if args.prepare:
+        print(time_prepare(args.prepare, args.workers))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""``soundstorm prepare`` / ``encode`` / ``decode`` through the CLI with the real defaults:
+the embedded codec fitted on the input (kept tiny: 2 levels x 16 codes) and the default
+semantic tokenizer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from data_test_fakes import tree_bytes, write_corpus
+
+from soundstorm.cli import main as cli_main
+from soundstorm.data import TokenShardDataset, load_tokens
+from soundstorm.data.prepare import STOP_AFTER_ENV, codec_file_digest
+
+pytest.importorskip("pocketsphinx", reason="the default semantic tokenizer needs pocketsphinx")
+
+TINY_CODEC = ["--num-levels", "2", "--codebook-size", "16", "--shard-size", "2", "--quiet"]
+
+
+def test_prepare_encode_decode_with_default_codec_and_tokenizer(tmp_path, monkeypatch, capsys):
+    paths = write_corpus(tmp_path / "wavs", num_files=4)
+    out = tmp_path / "tokens"
+    assert cli_main(["prepare", str(tmp_path / "wavs"), str(out), *TINY_CODEC]) == 0
+    assert (out / "codec.safetensors").is_file()
+    ds = TokenShardDataset(out)
+    assert len(ds) == 4 and ds.meta["codec"]["name"] == "embedded"
+    assert (ds.meta["num_levels"], ds.meta["codebook_size"], ds.meta["frame_rate"]) == (2, 16, 50.0)
+    for i in range(len(ds)):
+        item = ds[i]
+        assert item["codes"].shape == (2, ds.lengths[i]) and item["codes"].max() < 16
+        assert item["semantic"].shape == (ds.lengths[i],)
+        assert item["semantic"].max() < ds.meta["semantic_vocab_size"]
+        assert abs(ds.lengths[i] / 50.0 - item["duration"]) <= 0.02
+
+    # killed after one shard (exit 130 like Ctrl-C), then resumed: the same bytes
+    monkeypatch.setenv(STOP_AFTER_ENV, "1")
+    assert (
+        cli_main(["prepare", str(tmp_path / "wavs"), str(tmp_path / "again"), *TINY_CODEC]) == 130
+    )
+    monkeypatch.delenv(STOP_AFTER_ENV)
+    assert cli_main(["prepare", str(tmp_path / "wavs"), str(tmp_path / "again"), *TINY_CODEC]) == 0
+    resumed, reference = tree_bytes(tmp_path / "again"), tree_bytes(out)
+    assert resumed.keys() == reference.keys()
+    # the two runs fit their own codec: same tensors (safetensors orders metadata freely)
+    assert codec_file_digest(tmp_path / "again" / "codec.safetensors") == codec_file_digest(
+        out / "codec.safetensors"
+    )
+    # semantic ids: see test_default_tokenizer_is_stateless below
+    skip = ("semantic.npy", "codec.safetensors")
+    assert {k: v for k, v in resumed.items() if not k.endswith(skip)} == {
+        k: v for k, v in reference.items() if not k.endswith(skip)
+    }
+
+    tokens = tmp_path / "one.tokens"
+    codec = str(out / "codec.safetensors")
+    assert cli_main(["encode", str(paths[0]), "-o", str(tokens), "--codec", codec]) == 0
+    (utterance,) = load_tokens(tokens).utterances
+    np.testing.assert_array_equal(utterance.codes, ds[0]["codes"])  # utt_000 is the first id
+    assert cli_main(["decode", str(tokens), "-o", str(tmp_path / "one.wav")]) == 0
+    info = soundfile.info(str(tmp_path / "one.wav"))
+    assert info.samplerate == 16000 and info.frames == utterance.num_frames * 320
+    capsys.readouterr()
+
+
+@pytest.mark.xfail(
+    reason="PhoneTokenizer carries pocketsphinx decoder state from one utterance to the next, "
+    "so prepare's semantic ids depend on file order (resumed runs, workers); reported",
+    strict=False,
+)
+def test_default_tokenizer_is_stateless(tmp_path):
+    """Resumable, order-independent prepare needs ids that depend on the clip alone."""
+    from soundstorm.audio import load_audio
+    from soundstorm.data.encoding import load_semantic_tokenizer
+
+    clips = [load_audio(p) for p in write_corpus(tmp_path, num_files=4)]
+    forward = load_semantic_tokenizer("default")
+    backward = load_semantic_tokenizer("default")
+    ids_forward = [forward.tokenize(wav[None], rate) for wav, rate in clips]
+    ids_backward = [backward.tokenize(wav[None], rate) for wav, rate in clips[::-1]][::-1]
+    for a, b in zip(ids_forward, ids_backward):
+        assert torch.equal(a, b)
