@@ -25,55 +25,88 @@ from soundstorm.errors import SoundStormError
 from soundstorm.evaluate.manifest import items_from_paths, read_manifest
 from soundstorm.evaluate.suite import ALL_METRICS, SuiteOptions, evaluate_items
 
+_EXAMPLES = """examples:
+  soundstorm evaluate --manifest eval.jsonl --out results/
+  soundstorm evaluate --generated gen/ --reference ref/ --prompt prompt.wav \\
+      --text-file texts.txt --out results/
+
+manifest: one JSON object per line, only "generated" required, paths relative to the file:
+  {"id": "utt1", "generated": "gen/utt1.wav", "reference": "ref/utt1.wav",
+   "prompt": "prompt/utt1.wav", "text": "the words spoken", "generation_seconds": 0.42}
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``evaluate`` options to ``parser``."""
-    parser.description = __doc__.split("\n")[0]
+    parser.description = (
+        "Evaluate generated audio: WER, speaker similarity to the prompt, DNSMOS,\n"
+        "acoustic consistency over time, real-time factor. Writes results.json,\n"
+        "results.md and figures (PNG) into --out."
+    )
+    parser.epilog = _EXAMPLES
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     inputs = parser.add_argument_group("inputs (a manifest, or --generated with the others)")
-    inputs.add_argument("--manifest", type=Path, help="JSON Lines file: one item per line")
     inputs.add_argument(
-        "--generated", type=Path, nargs="+", help="generated audio files, or one folder"
+        "--manifest", type=Path, metavar="FILE", help="JSON Lines file: one item per line"
+    )
+    inputs.add_argument(
+        "--generated",
+        type=Path,
+        nargs="+",
+        metavar="PATH",
+        help="generated audio files, or one folder",
     )
     inputs.add_argument(
         "--reference",
         type=Path,
         nargs="+",
+        metavar="PATH",
         help="reference audio (same content): one per generated file, or a folder",
     )
     inputs.add_argument(
         "--prompt",
         type=Path,
         nargs="+",
+        metavar="PATH",
         help="prompt audio (the voice): one for all, one per generated file, or a folder",
     )
-    inputs.add_argument("--text", nargs="+", help="transcripts, one per generated file")
-    inputs.add_argument("--text-file", type=Path, help="transcripts, one line per generated file")
+    inputs.add_argument(
+        "--text", nargs="+", metavar="TEXT", help="transcripts, one per generated file"
+    )
+    inputs.add_argument(
+        "--text-file", type=Path, metavar="FILE", help="transcripts, one line per generated file"
+    )
     inputs.add_argument(
         "--generation-seconds",
         type=float,
         nargs="+",
+        metavar="S",
         help="generation time of each file (s), for the real-time factor",
     )
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     parser.add_argument(
         "--metrics",
+        metavar="LIST",
         default=",".join(ALL_METRICS),
         help=f"comma-separated subset of {','.join(ALL_METRICS)} (default: all)",
     )
     parser.add_argument(
         "--segment-seconds",
         type=float,
+        metavar="S",
         default=1.0,
         help="window length of the consistency curve (default 1.0)",
     )
     parser.add_argument(
         "--codec",
+        metavar="NAME",
         help="codec name or file (as for soundstorm encode): also report WER, STOI and PESQ "
         "of the references passed through it (the ceiling for generation)",
     )
     parser.add_argument(
         "--max-plots",
         type=int,
+        metavar="N",
         default=8,
         help="spectrogram figures for at most this many items; 0: no figures (default 8)",
     )
