@@ -1,0 +1,131 @@
+"""Audio file input/output, resampling and mono mix-down.
+
+Waveforms are float tensors ``[C, S]`` (channels, samples) in ``[-1, 1]``; batched code
+elsewhere uses ``[B, C, S]``. Files are read and written with ``soundfile`` and resampled
+with ``soxr`` (both core dependencies).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from soundstorm.errors import SoundStormError
+
+
+def load_audio(
+    path: str | os.PathLike, sample_rate: int | None = None, mono: bool = True
+) -> tuple[torch.Tensor, int]:
+    """Read an audio file.
+
+    Args:
+        path: any format libsndfile reads (wav, flac, ogg, ...).
+        sample_rate: resample to this rate; ``None`` keeps the file's rate.
+        mono: average the channels into one.
+
+    Returns:
+        ``(wav, sr)``: ``FloatTensor[C, S]`` (``C == 1`` when ``mono``) and its sample rate.
+
+    Raises:
+        SoundStormError: the file is missing, unreadable or holds no samples.
+    """
+    import soundfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise SoundStormError(f"audio file not found: {path}")
+    try:
+        data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)  # (S, C)
+    except Exception as error:  # libsndfile raises several types (RuntimeError, LibsndfileError)
+        raise SoundStormError(f"cannot read audio file {path}: {error}") from error
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise SoundStormError(f"audio file {path} holds no samples")
+    wav = torch.from_numpy(np.ascontiguousarray(data.T))  # (C, S)
+    if mono:
+        wav = to_mono(wav)
+    if sample_rate is not None and sample_rate != file_rate:
+        wav = resample(wav, file_rate, sample_rate)
+        file_rate = sample_rate
+    return wav, int(file_rate)
+
+
+def save_audio(
+    path: str | os.PathLike, wav: torch.Tensor, sample_rate: int, subtype: str | None = None
+) -> None:
+    """Write audio atomically (to a temporary file in the same folder, then renamed).
+
+    Args:
+        path: destination; the format follows the extension (``.wav``, ``.flac``, ...).
+        wav: ``[S]`` or ``[C, S]`` float in ``[-1, 1]`` (values outside are clipped).
+        sample_rate: sample rate in Hz.
+        subtype: libsndfile subtype (default: the format's default, PCM_16 for wav).
+
+    Raises:
+        SoundStormError: bad shape or the file cannot be written.
+    """
+    import soundfile
+
+    if wav.dim() == 1:
+        wav = wav[None]
+    if wav.dim() != 2:
+        raise SoundStormError(f"save_audio expects [C, S] audio, got shape {tuple(wav.shape)}")
+    path = Path(path)
+    data = wav.detach().to("cpu", torch.float32).clamp(-1.0, 1.0).T.numpy()  # (S, C)
+    file_format = path.suffix.lstrip(".").upper() or "WAV"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        soundfile.write(temp_name, data, int(sample_rate), subtype=subtype, format=file_format)
+        os.replace(temp_name, path)
+    except Exception as error:
+        Path(temp_name).unlink(missing_ok=True)
+        raise SoundStormError(f"cannot write audio file {path}: {error}") from error
+
+
+def resample(wav: torch.Tensor, src_sr: int, dst_sr: int) -> torch.Tensor:
+    """Resample with soxr (high quality), keeping the leading dimensions.
+
+    Args:
+        wav: ``[..., S]`` float audio at ``src_sr``.
+        src_sr: input rate (Hz).
+        dst_sr: output rate (Hz).
+
+    Returns:
+        ``[..., S']`` float32 on the input's device, ``S' ~= S * dst_sr / src_sr``.
+    """
+    import soxr
+
+    if src_sr <= 0 or dst_sr <= 0:
+        raise SoundStormError(f"sample rates must be positive, got {src_sr} -> {dst_sr}")
+    if src_sr == dst_sr:
+        return wav
+    leading = wav.shape[:-1]
+    flat = wav.detach().reshape(-1, wav.shape[-1]).to("cpu", torch.float32).numpy()  # (N, S)
+    if flat.shape[0] == 0:
+        length = int(round(wav.shape[-1] * dst_sr / src_sr))
+        return torch.zeros(*leading, length, dtype=torch.float32, device=wav.device)
+    # soxr takes (S, channels) and resamples all channels together.
+    out = soxr.resample(np.ascontiguousarray(flat.T), src_sr, dst_sr, quality="HQ")  # (S', N)
+    out = torch.from_numpy(np.ascontiguousarray(out.T))
+    return out.reshape(*leading, out.shape[-1]).to(wav.device)
+
+
+def to_mono(wav: torch.Tensor) -> torch.Tensor:
+    """Average the channel dimension (second to last) into one channel.
+
+    Args:
+        wav: ``[C, S]`` or ``[B, C, S]``.
+
+    Returns:
+        ``[1, S]`` or ``[B, 1, S]``.
+    """
+    if wav.dim() < 2:
+        raise SoundStormError(f"to_mono expects [C, S] or [B, C, S] audio, got {tuple(wav.shape)}")
+    if wav.shape[-2] == 1:
+        return wav
+    return wav.mean(dim=-2, keepdim=True)

@@ -1,0 +1,69 @@
+"""Audio I/O: load/save round trips, resampling, mono mix-down and clear errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from soundstorm.audio import load_audio, resample, save_audio, to_mono
+from soundstorm.errors import SoundStormError
+
+
+def tone(frequency: float, seconds: float, sample_rate: int) -> torch.Tensor:
+    time = torch.arange(int(seconds * sample_rate)) / sample_rate
+    return 0.5 * torch.sin(2 * math.pi * frequency * time)
+
+
+def test_save_load_round_trip_keeps_channels_and_samples(tmp_path):
+    stereo = torch.stack([tone(440, 0.5, 16000), tone(660, 0.5, 16000)])  # (2, S)
+    path = tmp_path / "out" / "stereo.wav"
+    save_audio(path, stereo, 16000)
+    loaded, rate = load_audio(path, mono=False)
+    assert rate == 16000
+    assert loaded.shape == stereo.shape
+    assert (loaded - stereo).abs().max() < 1e-3  # 16-bit quantization
+    assert [p.name for p in path.parent.iterdir()] == ["stereo.wav"]  # no temp file left
+
+
+def test_load_mixes_to_mono_and_resamples(tmp_path):
+    stereo = torch.stack([tone(300, 1.0, 24000), -0.5 * tone(300, 1.0, 24000)])
+    save_audio(tmp_path / "a.flac", stereo, 24000)
+    mono, rate = load_audio(tmp_path / "a.flac", sample_rate=16000)
+    assert rate == 16000 and mono.shape == (1, 16000)
+    expected = 0.25 * tone(300, 1.0, 16000)
+    assert (mono[0, 100:-100] - expected[100:-100]).abs().max() < 1e-2
+
+
+def test_resample_keeps_leading_dims_and_frequency():
+    wav = torch.stack([tone(1000, 1.0, 44100), tone(2000, 1.0, 44100)])[None]  # (1, 2, S)
+    out = resample(wav, 44100, 16000)
+    assert out.shape == (1, 2, 16000)
+    spectrum = torch.fft.rfft(out[0, 0]).abs()  # 1 Hz bins
+    assert int(spectrum.argmax()) == 1000
+    assert resample(wav, 16000, 16000) is wav
+
+
+def test_to_mono_averages_channels():
+    wav = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])  # (1, 2, 2)
+    assert torch.equal(to_mono(wav), torch.tensor([[[2.0, 3.0]]]))
+    assert to_mono(wav[0]).shape == (1, 2)
+
+
+def test_load_errors_are_clear(tmp_path):
+    with pytest.raises(SoundStormError, match="not found"):
+        load_audio(tmp_path / "missing.wav")
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"this is not audio at all" * 10)
+    with pytest.raises(SoundStormError, match="cannot read"):
+        load_audio(garbage)
+    save_audio(tmp_path / "empty.wav", torch.zeros(1, 0), 16000)
+    with pytest.raises(SoundStormError, match="no samples"):
+        load_audio(tmp_path / "empty.wav")
+
+
+def test_save_rejects_bad_shape(tmp_path):
+    with pytest.raises(SoundStormError):
+        save_audio(tmp_path / "x.wav", torch.zeros(1, 1, 10), 16000)
+    assert not list(tmp_path.iterdir())

@@ -1,0 +1,144 @@
+"""EnCodec, DAC and Mimi adapters on tiny random models, and ``get_codec`` resolution.
+
+The models are built from small configurations with random weights, written with
+``save_pretrained`` and loaded back through ``get_codec(path)``: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from soundstorm.codecs import get_codec
+from soundstorm.errors import SoundStormError
+
+transformers = pytest.importorskip("transformers")  # the `hf` extra
+
+SAMPLE_RATE = 8000
+
+
+def randomise_codebooks(model: torch.nn.Module) -> None:
+    """EnCodec and Mimi start with all-zero codebooks (filled by training): give them spread."""
+    generator = torch.Generator().manual_seed(0)
+    for name, buffer in model.named_buffers():
+        if name.endswith((".embed", ".embed_sum", ".embed_avg")):
+            buffer.copy_(torch.randn(buffer.shape, generator=generator))
+
+
+def tiny_models() -> dict[str, torch.nn.Module]:
+    """One tiny model per family (hop 16 samples for EnCodec/Mimi, 8 for DAC)."""
+    torch.manual_seed(0)
+    encodec = transformers.EncodecModel(
+        transformers.EncodecConfig(
+            sampling_rate=SAMPLE_RATE, num_filters=4, hidden_size=16, upsampling_ratios=[4, 4],
+            codebook_size=64, codebook_dim=16, num_lstm_layers=1,
+            target_bandwidths=[3.0, 6.0, 12.0],  # 500 frames/s x 6 bits: 1, 2, 4 levels
+        )
+    )
+    dac = transformers.DacModel(
+        transformers.DacConfig(
+            sampling_rate=SAMPLE_RATE, encoder_hidden_size=4, downsampling_ratios=[2, 4],
+            decoder_hidden_size=16, n_codebooks=4, codebook_size=64, codebook_dim=4,
+        )
+    )
+    mimi = transformers.MimiModel(
+        transformers.MimiConfig(
+            sampling_rate=SAMPLE_RATE, hidden_size=16, num_filters=4, upsampling_ratios=[4, 4],
+            codebook_size=64, codebook_dim=16, num_quantizers=4,
+            vector_quantization_hidden_dimension=16, upsample_groups=16, num_hidden_layers=1,
+            intermediate_size=32, num_attention_heads=2, num_key_value_heads=2, head_dim=8,
+            sliding_window=16, max_position_embeddings=256,
+        )
+    )
+    for model in (encodec, mimi):
+        randomise_codebooks(model)
+    return {"encodec": encodec, "dac": dac, "mimi": mimi}
+
+
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("hf_codecs")
+    paths = {}
+    for family, model in tiny_models().items():
+        paths[family] = str(root / f"tiny-{family}")
+        model.save_pretrained(paths[family])
+    return paths
+
+
+EXPECTED = {  # family: (adapter name, frame rate, levels by default)
+    "encodec": ("encodec", 500.0, 4),
+    "dac": ("dac", 1000.0, 4),
+    "mimi": ("mimi", 250.0, 4),
+}
+
+
+@pytest.mark.parametrize("family", ["encodec", "dac", "mimi"])
+def test_adapter_round_trip(saved_models, family):
+    codec = get_codec(saved_models[family])
+    name, frame_rate, levels = EXPECTED[family]
+    assert codec.name == name
+    assert codec.sample_rate == SAMPLE_RATE and codec.frame_rate == frame_rate
+    assert codec.num_levels == levels and codec.codebook_size == 64
+    generator = torch.Generator().manual_seed(1)
+    wav = 0.3 * torch.randn(2, 2, 1234, generator=generator)  # stereo, not a whole frame count
+    codes = codec.encode(wav, SAMPLE_RATE)
+    assert codes.dtype == torch.long
+    assert codes.shape == (2, levels, codec.num_frames(1234))
+    assert abs(codes.shape[-1] - 1234 / SAMPLE_RATE * frame_rate) <= 1
+    assert 0 <= int(codes.min()) and int(codes.max()) < 64
+    assert len(codes.unique()) > 1
+    hop = round(SAMPLE_RATE / frame_rate)
+    for used in (1, levels):
+        audio = codec.decode(codes[:, :used])
+        assert audio.shape == (2, 1, codes.shape[-1] * hop)
+        assert torch.isfinite(audio).all()
+    # Mono mix-down and resampling happen before the model: same codes either way.
+    mono = wav.mean(dim=1, keepdim=True)
+    assert torch.equal(codec.encode(mono, SAMPLE_RATE), codes)
+    from soundstorm.audio import resample
+
+    upsampled = codec.encode(resample(mono, SAMPLE_RATE, 16000), 16000)
+    assert upsampled.shape == codes.shape
+
+
+@pytest.mark.parametrize("family", ["encodec", "dac", "mimi"])
+def test_adapter_level_selection(saved_models, family):
+    codec = get_codec(saved_models[family], num_levels=2)
+    wav = 0.3 * torch.randn(1, 1, 800, generator=torch.Generator().manual_seed(2))
+    codes = codec.encode(wav, SAMPLE_RATE)
+    assert codec.num_levels == 2 and codes.shape[1] == 2
+    full = get_codec(saved_models[family]).encode(wav, SAMPLE_RATE)
+    assert torch.equal(codes, full[:, :2])  # residual quantization: a prefix of the full codes
+    with pytest.raises(SoundStormError, match="levels"):
+        codec.decode(full)  # 4 levels given to a 2-level codec
+    with pytest.raises(SoundStormError, match="num_levels"):
+        get_codec(saved_models[family], num_levels=5)
+
+
+def test_get_codec_errors(tmp_path):
+    with pytest.raises(SoundStormError, match="unknown codec 'wavenet'.*encodec.*dac.*mimi"):
+        get_codec("wavenet")
+    with pytest.raises(SoundStormError, match="not found"):
+        get_codec(tmp_path / "missing.safetensors")
+    with pytest.raises(SoundStormError, match="not a save_pretrained directory"):
+        get_codec(tmp_path)  # a directory without config.json
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(SoundStormError, match="not a save_pretrained directory"):
+        get_codec(tmp_path)
+
+
+def test_hub_names_resolve_to_adapters_without_network(monkeypatch):
+    from soundstorm.codecs import hf
+
+    loaded = []
+    monkeypatch.setattr(hf, "_load_pretrained", lambda cls, name, device: loaded.append((cls, name)) or (_ for _ in ()).throw(SoundStormError("offline")))
+    for name, expected in [
+        ("encodec", ("EncodecModel", "facebook/encodec_24khz")),
+        ("facebook/encodec_48khz", ("EncodecModel", "facebook/encodec_48khz")),
+        ("dac_16khz", ("DacModel", "descript/dac_16khz")),
+        ("mimi", ("MimiModel", "kyutai/mimi")),
+        ("kyutai/mimi", ("MimiModel", "kyutai/mimi")),
+    ]:
+        with pytest.raises(SoundStormError, match="offline"):
+            get_codec(name)
+        assert loaded[-1] == expected
