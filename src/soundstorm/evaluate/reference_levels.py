@@ -4,11 +4,13 @@ Run::
 
     python -m soundstorm.evaluate.reference_levels                 # markdown on stdout
     python -m soundstorm.evaluate.reference_levels --json levels.json --voices slt awb rms
+    python -m soundstorm.evaluate.reference_levels --codec my_codec.safetensors
 
 Speaks a fixed set of Harvard sentences with each flite voice, then measures what every metric
 gives on real (not generated) speech: the PocketSphinx WER of each voice, the Resemblyzer
 similarity of two utterances of one voice and of two different voices, DNSMOS per voice, and
-the slope of the consistency curve of a steady voice. Generated audio is judged against these
+the slope of the consistency curve of a steady voice; with ``--codec``, also what the codec's
+round trip keeps (WER, STOI, PESQ, speaker similarity, DNSMOS). Generated audio is judged against these
 levels (see docs/evaluation.md). Needs the ``flite`` program (``apt-get install flite``).
 """
 
@@ -55,18 +57,23 @@ def speak(voice: str, text: str, path: Path) -> np.ndarray:
 
 
 def measure_reference_levels(
-    voices: tuple[str, ...] = DEFAULT_VOICES, sentences_count: int = len(HARVARD_SENTENCES)
+    voices: tuple[str, ...] = DEFAULT_VOICES,
+    sentences_count: int = len(HARVARD_SENTENCES),
+    codec=None,
 ) -> dict:
     """Measure every metric on flite speech.
 
     Args:
         voices: flite voice names (``flite -lv``); at least two.
         sentences_count: how many of :data:`HARVARD_SENTENCES` each voice says (3 to 8).
+        codec: optional codec (``sample_rate``, ``encode``, ``decode``): also measure its
+            resynthesis of every sentence (:func:`measure_codec_resynthesis`).
 
     Returns:
         A JSON-ready dict: ``wer`` (voice -> corpus WER), ``speaker`` (same/different-voice
         levels and per voice-pair means), ``dnsmos`` (voice -> mean scores), ``consistency``
-        (voice -> slope and mean of its concatenated sentences against another sentence of it).
+        (voice -> slope and mean of its concatenated sentences against another sentence of it),
+        and with a codec ``resynthesis`` (voice -> levels of the resynthesised sentences).
     """
     from soundstorm.evaluate.asr import corpus_word_error_rate, transcribe, word_errors
     from soundstorm.evaluate.consistency import acoustic_consistency
@@ -127,7 +134,48 @@ def measure_reference_levels(
             "slope_per_second": curve.slope_per_second,
             "mean": curve.mean,
         }
+    if codec is not None:
+        levels["codec"] = getattr(codec, "name", type(codec).__name__)
+        levels["resynthesis"] = {
+            voice: measure_codec_resynthesis(codec, wavs, sentences)
+            for voice, wavs in audio.items()
+        }
     return levels
+
+
+def measure_codec_resynthesis(codec, wavs: list[np.ndarray], texts: tuple[str, ...]) -> dict:
+    """What a codec's encode-decode round trip keeps of some utterances of one voice.
+
+    Args:
+        codec: a codec (``sample_rate``, ``encode``, ``decode``).
+        wavs: mono ``float32[S]`` utterances at 16 kHz.
+        texts: their transcripts.
+
+    Returns:
+        ``wer`` (corpus WER of the resynthesis), ``stoi``, ``pesq`` (means against the
+        originals), ``similarity`` (mean speaker similarity of resynthesis to original) and
+        ``dnsmos`` (mean overall DNSMOS of the resynthesis).
+    """
+    from soundstorm.evaluate.asr import (
+        codec_resynthesis,
+        corpus_word_error_rate,
+        transcribe,
+        word_errors,
+    )
+    from soundstorm.evaluate.quality import dnsmos, pesq_score, stoi_score
+    from soundstorm.evaluate.speaker import cosine_similarity, speaker_embeddings
+
+    resynthesised = [codec_resynthesis(codec, wav, 16_000) for wav in wavs]
+    originals, copies = speaker_embeddings(wavs, 16_000), speaker_embeddings(resynthesised, 16_000)
+    return {
+        "wer": corpus_word_error_rate(
+            [word_errors(t, transcribe(w, 16_000)) for t, w in zip(texts, resynthesised)]
+        ),
+        "stoi": float(np.mean([stoi_score(a, b, 16_000) for a, b in zip(wavs, resynthesised)])),
+        "pesq": float(np.mean([pesq_score(a, b, 16_000) for a, b in zip(wavs, resynthesised)])),
+        "similarity": float(np.mean([cosine_similarity(a, b) for a, b in zip(originals, copies)])),
+        "dnsmos": float(np.mean([dnsmos(w, 16_000)["ovrl"] for w in resynthesised])),
+    }
 
 
 def levels_markdown(levels: dict) -> str:
@@ -150,6 +198,17 @@ def levels_markdown(levels: dict) -> str:
     lines.append(f"| different voices, mean | {s['different_voice_mean']:.3f} |")
     lines.append(f"| different voices, max | {s['different_voice_max']:.3f} |")
     lines += [f"| {pair} | {value:.3f} |" for pair, value in s["pairs"].items()]
+    if "resynthesis" in levels:
+        lines += [
+            "",
+            f"| resynthesis by {levels['codec']} | WER | STOI | PESQ | similarity | DNSMOS |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for voice, r in levels["resynthesis"].items():
+            lines.append(
+                f"| {voice} | {100 * r['wer']:.1f}% | {r['stoi']:.3f} | {r['pesq']:.2f} "
+                f"| {r['similarity']:.3f} | {r['dnsmos']:.2f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -158,10 +217,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--voices", nargs="+", default=list(DEFAULT_VOICES))
     parser.add_argument("--json", type=Path, help="also write the levels to this JSON file")
+    parser.add_argument(
+        "--codec", help="also measure resynthesis by this codec (name or file, as get_codec)"
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        levels = measure_reference_levels(tuple(args.voices))
+        codec = None
+        if args.codec:
+            from soundstorm.codecs import get_codec
+
+            codec = get_codec(args.codec)
+        levels = measure_reference_levels(tuple(args.voices), codec=codec)
     except SoundStormError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
