@@ -54,7 +54,9 @@ def main() -> None:
     dtype = getattr(torch, args.dtype)
     model = SoundStorm(config).to(args.device, dtype).eval()
     g = torch.Generator().manual_seed(0)
-    codes = torch.randint(0, config.codebook_size, (args.batch, config.num_levels, args.frames), generator=g)
+    codes = torch.randint(
+        0, config.codebook_size, (args.batch, config.num_levels, args.frames), generator=g
+    )
     cond = torch.randint(0, config.cond_vocab_size, (args.batch, args.frames), generator=g)
     codes, cond = codes.to(args.device), cond.to(args.device)
 
@@ -63,13 +65,17 @@ def main() -> None:
         "parameters": model.num_parameters(),
         "frames": args.frames,
         "batch": args.batch,
-        "device": args.device if args.device != "cpu" else f"cpu ({platform.processor() or platform.machine()}, {args.threads} threads)",
+        "device": args.device
+        if args.device != "cpu"
+        else f"cpu ({platform.processor() or platform.machine()}, {args.threads} threads)",
         "dtype": args.dtype,
         "torch": torch.__version__,
     }
     with torch.inference_mode():
         for name, level in (("one_head", 0), ("all_heads", None)):
-            first, median = time_call(lambda level=level: model(codes, cond, level=level, validate=False), args.repeats)
+            first, median = time_call(
+                lambda level=level: model(codes, cond, level=level, validate=False), args.repeats
+            )
             flops = model.flops_per_forward(args.frames, level_only=level is not None) * args.batch
             results[name] = {
                 "first_s": round(first, 4),

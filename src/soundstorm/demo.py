@@ -47,7 +47,9 @@ def main(args: argparse.Namespace) -> int:
     prompt_frames = round(args.prompt_seconds * FRAME_RATE)
     g = torch.Generator().manual_seed(args.seed)
     cond = torch.randint(0, config.cond_vocab_size, (args.batch, frames), generator=g)
-    prompt = torch.randint(0, config.codebook_size, (args.batch, config.num_levels, prompt_frames), generator=g)
+    prompt = torch.randint(
+        0, config.codebook_size, (args.batch, config.num_levels, prompt_frames), generator=g
+    )
     steps = resolve_steps(args.first_level_steps, config.num_levels)
 
     start = time.perf_counter()

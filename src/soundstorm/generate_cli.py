@@ -1,0 +1,191 @@
+"""``soundstorm generate``: say this in that voice, for one request or a manifest of many.
+
+One request::
+
+    soundstorm generate --model runs/small/final --content words.wav --prompt voice.wav \\
+        --out out.wav
+
+Many requests (JSONL, one object per line: ``content`` and optional ``prompt``, ``id``,
+``out``; relative paths are resolved against the manifest's folder), batched and written to
+``--out-dir``, resumable (existing outputs are skipped unless ``--overwrite``)::
+
+    soundstorm generate --model DIR --manifest requests.jsonl --out-dir outputs/
+
+On several GPUs each rank takes its own share of the manifest::
+
+    torchrun --nproc_per_node 8 -m soundstorm generate --model DIR --manifest m.jsonl --out-dir o/
+
+The model directory names its codec and semantic tokenizer in ``pipeline.json``, or pass
+``--codec`` and ``--semantic``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from soundstorm.errors import SoundStormError
+
+
+@dataclass
+class Row:
+    id: str
+    content: Path
+    prompt: Path | None
+    out: Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="save_pretrained directory of a SoundStorm")
+    parser.add_argument("--codec", help="codec name or fitted codec file (default: pipeline.json)")
+    parser.add_argument(
+        "--semantic", help="semantic tokenizer (default: pipeline.json or 'default')"
+    )
+    parser.add_argument("--content", help="audio whose words are said")
+    parser.add_argument("--prompt", help="audio of the voice to use (a few seconds)")
+    parser.add_argument("--out", help="output audio file (with --content)")
+    parser.add_argument("--manifest", help="JSONL of requests: content, prompt, id, out")
+    parser.add_argument("--out-dir", help="output folder (with --manifest)")
+    parser.add_argument("--prompt-seconds", type=float, default=3.0, help="prompt length to keep")
+    parser.add_argument("--steps", type=int, default=16, help="iterations of the first level")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--choice-temperature", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the network")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="redo existing outputs")
+
+
+def read_manifest(path: Path, out_dir: Path) -> list[Row]:
+    """Parse a JSONL request manifest; raises ``SoundStormError`` naming the bad line."""
+    if not path.is_file():
+        raise SoundStormError(f"manifest not found: {path}")
+    rows, seen = [], set()
+    base = path.parent
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise SoundStormError(f"{path}:{number}: not JSON ({error.msg})") from None
+        if not isinstance(item, dict) or "content" not in item:
+            raise SoundStormError(f"{path}:{number}: each line needs a 'content' audio path")
+        content = base / item["content"]
+        row_id = str(item.get("id", content.stem))
+        if row_id in seen:
+            raise SoundStormError(f"{path}:{number}: duplicate id {row_id!r}")
+        seen.add(row_id)
+        prompt = base / item["prompt"] if item.get("prompt") else None
+        out = out_dir / item.get("out", f"{row_id}.wav")
+        for audio in (content, prompt):
+            if audio is not None and not audio.is_file():
+                raise SoundStormError(f"{path}:{number}: audio file not found: {audio}")
+        rows.append(Row(row_id, content, prompt, out))
+    if not rows:
+        raise SoundStormError(f"manifest {path} holds no request")
+    return rows
+
+
+def rows_from_args(args: argparse.Namespace) -> tuple[list[Row], Path]:
+    if bool(args.manifest) == bool(args.content):
+        raise SoundStormError("give either --content (one request) or --manifest (many)")
+    if args.manifest:
+        if not args.out_dir:
+            raise SoundStormError("--manifest needs --out-dir")
+        out_dir = Path(args.out_dir)
+        return read_manifest(Path(args.manifest), out_dir), out_dir
+    if not args.out:
+        raise SoundStormError("--content needs --out")
+    for audio in (args.content, args.prompt):
+        if audio and not Path(audio).is_file():
+            raise SoundStormError(f"audio file not found: {audio}")
+    out = Path(args.out)
+    row = Row(
+        Path(args.content).stem, Path(args.content), Path(args.prompt) if args.prompt else None, out
+    )
+    return [row], out.parent
+
+
+def main(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from soundstorm.audio import load_audio, save_audio
+    from soundstorm.pipeline import VoicePipeline
+
+    if args.batch_size < 1 or args.steps < 1 or args.temperature < 0 or args.prompt_seconds <= 0:
+        raise SoundStormError(
+            "--batch-size and --steps must be >= 1, --temperature >= 0, --prompt-seconds > 0"
+        )
+    if not Path(args.model).is_dir():
+        raise SoundStormError(f"model directory not found: {args.model}")
+    rows, out_dir = rows_from_args(args)
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    device = args.device
+    if world > 1 and device.startswith("cuda"):
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    rows = rows[rank::world]
+    todo = [r for r in rows if args.overwrite or not r.out.exists()]
+    todo.sort(key=lambda r: r.content.stat().st_size)  # similar lengths share a batch
+
+    pipeline = VoicePipeline.from_directory(
+        args.model, args.codec, args.semantic, device, args.compile
+    )
+    generator = torch.Generator(device=device).manual_seed(args.seed + rank)
+    results, audio_seconds, started = [], 0.0, time.perf_counter()
+    batches = [todo[i : i + args.batch_size] for i in range(0, len(todo), args.batch_size)]
+    for batch in tqdm(batches, desc=f"generate (rank {rank})", disable=len(batches) < 2):
+        requests = []
+        for row in batch:
+            content, content_rate = load_audio(row.content)
+            prompt, prompt_rate = load_audio(row.prompt) if row.prompt else (None, None)
+            requests.append(
+                pipeline.make_request(
+                    content, content_rate, prompt, prompt_rate, args.prompt_seconds
+                )
+            )
+        start = time.perf_counter()
+        codes = pipeline.generate(
+            requests,
+            steps=args.steps,
+            temperature=args.temperature,
+            choice_temperature=args.choice_temperature,
+            generator=generator,
+        )
+        tokens_seconds = time.perf_counter() - start
+        for row, c in zip(batch, codes):
+            wav = pipeline.decode(c)
+            save_audio(row.out, wav, pipeline.codec.sample_rate)
+            seconds = wav.shape[-1] / pipeline.codec.sample_rate
+            audio_seconds += seconds
+            results.append(
+                {
+                    "id": row.id,
+                    "out": str(row.out),
+                    "seconds": round(seconds, 3),
+                    "frames": int(c.shape[-1]),
+                    "token_time_s": round(tokens_seconds / len(batch), 4),
+                }
+            )
+    elapsed = time.perf_counter() - started
+    if len(rows) > 1 or world > 1:
+        name = "generated.jsonl" if world == 1 else f"generated.rank{rank}.jsonl"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = out_dir / f".{name}.tmp"
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in results))
+        tmp.replace(out_dir / name)
+    skipped = len(rows) - len(todo)
+    speed = f", {audio_seconds / elapsed:.1f}x real time" if audio_seconds else ""
+    print(
+        f"generated {len(todo)} file(s) ({audio_seconds:.1f} s of audio) in {elapsed:.1f} s{speed}"
+        + (f"; skipped {skipped} existing" if skipped else "")
+        + f" -> {out_dir}"
+    )
+    return 0

@@ -1,0 +1,199 @@
+"""Say this in that voice: audio in, SoundStorm tokens, audio out.
+
+``VoicePipeline`` ties a trained ``SoundStorm`` to the codec and the semantic tokenizer it was
+trained with. A request is *content* audio (what to say: its semantic tokens) and an optional
+*prompt* (whose voice: a few seconds of audio). The model sees one sequence::
+
+    cond   = [ semantic(prompt) | semantic(content) ]     (aligned to codec frames)
+    prompt = [ codec(prompt)    |  (to generate)     ]
+
+and the generated frames after the prompt are decoded by the codec into the output waveform.
+
+A model directory may name its codec and tokenizer in ``pipeline.json``
+(``{"codec": "codec.safetensors", "semantic": "default"}``, paths relative to the directory).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from soundstorm.errors import SoundStormError
+from soundstorm.inference import GenerationEngine, load_pretrained
+
+PIPELINE_FILE = "pipeline.json"
+
+
+@dataclass
+class Request:
+    """One generation request, already tokenized.
+
+    Attributes:
+        cond: ``LongTensor[P + T]`` semantic ids of prompt then content, at the codec frame rate.
+        prompt: ``LongTensor[Q, P]`` codec tokens of the prompt (P may be 0).
+    """
+
+    cond: torch.Tensor
+    prompt: torch.Tensor
+
+    @property
+    def prompt_frames(self) -> int:
+        return int(self.prompt.shape[-1])
+
+    @property
+    def content_frames(self) -> int:
+        return int(self.cond.shape[-1]) - self.prompt_frames
+
+
+def read_pipeline_file(model_dir: str | Path) -> dict[str, str]:
+    """The codec / semantic names of ``model_dir/pipeline.json`` (relative paths resolved)."""
+    path = Path(model_dir) / PIPELINE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        spec = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise SoundStormError(f"{path} is not valid JSON: {error}") from None
+    resolved = {}
+    for key in ("codec", "semantic"):
+        if key in spec:
+            candidate = Path(model_dir) / spec[key]
+            resolved[key] = str(candidate) if candidate.exists() else str(spec[key])
+    return resolved
+
+
+class VoicePipeline:
+    """A trained model with its codec and semantic tokenizer.
+
+    Args:
+        engine: the generation engine (model, device, buckets, compilation).
+        codec: a ``soundstorm.codecs.Codec`` with the model's levels and codebook size.
+        tokenizer: a ``soundstorm.semantic.SemanticTokenizer`` within the model's vocabulary.
+    """
+
+    def __init__(self, engine: GenerationEngine, codec, tokenizer):
+        cfg = engine.config
+        if codec.num_levels < cfg.num_levels or codec.codebook_size != cfg.codebook_size:
+            raise SoundStormError(
+                f"codec {codec.name} ({codec.num_levels} levels x {codec.codebook_size} codes) does "
+                f"not match the model ({cfg.num_levels} levels x {cfg.codebook_size} codes)"
+            )
+        if tokenizer.vocab_size > cfg.cond_vocab_size:
+            raise SoundStormError(
+                f"semantic tokenizer {tokenizer.name} has {tokenizer.vocab_size} ids; the model "
+                f"takes at most {cfg.cond_vocab_size}"
+            )
+        self.engine, self.codec, self.tokenizer = engine, codec, tokenizer
+
+    @classmethod
+    def from_directory(
+        cls,
+        model_dir: str | Path,
+        codec: str | None = None,
+        semantic: str | None = None,
+        device: str = "cpu",
+        compile: bool = False,
+    ) -> VoicePipeline:
+        """Load a ``save_pretrained`` directory and its codec / tokenizer (or those given)."""
+        from soundstorm.codecs import get_codec
+        from soundstorm.semantic import get_semantic_tokenizer
+
+        spec = read_pipeline_file(model_dir)
+        codec = codec or spec.get("codec")
+        if codec is None:
+            raise SoundStormError(
+                f"no codec given and no {PIPELINE_FILE} in {model_dir}: pass --codec NAME_OR_PATH"
+            )
+        model = load_pretrained(model_dir, device)
+        engine = GenerationEngine(model, device=device, compile=compile)
+        return cls(
+            engine,
+            get_codec(codec, num_levels=model.config.num_levels),
+            get_semantic_tokenizer(semantic or spec.get("semantic", "default")),
+        )
+
+    # ------------------------------------------------------------------ tokens
+    def semantic_frames(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Semantic ids of ``wav [C, S]`` at the codec frame rate: ``LongTensor[T]``."""
+        from soundstorm.semantic import align
+
+        tokens = self.tokenizer.tokenize(wav[None], sample_rate)[0]  # (T_sem,)
+        frames = max(1, math.ceil(wav.shape[-1] / sample_rate * self.codec.frame_rate))
+        return align(tokens, self.tokenizer.frame_rate, self.codec.frame_rate, frames).long()
+
+    def make_request(
+        self,
+        content: torch.Tensor,
+        content_rate: int,
+        prompt: torch.Tensor | None = None,
+        prompt_rate: int | None = None,
+        prompt_seconds: float | None = 3.0,
+    ) -> Request:
+        """Tokenize one request.
+
+        Args:
+            content: ``[C, S]`` audio whose words are said.
+            content_rate: its sample rate.
+            prompt: ``[C, S']`` audio of the voice, or None (no prompt).
+            prompt_rate: its sample rate.
+            prompt_seconds: keep at most this many seconds of the prompt (None: all of it).
+        """
+        from soundstorm.data.encoding import encode_waveform
+
+        cond = self.semantic_frames(content, content_rate)
+        num_levels = self.engine.config.num_levels
+        prompt_codes = torch.zeros(num_levels, 0, dtype=torch.long)
+        if prompt is not None:
+            if prompt_seconds is not None:
+                prompt = prompt[..., : max(1, int(prompt_seconds * prompt_rate))]
+            codes, semantic = encode_waveform(self.codec, self.tokenizer, prompt, prompt_rate)
+            prompt_codes = torch.from_numpy(codes.astype("int64"))[:num_levels]
+            cond = torch.cat([torch.from_numpy(semantic.astype("int64")), cond])
+        return Request(cond, prompt_codes)
+
+    # ------------------------------------------------------------------ generation
+    def generate(
+        self,
+        requests: Sequence[Request],
+        steps: Sequence[int] | int | None = None,
+        temperature: float = 1.0,
+        choice_temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> list[torch.Tensor]:
+        """Generate a batch of requests in one padded call.
+
+        Returns:
+            per request, the generated content tokens ``LongTensor[Q, T_content]`` (prompt cut).
+        """
+        if not requests:
+            return []
+        device = self.engine.device
+        lengths = torch.tensor([len(r.cond) for r in requests], device=device)
+        prompt_lengths = torch.tensor([r.prompt_frames for r in requests], device=device)
+        cond = torch.nn.utils.rnn.pad_sequence([r.cond for r in requests], batch_first=True)
+        longest_prompt = int(prompt_lengths.max())
+        prompt = torch.zeros(
+            len(requests), self.engine.config.num_levels, longest_prompt, dtype=torch.long
+        )
+        for i, r in enumerate(requests):
+            prompt[i, :, : r.prompt_frames] = r.prompt
+        codes = self.engine.generate(
+            cond.to(device),
+            prompt=prompt.to(device) if longest_prompt else None,
+            lengths=lengths,
+            prompt_lengths=prompt_lengths if longest_prompt else None,
+            steps=steps,
+            temperature=temperature,
+            choice_temperature=choice_temperature,
+            generator=generator,
+        )
+        return [codes[i, :, r.prompt_frames : len(r.cond)].cpu() for i, r in enumerate(requests)]
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codec tokens ``[Q, T]`` -> audio ``[1, S]`` at ``self.codec.sample_rate``."""
+        return self.codec.decode(codes[None])[0]

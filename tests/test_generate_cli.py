@@ -1,0 +1,170 @@
+"""`soundstorm generate` end to end: a tiny model, a fitted embedded codec, the phone tokenizer."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from soundstorm import SoundStorm, SoundStormConfig
+from soundstorm.cli import main
+from soundstorm.codecs import EmbeddedCodec
+
+SR = 16000
+
+
+def tone(seconds: float, seed: int) -> np.ndarray:
+    """Speech-like test audio: a gliding harmonic tone with noise bursts."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    f0 = 120 + 40 * np.sin(2 * np.pi * 0.7 * t + seed)
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    wav = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    wav += 0.05 * rng.standard_normal(t.shape) * (np.sin(2 * np.pi * 1.3 * t) > 0.6)
+    return (0.3 * wav / np.abs(wav).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("model")
+    codec = EmbeddedCodec.fit(
+        [torch.from_numpy(tone(6.0, s)) for s in range(2)],
+        SR,
+        num_levels=2,
+        codebook_size=16,
+        num_iters=3,
+    )
+    torch.manual_seed(0)
+    model = SoundStorm(SoundStormConfig.tiny(num_levels=2, codebook_size=16, cond_vocab_size=48))
+    model.save_pretrained(root / "m")
+    codec.save(root / "m" / "codec.safetensors")
+    (root / "m" / "pipeline.json").write_text(
+        json.dumps({"codec": "codec.safetensors", "semantic": "default"})
+    )
+    return root / "m"
+
+
+@pytest.fixture(scope="module")
+def audio(tmp_path_factory):
+    root = tmp_path_factory.mktemp("audio")
+    for name, seconds, seed in (("a", 1.5, 1), ("b", 2.2, 2), ("voice", 4.0, 3)):
+        soundfile.write(root / f"{name}.wav", tone(seconds, seed), SR)
+    return root
+
+
+def test_one_request_writes_audio_of_the_content_length(model_dir, audio, tmp_path):
+    out = tmp_path / "out.wav"
+    rc = main(
+        [
+            "generate",
+            "--model",
+            str(model_dir),
+            "--content",
+            str(audio / "a.wav"),
+            "--prompt",
+            str(audio / "voice.wav"),
+            "--out",
+            str(out),
+            "--steps",
+            "4",
+        ]
+    )
+    assert rc == 0
+    wav, sr = soundfile.read(out)
+    assert sr == SR
+    frames = math.ceil(1.5 * 50)
+    assert abs(len(wav) - frames * 320) <= 320
+    assert np.abs(wav).max() > 0
+
+
+def test_manifest_batch_is_resumable(model_dir, audio, tmp_path, capsys):
+    manifest = audio / "requests.jsonl"
+    manifest.write_text(
+        json.dumps({"id": "r1", "content": "a.wav", "prompt": "voice.wav"})
+        + "\n"
+        + json.dumps({"id": "r2", "content": "b.wav"})
+        + "\n"
+        + json.dumps({"id": "r3", "content": "b.wav", "prompt": "voice.wav"})
+        + "\n"
+    )
+    args = [
+        "generate",
+        "--model",
+        str(model_dir),
+        "--manifest",
+        str(manifest),
+        "--out-dir",
+        str(tmp_path),
+        "--steps",
+        "3",
+        "--batch-size",
+        "2",
+    ]
+    assert main(args) == 0
+    listed = [json.loads(line) for line in (tmp_path / "generated.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in listed) == ["r1", "r2", "r3"]
+    for r in listed:
+        assert soundfile.info(r["out"]).frames > 0
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "skipped 3 existing" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--content", "missing.wav", "--out", "x.wav"], "audio file not found"),
+        (["--out", "x.wav"], "either --content"),
+        (["--manifest", "MANIFEST"], "--out-dir"),
+    ],
+)
+def test_bad_input_gives_one_line_error(model_dir, audio, tmp_path, capsys, extra, message):
+    extra = [str(audio / "requests_bad.jsonl") if e == "MANIFEST" else e for e in extra]
+    rc = main(["generate", "--model", str(model_dir), *extra])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and len(err.splitlines()) == 1
+
+
+def test_bad_manifest_line_and_mismatched_codec(model_dir, audio, tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"content": "nope.wav"}\n')
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(model_dir),
+                "--manifest",
+                str(bad),
+                "--out-dir",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
+    assert "bad.jsonl:1: audio file not found" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists(), "nothing written on bad input"
+    other = EmbeddedCodec.fit(
+        [torch.from_numpy(tone(3.0, 9))], SR, num_levels=2, codebook_size=8, num_iters=1
+    )
+    other.save(tmp_path / "other.safetensors")
+    rc = main(
+        [
+            "generate",
+            "--model",
+            str(model_dir),
+            "--codec",
+            str(tmp_path / "other.safetensors"),
+            "--content",
+            str(audio / "a.wav"),
+            "--out",
+            str(tmp_path / "x.wav"),
+        ]
+    )
+    assert rc == 2 and "does not match the model" in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists()
+    assert (
+        main(["generate", "--model", str(tmp_path / "none"), "--content", "a", "--out", "b"]) == 2
+    )
