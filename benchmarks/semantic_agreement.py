@@ -16,11 +16,16 @@ synthesises (``-psdur``), which gives:
   paired by linear time warping), i.e. what agreement looks like when the content differs;
 - ``edit distance``: normalised Levenshtein distance between the run-length-collapsed token
   sequences, same sentence / different voice vs. different sentences;
+- ``cross-synthesiser edit distance``: the same sentence by eSpeak NG (a formant
+  synthesiser, voices en-us and en-us+f3) against the flite voices (if espeak-ng is
+  installed);
 - ``phone accuracy`` (phone tokenizers only): frames whose token is the phone flite says;
 - ``speed``: tokens per second and real-time factor of ``tokenize`` (decoder start-up excluded).
 
 Speaker-independent, content-bearing tokens have high cross-voice agreement, a large gap to
-the baseline and a low same-sentence edit distance.
+the baseline and a low same-sentence edit distance. ``--tokenizer mel-kmeans`` measures a
+voice-DEPENDENT reference for contrast: k-means (64 clusters, fitted on this very corpus) of
+50 Hz log-mel frames, i.e. what purely acoustic tokens score.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import datetime
 import itertools
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,6 +65,7 @@ SENTENCES = (  # Harvard sentences (IEEE 1969), public domain.
     "A pot of tea helps to pass the evening.",
 )
 VOICES = ("kal16", "awb", "rms", "slt")
+ESPEAK_VOICES = ("en-us", "en-us+f3")
 FRAME_RATE_FOR_METRICS = 100.0  # tokens are aligned to 100 Hz before comparing
 
 
@@ -78,6 +85,56 @@ def synthesise(text: str, voice: str, directory: Path) -> tuple[np.ndarray, int,
         phones.append((name, start, float(end)))
         start = float(end)
     return audio, sample_rate, phones
+
+
+def synthesise_espeak(text: str, voice: str, directory: Path) -> tuple[np.ndarray, int]:
+    """Speak ``text`` with eSpeak NG (22.05 kHz)."""
+    path = directory / f"espeak_{voice}_{abs(hash(text))}.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True)
+    audio, sample_rate = sf.read(path, dtype="float32")
+    return audio, sample_rate
+
+
+def log_mel(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """``[B, C, S]`` -> 40-bin log-mel frames at 50 Hz ``[B, T, 40]`` (16 kHz analysis)."""
+    from soundstorm.semantic.base import mono_resampled
+
+    audio = mono_resampled(wav, sample_rate, 16000)
+    window = torch.hann_window(400)
+    spec = (
+        torch.stft(audio, 512, hop_length=320, win_length=400, window=window, return_complex=True)
+        .abs()
+        .pow(2)
+    )  # (B, 257, T)
+    freqs = torch.linspace(0, 8000, 257)
+    mel = 2595 * torch.log10(1 + freqs / 700)
+    edges = torch.linspace(0, float(mel[-1]), 42)
+    fbank = torch.clamp(
+        torch.minimum(
+            (mel[None] - edges[:-2, None]) / (edges[1:-1, None] - edges[:-2, None]),
+            (edges[2:, None] - mel[None]) / (edges[2:, None] - edges[1:-1, None]),
+        ),
+        min=0,
+    )  # (40, 257)
+    return torch.log(fbank @ spec + 1e-6).transpose(1, 2)
+
+
+class MelKMeansReference:
+    """Voice-dependent reference tokenizer: k-means over log-mel frames (benchmark only)."""
+
+    frame_rate = 50.0
+
+    def __init__(self, clips: list[tuple[np.ndarray, int]], num_clusters: int = 64) -> None:
+        from soundstorm.semantic.kmeans import KMeans
+
+        frames = torch.cat([log_mel(torch.from_numpy(a)[None, None], sr)[0] for a, sr in clips])
+        self.kmeans = KMeans.fit(frames, num_clusters, seed=0)
+
+    def tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        return self.kmeans.predict(log_mel(wav, sample_rate))
+
+    def config_dict(self) -> dict:
+        return {"name": "mel-kmeans", "frame_rate": 50.0, "vocab_size": self.kmeans.num_clusters}
 
 
 def phone_warp(phones_a: list, phones_b: list, times_a: np.ndarray) -> np.ndarray:
@@ -118,16 +175,24 @@ def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> d
     from soundstorm.semantic.phones import PhoneTokenizer, phone_id
 
     torch.set_num_threads(num_threads)
-    tokenizer = get_semantic_tokenizer(tokenizer_name, **(options or {}))
     utterances = {}  # (sentence index, voice) -> dict
+    espeak = {}  # (sentence index, voice) -> dict
     with tempfile.TemporaryDirectory() as tmp:
         for (s, text), voice in itertools.product(enumerate(SENTENCES), VOICES):
             audio, sample_rate, phones = synthesise(text, voice, Path(tmp))
             utterances[(s, voice)] = {"audio": audio, "sr": sample_rate, "phones": phones}
+        if shutil.which("espeak-ng"):
+            for (s, text), voice in itertools.product(enumerate(SENTENCES), ESPEAK_VOICES):
+                audio, sample_rate = synthesise_espeak(text, voice, Path(tmp))
+                espeak[(s, voice)] = {"audio": audio, "sr": sample_rate}
+    if tokenizer_name == "mel-kmeans":
+        tokenizer = MelKMeansReference([(u["audio"], u["sr"]) for u in utterances.values()])
+    else:
+        tokenizer = get_semantic_tokenizer(tokenizer_name, **(options or {}))
     first = next(iter(utterances.values()))
     tokenizer.tokenize(torch.from_numpy(first["audio"])[None, None], first["sr"])  # warm-up
     seconds_audio = seconds_cpu = num_tokens = 0.0
-    for utt in utterances.values():
+    for utt in itertools.chain(utterances.values(), espeak.values()):
         wav = torch.from_numpy(utt["audio"])[None, None]
         start = time.perf_counter()
         tokens = tokenizer.tokenize(wav, utt["sr"])[0]
@@ -158,15 +223,21 @@ def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> d
         diff.append(frame_agreement(a["tokens"], b["tokens"], a["times"] * duration_ratio))
         diff_ed.append(edit_distance(collapse(a["tokens"]), collapse(b["tokens"])))
 
+    cross_synth_ed = [
+        edit_distance(collapse(e["tokens"]), collapse(utterances[(s, voice)]["tokens"]))
+        for (s, _), e in espeak.items()
+        for voice in VOICES
+    ]
     results = {
         "tokenizer": tokenizer_name,
         "config": tokenizer.config_dict(),
-        "num_utterances": len(utterances),
-        "seconds_audio": seconds_audio,
+        "num_utterances": len(utterances) + len(espeak),
+        "seconds_audio": seconds_audio,  # flite and eSpeak NG
         "cross_voice_agreement": float(np.mean(same)),
         "different_sentence_agreement": float(np.mean(diff)),
         "cross_voice_edit_distance": float(np.mean(same_ed)),
         "different_sentence_edit_distance": float(np.mean(diff_ed)),
+        "cross_synthesiser_edit_distance": float(np.mean(cross_synth_ed)) if espeak else None,
         "pairs_same": len(same),
         "pairs_skipped_phone_mismatch": skipped,
         "tokens_per_second": num_tokens / seconds_cpu,
@@ -200,6 +271,7 @@ def to_markdown(results: dict, command: str) -> str:
         f" {platform.machine()}), torch {torch.__version__}",
         f"- date: {datetime.date.today().isoformat()}, commit {commit}",
         f"- corpus: {len(SENTENCES)} Harvard sentences x flite voices {', '.join(VOICES)}"
+        f" (+ eSpeak NG {', '.join(ESPEAK_VOICES)})"
         f" ({results['num_utterances']} utterances, {results['seconds_audio']:.0f} s)",
         f"- tokenizer config: `{results['config']}`",
         "",
@@ -213,6 +285,8 @@ def to_markdown(results: dict, command: str) -> str:
         f"| {results['cross_voice_edit_distance']:.3f} |",
         f"| normalised edit distance, different sentences (baseline) "
         f"| {results['different_sentence_edit_distance']:.3f} |",
+        f"| normalised edit distance, same sentence, eSpeak NG vs. flite "
+        f"| {results['cross_synthesiser_edit_distance'] or float('nan'):.3f} |",
         f"| tokens / s (1 process) | {results['tokens_per_second']:.0f} |",
         f"| real-time factor (CPU s per audio s) | {results['real_time_factor']:.3f} |",
     ]

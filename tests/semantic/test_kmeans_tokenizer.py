@@ -172,3 +172,15 @@ def test_loading_the_wrong_kind_fails(fitted, tmp_path) -> None:
     other = W2VBertKMeansTokenizer if kind == "hubert" else HubertKMeansTokenizer
     with pytest.raises(SoundStormError, match="tokenizer, not"):
         other.load(saved)
+
+
+def test_long_audio_is_processed_in_chunks(tiny_models) -> None:
+    chunked = HubertKMeansTokenizer(tiny_models["hubert"], layer=1, chunk_seconds=1.0)
+    whole = HubertKMeansTokenizer(tiny_models["hubert"], layer=1, chunk_seconds=None)
+    wav = _speechlike(2.6, 16000, seed=11)  # chunks of 1.0, 1.0 and 0.6 s
+    features = chunked.features(wav, 16000)
+    assert abs(features.shape[1] - whole.features(wav, 16000).shape[1]) <= 3
+    first_second = whole.features(wav[..., :16000], 16000)
+    assert torch.allclose(features[:, : first_second.shape[1]], first_second, atol=1e-5)
+    with pytest.raises(SoundStormError, match="chunk_seconds"):
+        HubertKMeansTokenizer(tiny_models["hubert"], layer=1, chunk_seconds=0.1)

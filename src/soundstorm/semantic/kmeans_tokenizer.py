@@ -75,6 +75,9 @@ class KMeansSemanticTokenizer(SemanticTokenizer):
         kmeans: Fitted quantiser (``kmeans.dim`` must equal the model's hidden size); None
             gives a feature extractor only (used while fitting).
         device: Torch device the speech model runs on.
+        chunk_seconds: Audio longer than this is cut into consecutive chunks of this length
+            whose features are concatenated (bounds attention memory on long files; costs
+            about one frame per cut). None: never cut.
     """
 
     kind: ClassVar[str] = ""
@@ -87,7 +90,11 @@ class KMeansSemanticTokenizer(SemanticTokenizer):
         layer: int,
         kmeans: KMeans | None = None,
         device: str | torch.device = "cpu",
+        chunk_seconds: float | None = 30.0,
     ) -> None:
+        if chunk_seconds is not None and not chunk_seconds >= 1.0:
+            raise SoundStormError(f"chunk_seconds must be >= 1 s or None, got {chunk_seconds!r}")
+        self.chunk_seconds = chunk_seconds
         self.model_name_or_path = str(model_name_or_path)
         self.layer = int(layer)
         self.kmeans = kmeans
@@ -173,13 +180,24 @@ class KMeansSemanticTokenizer(SemanticTokenizer):
 
         Returns:
             ``FloatTensor[B, T_sem, D]`` at :attr:`frame_rate` (HuBERT:
-            ``T_sem = floor((S16 - 400) / 320) + 1``; w2v-BERT: ``floor(S16 / 320)``, about).
+            ``T_sem = floor((S16 - 400) / 320) + 1``; w2v-BERT: ``floor(S16 / 320)``, about;
+            summed over chunks for audio longer than ``chunk_seconds``).
         """
         audio = mono_resampled(wav, sample_rate, _MODEL_SAMPLE_RATE)  # (B, S16)
         min_samples = _MODEL_SAMPLE_RATE // 25  # 40 ms: below this the models have no frame
         if audio.shape[-1] < min_samples:
             audio = torch.nn.functional.pad(audio, (0, min_samples - audio.shape[-1]))
-        return self._hidden_states(audio)
+        if self.chunk_seconds is None:
+            return self._hidden_states(audio)
+        # Chunks are a whole number of 20 ms frames; a short tail joins the previous chunk.
+        hop = _MODEL_SAMPLE_RATE // int(self._frame_rate)
+        chunk = max(hop, round(self.chunk_seconds * self._frame_rate) * hop)
+        starts = list(range(0, audio.shape[-1], chunk))
+        if len(starts) > 1 and audio.shape[-1] - starts[-1] < chunk // 4:
+            starts.pop()
+        ends = starts[1:] + [audio.shape[-1]]
+        pieces = [self._hidden_states(audio[:, a:b]) for a, b in zip(starts, ends)]
+        return torch.cat(pieces, dim=1)  # (B, T_sem, D)
 
     def tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
         """Tokenize audio ``[B, C, S]`` into k-means ids ``LongTensor[B, T_sem]``."""
@@ -259,6 +277,7 @@ class KMeansSemanticTokenizer(SemanticTokenizer):
         directory: str | os.PathLike,
         model_name_or_path: str | os.PathLike | None = None,
         device: str | torch.device = "cpu",
+        chunk_seconds: float | None = 30.0,
     ) -> KMeansSemanticTokenizer:
         """Load a tokenizer written by :meth:`save`.
 
@@ -267,6 +286,7 @@ class KMeansSemanticTokenizer(SemanticTokenizer):
             model_name_or_path: Use this copy of the speech model instead of the recorded one
                 (e.g. after moving it).
             device: Torch device for the speech model.
+            chunk_seconds: See the class.
         """
         config = read_config(directory)
         if config.get("kind") != cls.kind:
@@ -275,7 +295,7 @@ class KMeansSemanticTokenizer(SemanticTokenizer):
             )
         kmeans = KMeans.load(Path(directory) / CENTROIDS_NAME)
         model = model_name_or_path or config["model_name_or_path"]
-        return cls(model, int(config["layer"]), kmeans=kmeans, device=device)
+        return cls(model, int(config["layer"]), kmeans, device=device, chunk_seconds=chunk_seconds)
 
 
 class HubertKMeansTokenizer(KMeansSemanticTokenizer):
