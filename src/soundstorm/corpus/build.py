@@ -86,7 +86,10 @@ def check_held_out(voices: list[Voice], held_out: list[Voice]) -> None:
     held_names = {voice.name for voice in held_out}
     for voice in held_out:
         if voice.name not in names:
-            raise SoundStormError(f"held-out voice {voice.name} is not among --voices")
+            raise SoundStormError(
+                f"held-out voice {voice.name} is not among --voices: add it or set "
+                "--held-out-voices"
+            )
         if voice.train_only:
             raise SoundStormError(f"voice {voice.name} is a training-only voice; hold out another")
         for other in voices:
