@@ -165,3 +165,27 @@ def test_bf16_autocast_trains_with_float32_weights(tmp_path, train_items):
     losses = [v["train/loss"] for _, v in recipe.metrics.history if "train/loss" in v]
     assert losses and all(math.isfinite(loss) for loss in losses)
     assert all(p.dtype == torch.float32 for p in recipe.model.parameters())
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_closely(tmp_path, train_items):
+    eager = run(tiny_train_config(tmp_path / "eager", "optim.total_steps=3"), train_items)
+    compiled = run(
+        tiny_train_config(tmp_path / "compiled", "optim.total_steps=3", "run.compile=true"),
+        train_items,
+    )
+    for name, value in eager.model.state_dict().items():
+        torch.testing.assert_close(compiled.model.state_dict()[name], value, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_run_uses_bf16_autocast_and_reports_mfu(tmp_path, train_items):
+    config = tiny_train_config(
+        tmp_path, "run.device=cuda", "optim.total_steps=12", "log.every=4", "log.peak_flops=1e14"
+    )
+    recipe = run(config, train_items)
+    assert recipe.precision == "bf16" and recipe.device.type == "cuda"
+    logged = {k: v for _, values in recipe.metrics.history for k, v in values.items()}
+    assert math.isfinite(logged["train/loss"]) and logged["perf/mfu"] > 0
+    assert "perf/steady_frames_per_s" in logged

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from soundstorm.config import SoundStormConfig
 from soundstorm.errors import SoundStormError
 from soundstorm.masking import sample_training_masks
 
@@ -186,6 +187,25 @@ class CroppedTokenDataset(torch.utils.data.Dataset):
             "level": level[0],
             "prompt_len": prompt_len[0],
         }
+
+
+def check_data_matches_model(meta: dict[str, Any], model: SoundStormConfig, where: str) -> None:
+    """Compare a shard directory's metadata with the model config (clear error if unusable)."""
+    if int(meta.get("num_levels", model.num_levels)) < model.num_levels:
+        raise SoundStormError(
+            f"{where}: data has {meta['num_levels']} RVQ levels, model.num_levels is "
+            f"{model.num_levels}"
+        )
+    if int(meta.get("codebook_size", 0)) > model.codebook_size:
+        raise SoundStormError(
+            f"{where}: data codebook_size {meta['codebook_size']} > model.codebook_size "
+            f"{model.codebook_size}"
+        )
+    if int(meta.get("semantic_vocab_size", 0)) > model.cond_vocab_size:
+        raise SoundStormError(
+            f"{where}: data semantic_vocab_size {meta['semantic_vocab_size']} > "
+            f"model.cond_vocab_size {model.cond_vocab_size}"
+        )
 
 
 def collate_token_batch(items: list[dict[str, Any]]) -> TokenBatch:

@@ -76,8 +76,11 @@ def init_distributed(device: str = "auto") -> DistributedContext:
     initialized_here = False
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if use_cuda else "gloo"
-        kwargs = {"device_id": torch_device} if use_cuda else {}
-        dist.init_process_group(backend=backend, **kwargs)
+        try:  # device_id (torch >= 2.3) binds NCCL to this rank's GPU eagerly
+            kwargs = {"device_id": torch_device} if use_cuda else {}
+            dist.init_process_group(backend=backend, **kwargs)
+        except TypeError:
+            dist.init_process_group(backend=backend)
         initialized_here = True
     if dist.is_initialized():
         rank, world_size = dist.get_rank(), dist.get_world_size()

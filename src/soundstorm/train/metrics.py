@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -126,3 +128,49 @@ def _fmt(value: float) -> str:
     ):
         return f"{value:.3g}"
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+class MetricsWindow:
+    """Sums of training-step results between two log lines; ``scalars`` turns them into
+    losses, per-level accuracies, throughput and MFU."""
+
+    def __init__(self, num_levels: int) -> None:
+        self.start = time.perf_counter()
+        self.paused = 0.0  # seconds spent outside training steps (validation, checkpoints)
+        self.steps = self.finite = 0
+        self.loss = self.frames = 0.0
+        self.grad_norm = float("nan")
+        self.correct = torch.zeros(num_levels, dtype=torch.float64)
+        self.scored = torch.zeros(num_levels, dtype=torch.float64)
+
+    def add(self, result: dict[str, Any]) -> None:
+        self.steps += 1
+        self.frames += result["frames"]
+        self.grad_norm = result["grad_norm"]
+        if result["finite"]:
+            self.finite += 1
+            self.loss += result["loss"]
+            self.correct += result["correct"]
+            self.scored += result["scored"]
+
+    def scalars(
+        self, flops_per_frame: float, peak_flops: float, world_size: int, num_levels: int
+    ) -> dict[str, float]:
+        seconds = max(time.perf_counter() - self.start - self.paused, 1e-9)
+        frames_per_s = self.frames / seconds
+        out = {
+            "train/loss": self.loss / self.finite if self.finite else float("nan"),
+            "train/grad_norm": self.grad_norm,
+            "perf/frames_per_s": frames_per_s,
+            "perf/tokens_per_s": frames_per_s * num_levels,
+            "perf/steps_per_s": self.steps / seconds,
+        }
+        total = self.scored.sum()
+        if total > 0:
+            out["train/accuracy"] = float(self.correct.sum() / total)
+        for level, (hit, seen) in enumerate(zip(self.correct, self.scored)):
+            if seen > 0:
+                out[f"train/accuracy/level_{level}"] = float(hit / seen)
+        if peak_flops > 0:
+            out["perf/mfu"] = flops_per_frame * frames_per_s / (peak_flops * world_size)
+        return out

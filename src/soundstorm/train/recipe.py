@@ -30,7 +30,6 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from soundstorm.config import SoundStormConfig
 from soundstorm.errors import SoundStormError
 from soundstorm.model import SoundStorm
 from soundstorm.train import checkpoint as ckpt
@@ -41,6 +40,7 @@ from soundstorm.train.data import (
     SyntheticTokenDataset,
     TokenBatch,
     build_loader,
+    check_data_matches_model,
     collate_token_batch,
     load_token_dataset,
     utterance_lengths,
@@ -53,6 +53,7 @@ from soundstorm.train.distributed import (
 )
 from soundstorm.train.metrics import (
     MetricsLogger,
+    MetricsWindow,
     guess_peak_flops,
     training_flops_per_frame,
 )
@@ -64,25 +65,6 @@ from soundstorm.train.objective import (
 from soundstorm.train.optim import build_optimizer, build_scheduler
 
 logger = logging.getLogger("soundstorm.train")
-
-
-def check_data_matches_model(meta: dict[str, Any], model: SoundStormConfig, where: str) -> None:
-    """Compare a shard directory's metadata with the model config (clear error if unusable)."""
-    if int(meta.get("num_levels", model.num_levels)) < model.num_levels:
-        raise SoundStormError(
-            f"{where}: data has {meta['num_levels']} RVQ levels, model.num_levels is "
-            f"{model.num_levels}"
-        )
-    if int(meta.get("codebook_size", 0)) > model.codebook_size:
-        raise SoundStormError(
-            f"{where}: data codebook_size {meta['codebook_size']} > model.codebook_size "
-            f"{model.codebook_size}"
-        )
-    if int(meta.get("semantic_vocab_size", 0)) > model.cond_vocab_size:
-        raise SoundStormError(
-            f"{where}: data semantic_vocab_size {meta['semantic_vocab_size']} > "
-            f"model.cond_vocab_size {model.cond_vocab_size}"
-        )
 
 
 class TrainRecipe:
@@ -135,9 +117,9 @@ class TrainRecipe:
         self.objective = MaskedTokenObjective(model)
         if resume_from is not None and not self.sharded:
             ckpt.load_model_weights(resume_from, self.objective, sharded=False)
-        if cfg.run.compile:
-            self.objective.compile()
         self.wrapped = wrap_model(self.objective, self.strategy, ctx)
+        if cfg.run.compile:  # in place, after wrapping (FSDP hooks are traced), same state keys
+            self.objective.compile()
         if resume_from is not None and self.sharded:
             ckpt.load_model_weights(resume_from, self.objective, sharded=True)
         fused = cuda and not self.sharded
@@ -386,7 +368,7 @@ class TrainRecipe:
             dynamic_ncols=True,
             disable=not (ctx.is_main and cfg.log.progress),
         )
-        window = steady = _Window(cfg.model.num_levels)
+        window = steady = MetricsWindow(cfg.model.num_levels)
         warm = False
         last_saved = progress.step if progress.step > 0 else -1
         while progress.step < stop:
@@ -408,14 +390,18 @@ class TrainRecipe:
                 bar.update(1)
                 if progress.step % cfg.log.every == 0 or progress.step == stop:
                     self._log_window(window, bar)
-                    window = _Window(cfg.model.num_levels)
+                    window = MetricsWindow(cfg.model.num_levels)
                     if not warm:  # the first window (compilation, allocator) is not counted
-                        steady, warm = _Window(cfg.model.num_levels), True
+                        steady, warm = MetricsWindow(cfg.model.num_levels), True
+                paused = time.perf_counter()  # validation and checkpoints are not throughput
                 if cfg.log.val_every and progress.step % cfg.log.val_every == 0:
                     self.validate()
                 if progress.step % cfg.run.checkpoint_every == 0:
                     self.save_checkpoint()
                     last_saved = progress.step
+                paused = time.perf_counter() - paused
+                window.paused += paused
+                steady.paused += paused
                 if progress.step < stop:
                     micro = [b for _, b in zip(range(accum), batches)]
         bar.close()
@@ -425,7 +411,7 @@ class TrainRecipe:
             self.save_checkpoint()
         return progress
 
-    def _log_throughput(self, steady: _Window) -> None:
+    def _log_throughput(self, steady: MetricsWindow) -> None:
         """Steady-state speed of the run (after the first log window): the benchmark line."""
         values = steady.scalars(
             self.flops_per_frame,
@@ -448,7 +434,7 @@ class TrainRecipe:
                 f", MFU {mfu:.1%}" if mfu is not None else " (MFU: set log.peak_flops)",
             )
 
-    def _log_window(self, window: _Window, bar: tqdm) -> None:
+    def _log_window(self, window: MetricsWindow, bar: tqdm) -> None:
         scalars = window.scalars(
             self.flops_per_frame,
             self.peak_flops,
@@ -574,47 +560,3 @@ class TrainRecipe:
             self.metrics.close()
         if hasattr(self, "context"):
             destroy_distributed(self.context)
-
-
-class _Window:
-    """Sums of step results between two log lines."""
-
-    def __init__(self, num_levels: int) -> None:
-        self.start = time.perf_counter()
-        self.steps = self.finite = 0
-        self.loss = self.frames = 0.0
-        self.grad_norm = float("nan")
-        self.correct = torch.zeros(num_levels, dtype=torch.float64)
-        self.scored = torch.zeros(num_levels, dtype=torch.float64)
-
-    def add(self, result: dict[str, Any]) -> None:
-        self.steps += 1
-        self.frames += result["frames"]
-        self.grad_norm = result["grad_norm"]
-        if result["finite"]:
-            self.finite += 1
-            self.loss += result["loss"]
-            self.correct += result["correct"]
-            self.scored += result["scored"]
-
-    def scalars(
-        self, flops_per_frame: float, peak_flops: float, world_size: int, num_levels: int
-    ) -> dict[str, float]:
-        seconds = max(time.perf_counter() - self.start, 1e-9)
-        frames_per_s = self.frames / seconds
-        out = {
-            "train/loss": self.loss / self.finite if self.finite else float("nan"),
-            "train/grad_norm": self.grad_norm,
-            "perf/frames_per_s": frames_per_s,
-            "perf/tokens_per_s": frames_per_s * num_levels,
-            "perf/steps_per_s": self.steps / seconds,
-        }
-        total = self.scored.sum()
-        if total > 0:
-            out["train/accuracy"] = float(self.correct.sum() / total)
-        for level, (hit, seen) in enumerate(zip(self.correct, self.scored)):
-            if seen > 0:
-                out[f"train/accuracy/level_{level}"] = float(hit / seen)
-        if peak_flops > 0:
-            out["perf/mfu"] = flops_per_frame * frames_per_s / (peak_flops * world_size)
-        return out
