@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -271,7 +272,9 @@ def synthesize_all(
                 errors.append(error)
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn: workers start clean (no inherited threads, onnxruntime or espeak state)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             futures = [pool.submit(_make_or_report, out_dir, u, sample_rate) for u in todo]
             for future in as_completed(futures):
                 error = future.result()
