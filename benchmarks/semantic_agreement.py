@@ -258,6 +258,45 @@ def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> d
     return results
 
 
+def hf_speed(kind: str, layer: int, seconds: float, num_threads: int) -> dict:
+    """CPU speed of a k-means tokenizer on a full-size, randomly initialised model.
+
+    The weights do not change the cost, so this measures what ``hubert`` (HuBERT base, 95M,
+    12 layers of 768) or ``w2v-bert`` (w2v-BERT 2.0, 580M, 24 conformer layers of 1024) costs
+    without downloading anything. Agreement figures of random weights mean nothing, so only
+    speed is reported.
+    """
+    import transformers
+
+    from soundstorm.semantic import HubertKMeansTokenizer, W2VBertKMeansTokenizer
+
+    torch.set_num_threads(num_threads)
+    generator = torch.Generator().manual_seed(0)
+    wav = 0.1 * torch.randn(1, 1, int(seconds * 16000), generator=generator)
+    with tempfile.TemporaryDirectory() as tmp:
+        if kind == "hubert":
+            cls, model = (
+                HubertKMeansTokenizer,
+                transformers.HubertModel(transformers.HubertConfig()),
+            )
+        else:
+            cls = W2VBertKMeansTokenizer
+            model = transformers.Wav2Vec2BertModel(transformers.Wav2Vec2BertConfig())
+        model.save_pretrained(tmp)
+        del model
+        tokenizer = cls.fit(tmp, wav[..., :32000], 16000, layer=layer, num_clusters=50)
+        tokenizer.tokenize(wav[..., :16000], 16000)  # warm-up
+        start = time.perf_counter()
+        tokens = tokenizer.tokenize(wav, 16000)
+        elapsed = time.perf_counter() - start
+    return {
+        "tokenizer": f"{kind} (random weights, layer {layer})",
+        "seconds_audio": seconds,
+        "tokens_per_second": tokens.numel() / elapsed,
+        "real_time_factor": elapsed / seconds,
+    }
+
+
 def to_markdown(results: dict, command: str) -> str:
     """A results section for docs/bench/semantic.md."""
     commit = subprocess.run(
@@ -311,7 +350,18 @@ def main() -> int:
         help="tokenizer option (number), e.g. --option language_weight=8",
     )
     parser.add_argument("--markdown", type=Path, help="append a results section to this file")
+    parser.add_argument(
+        "--hf-speed",
+        choices=("hubert", "w2v-bert"),
+        help="only time a full-size random-weight HuBERT base / w2v-BERT 2.0 tokenizer",
+    )
+    parser.add_argument("--layer", type=int, default=6, help="layer for --hf-speed")
+    parser.add_argument("--seconds", type=float, default=20.0, help="audio for --hf-speed")
     args = parser.parse_args()
+    if args.hf_speed:
+        results = hf_speed(args.hf_speed, args.layer, args.seconds, args.threads)
+        print(results)
+        return 0
     options = {}
     for item in args.option:
         key, _, value = item.partition("=")
