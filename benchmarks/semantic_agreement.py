@@ -306,8 +306,9 @@ def to_markdown(results: dict, command: str) -> str:
         f"### `{results['tokenizer']}` tokenizer",
         "",
         f"- command: `{command}`",
-        f"- machine: {os.cpu_count()}-core CPU container, no GPU ({platform.processor() or ''}"
-        f" {platform.machine()}), torch {torch.__version__}",
+        f"- machine: {os.cpu_count()}-core CPU container, no GPU ({platform.machine()}), "
+        f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} during the run "
+        "(shared machine: speed figures are pessimistic)",
         f"- date: {datetime.date.today().isoformat()}, commit {commit}",
         f"- corpus: {len(SENTENCES)} Harvard sentences x flite voices {', '.join(VOICES)}"
         f" (+ eSpeak NG {', '.join(ESPEAK_VOICES)})"
