@@ -9,8 +9,8 @@ import socket
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from train_fixtures import synthetic_tokens, tiny_train_config
 
-from conftest import synthetic_tokens, tiny_train_config
 from soundstorm import SoundStorm
 from soundstorm.train.recipe import TrainRecipe
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
+from train_fixtures import CODEBOOK, COND_VOCAB, NUM_LEVELS, synthetic_tokens
 
-from conftest import CODEBOOK, COND_VOCAB, NUM_LEVELS, synthetic_tokens
 from soundstorm.cli import main
 from soundstorm.data import ShardWriter, TokenUtterance, write_manifest
 from soundstorm.data.shards import SHARDS_DIRNAME

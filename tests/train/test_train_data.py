@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from train_fixtures import CODEBOOK, COND_VOCAB, NUM_LEVELS, synthetic_tokens
 
-from conftest import CODEBOOK, COND_VOCAB, NUM_LEVELS, synthetic_tokens
 from soundstorm.errors import SoundStormError
 from soundstorm.train.data import (
     CroppedTokenDataset,

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 from safetensors.torch import load_file
+from train_fixtures import synthetic_tokens, tiny_train_config
 
-from conftest import synthetic_tokens, tiny_train_config
 from soundstorm import SoundStorm
 from soundstorm.errors import SoundStormError
 from soundstorm.train.checkpoint import list_checkpoints

@@ -1,0 +1,59 @@
+"""Helpers of the training tests: synthetic token data a tiny model can learn, tiny configs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from soundstorm.train.config import TrainConfig, load_train_config
+
+NUM_LEVELS, CODEBOOK, COND_VOCAB = 2, 16, 8
+
+
+def synthetic_tokens(
+    count: int, seed: int = 0, min_frames: int = 12, max_frames: int = 40
+) -> list[dict]:
+    """Utterances whose codes are a fixed function of the semantic token of the same frame
+    (``(s * (q + 3) + q) mod K``), so a model can learn them; random lengths."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for index in range(count):
+        frames = int(rng.integers(min_frames, max_frames + 1))
+        semantic = rng.integers(0, COND_VOCAB, frames)
+        levels = [(semantic * (q + 3) + q) % CODEBOOK for q in range(NUM_LEVELS)]
+        items.append(
+            {
+                "id": f"utt{seed}_{index:03d}",
+                "codes": np.stack(levels).astype(np.uint16),
+                "semantic": semantic.astype(np.int64),
+                "duration": frames / 50.0,
+            }
+        )
+    return items
+
+
+def tiny_train_config(output_dir, *overrides: str) -> TrainConfig:
+    """A 2-level, 16-code, 32-dim model on 32-frame crops; no TensorBoard, no progress bar."""
+    base = [
+        "model.preset=tiny",
+        f"model.num_levels={NUM_LEVELS}",
+        f"model.codebook_size={CODEBOOK}",
+        f"model.cond_vocab_size={COND_VOCAB}",
+        "model.dim=32",
+        "model.heads=2",
+        "model.ff_dim=64",
+        "model.depth=2",
+        "data.max_frames=32",
+        "data.batch_size=4",
+        "data.num_workers=0",
+        "optim.lr=3e-3",
+        "optim.warmup_steps=3",
+        "optim.total_steps=40",
+        "log.every=5",
+        "log.val_every=0",
+        "log.tensorboard=false",
+        "log.progress=false",
+        "log.generate_examples=0",
+        f"run.output_dir={output_dir}",
+        "run.checkpoint_every=1000",
+    ]
+    return load_train_config(None, base + list(overrides))
