@@ -209,3 +209,28 @@ def test_splits_are_stable_when_data_is_added():
         plan_shards(inputs, 0, 0.1)
     with pytest.raises(SoundStormError, match="valid-fraction"):
         plan_shards(inputs, 10, 1.0)
+
+
+def test_jsonl_manifest_splits_are_kept(tmp_path):
+    paths = write_corpus(tmp_path / "wavs", num_files=6)
+    splits = ["train", "train", "train", "valid", "test", "test"]
+    manifest = tmp_path / "corpus.jsonl"
+    manifest.write_text(
+        "".join(
+            json.dumps({"id": f"u{i}", "path": str(p), "split": s, "text": "ignored"}) + "\n"
+            for i, (p, s) in enumerate(zip(paths, splits))
+        )
+    )
+    run(manifest, tmp_path / "out", valid_fraction=0.5)
+    for split in ("train", "valid", "test"):
+        ds = TokenShardDataset(tmp_path / "out", split)
+        assert ds.ids() == [f"u{i}" for i, s in enumerate(splits) if s == split]
+    manifest.write_text(
+        json.dumps({"path": str(paths[0]), "split": "train"})
+        + "\n"
+        + json.dumps({"path": str(paths[1])})
+        + "\n"
+    )
+    with pytest.raises(SoundStormError, match="not to"):
+        run(manifest, tmp_path / "other")
+    assert not (tmp_path / "other").exists()

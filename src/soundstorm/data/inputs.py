@@ -5,7 +5,9 @@ Input is a folder (searched recursively for audio files) or a manifest file:
 - text manifest (any suffix but ``.jsonl`` / ``.json``): one audio path per line, or
   ``ID<TAB>PATH``; blank lines and lines starting with ``#`` are ignored;
 - JSON-lines manifest (``.jsonl`` / ``.json``): one object per line with ``"path"``
-  (aliases: ``"audio_filepath"``, ``"audio"``) and an optional ``"id"``.
+  (aliases: ``"audio_filepath"``, ``"audio"``), an optional ``"id"`` and an optional
+  ``"split"`` (e.g. ``"train"``, ``"valid"``, ``"test"``; other keys are ignored). The
+  manifests of ``soundstorm corpus`` are of this kind.
 
 Relative paths are relative to the manifest's folder. An utterance's default id is its path
 relative to the input folder (or to the manifest's folder), without the suffix, with ``/``
@@ -20,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +32,7 @@ AUDIO_SUFFIXES = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64"}
 )
 _PATH_KEYS = ("path", "audio_filepath", "audio")
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,12 @@ class AudioInput:
     Attributes:
         id: Unique utterance id.
         path: Absolute path of the audio file.
+        split: The split given by a manifest, or ``None`` (chosen by ``assign_splits``).
     """
 
     id: str
     path: str
+    split: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ class ShardPlan:
 
     Attributes:
         name: Shard directory name, e.g. ``train-00003``.
-        split: ``"train"`` or ``"valid"``.
+        split: ``"train"``, ``"valid"`` or a split named by the manifest.
         inputs: The shard's audio files, in id order.
     """
 
@@ -86,8 +92,8 @@ def _discover(folder: Path) -> list[AudioInput]:
     return inputs
 
 
-def _read_manifest_lines(manifest: Path) -> list[tuple[str | None, str, int]]:
-    """``(id or None, path, line number)`` for every entry of a manifest file."""
+def _read_manifest_lines(manifest: Path) -> list[tuple[str | None, str, str | None]]:
+    """``(id or None, path, split or None)`` for every entry of a manifest file."""
     is_jsonl = manifest.suffix.lower() in (".jsonl", ".json")
     try:
         lines = manifest.read_text().splitlines()
@@ -108,13 +114,17 @@ def _read_manifest_lines(manifest: Path) -> list[tuple[str | None, str, int]]:
             )
             if not isinstance(path, str):
                 raise SoundStormError(f'{manifest}:{number}: no "path" string in {line[:80]}')
-            uid = record.get("id")
-            entries.append((None if uid is None else str(uid), path, number))
+            uid, split = record.get("id"), record.get("split")
+            if split is not None and not _SPLIT_NAME.fullmatch(str(split)):
+                raise SoundStormError(f"{manifest}:{number}: bad split name {split!r}")
+            entries.append(
+                (None if uid is None else str(uid), path, None if split is None else str(split))
+            )
         elif "\t" in line:
             uid, path = line.split("\t", 1)
-            entries.append((uid.strip(), path.strip(), number))
+            entries.append((uid.strip(), path.strip(), None))
         else:
-            entries.append((None, line, number))
+            entries.append((None, line, None))
     return entries
 
 
@@ -143,10 +153,10 @@ def list_inputs(source: str | os.PathLike) -> list[AudioInput]:
     else:
         base = source.resolve().parent
         inputs = []
-        for uid, path_text, _ in _read_manifest_lines(source):
+        for uid, path_text, split in _read_manifest_lines(source):
             path = Path(path_text).expanduser()
             path = path if path.is_absolute() else base / path
-            inputs.append(AudioInput(uid or _default_id(path, base), str(path)))
+            inputs.append(AudioInput(uid or _default_id(path, base), str(path), split))
         if not inputs:
             raise SoundStormError(f"manifest {source} lists no audio file")
     seen: dict[str, str] = {}
@@ -168,19 +178,34 @@ def split_fraction(uid: str) -> float:
 def assign_splits(inputs: list[AudioInput], valid_fraction: float) -> dict[str, list[AudioInput]]:
     """Split inputs into ``train`` and ``valid`` by a hash of their ids.
 
-    The split of a file never depends on the other files (adding data does not move
-    utterances between splits). With ``valid_fraction > 0`` and at least two inputs, the
-    validation split gets at least one utterance.
+    Inputs whose manifest names a split keep it, and then ``valid_fraction`` is not used:
+    a manifest that gives splits gives them all. Otherwise the split of a file never
+    depends on the other files (adding data does not move utterances between splits), and
+    with ``valid_fraction > 0`` and at least two inputs, ``valid`` gets at least one.
 
     Args:
         inputs: The inputs, sorted by id.
         valid_fraction: Expected fraction of utterances in ``valid``, in ``[0, 1)``.
 
     Returns:
-        ``{"train": [...], "valid": [...]}`` (``valid`` may be empty), each in id order.
+        ``{split: [...]}``: ``train`` and ``valid`` (possibly empty) first, then any other
+        split named by the manifest, alphabetically; each list in id order.
     """
     if not 0.0 <= valid_fraction < 1.0:
         raise SoundStormError(f"--valid-fraction must be in [0, 1), got {valid_fraction}")
+    named = [i for i in inputs if i.split is not None]
+    if named:
+        unnamed = [i.id for i in inputs if i.split is None]
+        if unnamed:
+            raise SoundStormError(
+                f"the manifest gives a split to some utterances but not to {unnamed[0]!r}"
+            )
+        splits: dict[str, list[AudioInput]] = {"train": [], "valid": []}
+        for name in sorted({i.split for i in named}):
+            splits.setdefault(name, [])
+        for item in inputs:
+            splits[item.split].append(item)
+        return splits
     valid = [i for i in inputs if split_fraction(i.id) < valid_fraction]
     if valid_fraction > 0 and not valid and len(inputs) >= 2:
         valid = [min(inputs, key=lambda i: split_fraction(i.id))]
@@ -213,5 +238,5 @@ def plan_shards(
 
 def inputs_digest(inputs: list[AudioInput]) -> str:
     """Hash of the whole input list (ids and paths), recorded in ``prepare.json``."""
-    payload = "\n".join(f"{i.id}\t{i.path}" for i in inputs)
+    payload = "\n".join(f"{i.id}\t{i.path}\t{i.split}" for i in inputs)
     return hashlib.sha1(payload.encode()).hexdigest()
