@@ -410,6 +410,8 @@ def prepare(
     specs = (codec, semantic)  # how worker processes rebuild the codec and the tokenizer
     codec, codec_path = load_named_codec(codec)
     out.mkdir(parents=True, exist_ok=True)
+    if codec_path == str((out / FITTED_CODEC_NAME).resolve()):
+        codec_path = FITTED_CODEC_NAME  # the codec an earlier run fitted here
     if codec is None:
         options = {
             "num_levels": num_levels,
