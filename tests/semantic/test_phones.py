@@ -160,3 +160,13 @@ def test_rate_25_is_the_50_hz_sequence_subsampled(tmp_path) -> None:
     at_25 = PhoneTokenizer(frame_rate=25).tokenize(wav, sample_rate)
     assert at_25.shape[-1] == round(at_50.shape[-1] / 2)
     assert (align(at_50, 50, 25, at_25.shape[-1]) == at_25).float().mean() > 0.9
+
+
+def test_pickles_for_worker_processes(tokenizer) -> None:
+    import pickle
+
+    wav = 0.01 * torch.randn(1, 1, 8000, generator=torch.Generator().manual_seed(1))
+    expected = tokenizer.tokenize(wav, 16000)  # the decoder now exists
+    clone = pickle.loads(pickle.dumps(tokenizer))
+    assert clone.config_dict() == tokenizer.config_dict()
+    assert torch.equal(clone.tokenize(wav, 16000), expected)

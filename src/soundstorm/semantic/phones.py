@@ -109,6 +109,10 @@ class PhoneTokenizer(SemanticTokenizer):
             "phone_insertion_penalty": self.phone_insertion_penalty,
         }
 
+    def __getstate__(self) -> dict:
+        """Pickle without the native decoder (rebuilt on first use, e.g. in a worker)."""
+        return {**self.__dict__, "_decoder": None}
+
     def _get_decoder(self):
         if self._decoder is None:
             try:

@@ -1,0 +1,101 @@
+"""``soundstorm semantic``: fit a HuBERT / w2v-BERT k-means tokenizer, or tokenize audio.
+
+Usage::
+
+    # k-means (500 ids) on layer 6 of HuBERT base, fitted on up to an hour of your audio
+    soundstorm semantic fit AUDIO_DIR_OR_MANIFEST runs/hubert_l6_k500 \\
+        --kind hubert --model facebook/hubert-base-ls960 --layer 6 --clusters 500
+
+    # the saved directory is then a tokenizer name everywhere (prepare, generate ...)
+    soundstorm semantic tokenize speech.wav --tokenizer runs/hubert_l6_k500
+    soundstorm semantic tokenize speech.wav              # embedded default: phone ids
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from soundstorm.errors import SoundStormError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``fit`` and ``tokenize`` actions to ``parser``."""
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    fit = actions.add_parser("fit", help="fit k-means on a hidden layer of a speech model")
+    fit.add_argument("source", help="folder of audio files (recursive) or a manifest")
+    fit.add_argument("out_dir", help="directory to save the tokenizer into")
+    fit.add_argument("--kind", choices=("hubert", "w2v-bert"), default="hubert")
+    fit.add_argument("--model", required=True, help="local directory or hub id of the model")
+    fit.add_argument("--layer", type=int, required=True, help="hidden layer to quantise")
+    fit.add_argument("--clusters", type=int, default=500, help="number of k-means ids")
+    fit.add_argument(
+        "--max-seconds", type=float, default=3600.0, help="use at most this much audio"
+    )
+    fit.add_argument("--device", default="cpu", help="torch device of the speech model")
+    fit.add_argument("--iters", type=int, default=50, help="maximum k-means iterations")
+    fit.add_argument("--seed", type=int, default=0)
+
+    tokenize = actions.add_parser("tokenize", help="print the semantic tokens of audio files")
+    tokenize.add_argument("audio", nargs="+", help="audio files")
+    tokenize.add_argument(
+        "--tokenizer", default="default", help="'default', 'phones' or a saved directory"
+    )
+    tokenize.add_argument("--max-tokens", type=int, default=200, help="print at most this many")
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from soundstorm.audio import load_audio
+    from soundstorm.data.inputs import list_inputs
+    from soundstorm.semantic.kmeans_tokenizer import KMEANS_TOKENIZERS
+
+    if args.clusters < 1:
+        raise SoundStormError(f"--clusters must be >= 1, got {args.clusters}")
+    clips, seconds = [], 0.0
+    for item in list_inputs(args.source):
+        if seconds >= args.max_seconds:
+            break
+        wav, _ = load_audio(item.path, sample_rate=16000)  # (1, S)
+        wav = wav[:, : int((args.max_seconds - seconds) * 16000)]
+        clips.append(wav)
+        seconds += wav.shape[-1] / 16000
+    tokenizer = KMEANS_TOKENIZERS[args.kind].fit(
+        args.model,
+        clips,
+        16000,
+        layer=args.layer,
+        num_clusters=args.clusters,
+        device=args.device,
+        num_iters=args.iters,
+        seed=args.seed,
+    )
+    out = tokenizer.save(args.out_dir)
+    print(
+        f"fitted {args.clusters} clusters on layer {args.layer} of {args.model} "
+        f"({len(clips)} files, {seconds:.0f} s of audio) -> {out}"
+    )
+    return 0
+
+
+def _tokenize(args: argparse.Namespace) -> int:
+    from soundstorm.audio import load_audio
+    from soundstorm.semantic.phones import PhoneTokenizer
+    from soundstorm.semantic.registry import get_semantic_tokenizer
+
+    tokenizer = get_semantic_tokenizer(args.tokenizer)
+    for path in args.audio:
+        wav, sample_rate = load_audio(path)  # (1, S)
+        tokens = tokenizer.tokenize(wav[None], sample_rate)[0]  # (T_sem,)
+        shown = tokens[: args.max_tokens]
+        if isinstance(tokenizer, PhoneTokenizer):
+            text = " ".join(tokenizer.phone_names(shown))
+        else:
+            text = " ".join(str(int(t)) for t in shown)
+        more = " ..." if tokens.numel() > args.max_tokens else ""
+        print(f"{path}: {tokens.numel()} tokens at {tokenizer.frame_rate:g} Hz: {text}{more}")
+    return 0
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``soundstorm semantic fit|tokenize``."""
+    return _fit(args) if args.action == "fit" else _tokenize(args)
