@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pytest
@@ -40,14 +41,22 @@ def synthetic_speech(seconds: float, sample_rate: int = 16000, seed: int = 0) ->
     return 0.5 * wav / wav.abs().max()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
+@contextlib.contextmanager
+def one_thread():
     """One intra-op thread: these small STFT/k-means ops lose badly to thread contention on a
     busy shared CPU (seconds instead of milliseconds)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    with one_thread():
+        yield
 
 
 @pytest.fixture(scope="package")
@@ -59,8 +68,8 @@ def speech():
 @pytest.fixture(scope="package")
 def small_embedded_codec() -> EmbeddedCodec:
     """An embedded codec fitted in about a second: 4 levels x 32 codes, short Griffin-Lim."""
-    torch.manual_seed(0)
-    wavs = [synthetic_speech(4.0, seed=seed) for seed in range(5)]
-    return EmbeddedCodec.fit(
-        wavs, 16000, num_levels=4, codebook_size=32, num_iters=8, griffin_lim_iters=8
-    )
+    with one_thread():
+        wavs = [synthetic_speech(4.0, seed=seed) for seed in range(5)]
+        return EmbeddedCodec.fit(
+            wavs, 16000, num_levels=4, codebook_size=32, num_iters=8, griffin_lim_iters=8
+        )

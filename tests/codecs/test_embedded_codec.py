@@ -116,3 +116,23 @@ def test_fit_needs_enough_audio(speech):
         EmbeddedCodec.fit([speech(0.3)], 16000, num_levels=2, codebook_size=32)
     with pytest.raises(SoundStormError, match="no audio"):
         EmbeddedCodec.fit([], 16000)
+
+
+def test_linear_spectrum_variant_round_trip(speech, tmp_path):
+    wavs = [speech(3.0, seed=seed) for seed in range(4)]
+    codec = EmbeddedCodec.fit(
+        wavs, 16000, num_levels=3, codebook_size=16, num_iters=6, num_mels=0, griffin_lim_iters=4
+    )
+    assert codec.config.feature_dim == 321  # win_length // 2 + 1 bins
+    wav = speech(1.0, seed=50)[None, None]
+    codes = codec.encode(wav, 16000)
+    assert codes.shape == (1, 3, 50)
+    target = log_spectrogram(wav[:, 0], codec.config)  # (1, T, 321)
+    errors = [
+        float((codec.decode_log_spectrogram(codes[:, :q]) - target).pow(2).mean()) for q in (1, 3)
+    ]
+    assert errors[1] < errors[0]
+    audio = codec.decode(codes)
+    assert audio.shape == (1, 1, 50 * 320) and torch.isfinite(audio).all()
+    codec.save(tmp_path / "mel.safetensors")
+    assert torch.equal(get_codec(tmp_path / "mel.safetensors").encode(wav, 16000), codes)

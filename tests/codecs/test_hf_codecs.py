@@ -30,24 +30,45 @@ def tiny_models() -> dict[str, torch.nn.Module]:
     torch.manual_seed(0)
     encodec = transformers.EncodecModel(
         transformers.EncodecConfig(
-            sampling_rate=SAMPLE_RATE, num_filters=4, hidden_size=16, upsampling_ratios=[4, 4],
-            codebook_size=64, codebook_dim=16, num_lstm_layers=1,
+            sampling_rate=SAMPLE_RATE,
+            num_filters=4,
+            hidden_size=16,
+            upsampling_ratios=[4, 4],
+            codebook_size=64,
+            codebook_dim=16,
+            num_lstm_layers=1,
             target_bandwidths=[3.0, 6.0, 12.0],  # 500 frames/s x 6 bits: 1, 2, 4 levels
         )
     )
     dac = transformers.DacModel(
         transformers.DacConfig(
-            sampling_rate=SAMPLE_RATE, encoder_hidden_size=4, downsampling_ratios=[2, 4],
-            decoder_hidden_size=16, n_codebooks=4, codebook_size=64, codebook_dim=4,
+            sampling_rate=SAMPLE_RATE,
+            encoder_hidden_size=4,
+            downsampling_ratios=[2, 4],
+            decoder_hidden_size=16,
+            n_codebooks=4,
+            codebook_size=64,
+            codebook_dim=4,
         )
     )
     mimi = transformers.MimiModel(
         transformers.MimiConfig(
-            sampling_rate=SAMPLE_RATE, hidden_size=16, num_filters=4, upsampling_ratios=[4, 4],
-            codebook_size=64, codebook_dim=16, num_quantizers=4,
-            vector_quantization_hidden_dimension=16, upsample_groups=16, num_hidden_layers=1,
-            intermediate_size=32, num_attention_heads=2, num_key_value_heads=2, head_dim=8,
-            sliding_window=16, max_position_embeddings=256,
+            sampling_rate=SAMPLE_RATE,
+            hidden_size=16,
+            num_filters=4,
+            upsampling_ratios=[4, 4],
+            codebook_size=64,
+            codebook_dim=16,
+            num_quantizers=4,
+            vector_quantization_hidden_dimension=16,
+            upsample_groups=16,
+            num_hidden_layers=1,
+            intermediate_size=32,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            head_dim=8,
+            sliding_window=16,
+            max_position_embeddings=256,
         )
     )
     for model in (encodec, mimi):
@@ -59,9 +80,14 @@ def tiny_models() -> dict[str, torch.nn.Module]:
 def saved_models(tmp_path_factory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("hf_codecs")
     paths = {}
-    for family, model in tiny_models().items():
-        paths[family] = str(root / f"tiny-{family}")
-        model.save_pretrained(paths[family])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: thread contention on a busy CPU costs seconds
+    try:
+        for family, model in tiny_models().items():
+            paths[family] = str(root / f"tiny-{family}")
+            model.save_pretrained(paths[family])
+    finally:
+        torch.set_num_threads(threads)
     return paths
 
 
@@ -131,7 +157,12 @@ def test_hub_names_resolve_to_adapters_without_network(monkeypatch):
     from soundstorm.codecs import hf
 
     loaded = []
-    monkeypatch.setattr(hf, "_load_pretrained", lambda cls, name, device: loaded.append((cls, name)) or (_ for _ in ()).throw(SoundStormError("offline")))
+
+    def offline_loader(model_class_name, name_or_path, device):
+        loaded.append((model_class_name, name_or_path))
+        raise SoundStormError("offline")
+
+    monkeypatch.setattr(hf, "_load_pretrained", offline_loader)
     for name, expected in [
         ("encodec", ("EncodecModel", "facebook/encodec_24khz")),
         ("facebook/encodec_48khz", ("EncodecModel", "facebook/encodec_48khz")),

@@ -70,7 +70,8 @@ def _family_of_name(name: str) -> str | None:
 def _valid_choices() -> str:
     return (
         "a fitted embedded codec file (.safetensors), a save_pretrained directory of an "
-        "EnCodec/DAC/Mimi model, or one of: " + ", ".join(CODEC_ALIASES)
+        "EnCodec/DAC/Mimi model, or one of: "
+        + ", ".join(CODEC_ALIASES)
         + " (or a hub id such as facebook/encodec_24khz)"
     )
 

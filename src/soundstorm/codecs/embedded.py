@@ -1,17 +1,19 @@
-"""The embedded default codec: log-spectrum RVQ fitted on your own audio, no download.
+"""The embedded default codec: log-mel RVQ fitted on your own audio, no download.
 
-Encoding: 16 kHz audio -> short-time Fourier transform (Hann window, hop 320 samples,
-so 50 frames/s) -> log magnitude per frame -> standardised with the training statistics
--> residual vector quantization (``ResidualVectorQuantizer``, k-means codebooks, 12 levels
-x 1024 codes by default: 6 kbps).
+Encoding: 16 kHz audio -> short-time Fourier transform (Hann window of 640 samples, hop
+320, so 50 frames/s) -> 128 log-mel bands per frame -> standardised with the training
+statistics -> residual vector quantization (``ResidualVectorQuantizer``, k-means
+codebooks, 12 levels x 1024 codes by default: 6 kbps).
 
-Decoding: codes -> summed codewords -> log magnitude -> interpolated in time to a finer
-synthesis hop (80 samples by default) -> phase recovered with the fast Griffin-Lim
-algorithm (Perraudin et al. 2013, momentum 0.99) -> inverse STFT.
+Decoding: codes -> summed codewords -> log-mel frames -> interpolated in time to a finer
+synthesis hop (80 samples) -> linear magnitude through the mel filterbank's pseudo-inverse
+-> phase recovered with the fast Griffin-Lim algorithm (Perraudin et al. 2013, momentum
+0.99) -> inverse STFT.
 
 Fitting takes minutes on a CPU (k-means on the frames of a few tens of minutes of
 speech). The fitted codec is one ``.safetensors`` file: codebooks and feature statistics
 as tensors, the configuration and a format version as metadata, checked on load.
+Measured quality per level: docs/bench/codec.md.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class EmbeddedCodecConfig:
         griffin_lim_iters: fast Griffin-Lim iterations at decode time.
         griffin_lim_momentum: its momentum (0 = plain Griffin-Lim).
         log_floor: magnitude floor added before the logarithm.
+        num_mels: 0 codes the linear-frequency log spectrum; ``n > 0`` codes ``n`` mel bands
+            (decoded to a linear spectrum with the filterbank's pseudo-inverse).
         num_levels: RVQ levels Q.
         codebook_size: codes K per level.
     """
@@ -58,9 +62,10 @@ class EmbeddedCodecConfig:
     hop_length: int = 320
     win_length: int = 640
     synthesis_hops_per_frame: int = 4
-    griffin_lim_iters: int = 64
+    griffin_lim_iters: int = 32
     griffin_lim_momentum: float = 0.99
     log_floor: float = 1e-5
+    num_mels: int = 128
     num_levels: int = 12
     codebook_size: int = 1024
 
@@ -72,8 +77,13 @@ class EmbeddedCodecConfig:
 
     @property
     def num_bins(self) -> int:
-        """Feature dimension D: frequency bins of the one-sided spectrum."""
+        """Frequency bins of the one-sided spectrum."""
         return self.win_length // 2 + 1
+
+    @property
+    def feature_dim(self) -> int:
+        """Feature dimension D: mel bands, or spectrum bins when ``num_mels == 0``."""
+        return self.num_mels or self.num_bins
 
     @classmethod
     def from_dict(cls, values: dict) -> EmbeddedCodecConfig:
@@ -82,24 +92,57 @@ class EmbeddedCodecConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
+def mel_filterbank(num_mels: int, num_bins: int, sample_rate: int) -> torch.Tensor:
+    """Triangular filters evenly spaced on the HTK mel scale, peak 1.
+
+    Returns:
+        ``[num_mels, num_bins]`` weights from linear bins to mel bands.
+    """
+
+    def to_mel(hz: torch.Tensor) -> torch.Tensor:
+        return 2595.0 * torch.log10(1.0 + hz / 700.0)
+
+    bin_hz = torch.linspace(0, sample_rate / 2, num_bins, dtype=torch.float64)
+    edges_mel = torch.linspace(0, float(to_mel(torch.tensor(sample_rate / 2.0))), num_mels + 2)
+    edges_hz = 700.0 * (10 ** (edges_mel.double() / 2595.0) - 1.0)
+    lower, centre, upper = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
+    rising = (bin_hz[None] - lower) / (centre - lower)
+    falling = (upper - bin_hz[None]) / (upper - centre)
+    filters = torch.minimum(rising, falling).clamp_min(0.0)  # (M, F)
+    # Bands narrower than a bin would be empty: give each at least its nearest bin.
+    nearest = (centre[:, 0] / (sample_rate / 2) * (num_bins - 1)).round().long()
+    filters[torch.arange(num_mels), nearest] = filters[torch.arange(num_mels), nearest].clamp_min(
+        1.0
+    )
+    return filters.float()
+
+
 def log_spectrogram(wav: torch.Tensor, config: EmbeddedCodecConfig) -> torch.Tensor:
-    """Log-magnitude STFT, one frame per token.
+    """Log-magnitude STFT (or log-mel spectrum), one frame per token.
 
     Args:
         wav: ``[B, S]`` float audio at ``config.sample_rate``.
         config: the codec configuration.
 
     Returns:
-        ``[B, T, D]`` with ``T = ceil(S / hop_length)``, ``D = config.num_bins``.
+        ``[B, T, D]`` with ``T = ceil(S / hop_length)``, ``D = config.feature_dim``.
     """
     num_frames = math.ceil(wav.shape[-1] / config.hop_length)
     wav = torch.nn.functional.pad(wav, (0, num_frames * config.hop_length - wav.shape[-1]))
     window = torch.hann_window(config.win_length, device=wav.device)
     spectrum = torch.stft(
-        wav, config.win_length, config.hop_length, config.win_length, window,
-        center=True, return_complex=True,
+        wav,
+        config.win_length,
+        config.hop_length,
+        config.win_length,
+        window,
+        center=True,
+        return_complex=True,
     )  # (B, D, T + 1): centred frames at t * hop, the last one starts past the end
-    magnitude = spectrum.abs()[..., :num_frames]
+    magnitude = spectrum.abs()[..., :num_frames]  # (B, F, T)
+    if config.num_mels:
+        filters = mel_filterbank(config.num_mels, config.num_bins, config.sample_rate)
+        magnitude = filters.to(wav.device) @ magnitude  # (B, M, T)
     return torch.log(magnitude + config.log_floor).transpose(1, 2)  # (B, T, D)
 
 
@@ -158,8 +201,13 @@ def fast_griffin_lim(
 
     for _ in range(num_iters):
         rebuilt = torch.stft(
-            istft(estimate), win_length, hop_length, win_length, window,
-            center=True, return_complex=True,
+            istft(estimate),
+            win_length,
+            hop_length,
+            win_length,
+            window,
+            center=True,
+            return_complex=True,
         )
         projected = magnitude * torch.exp(1j * torch.angle(rebuilt))
         estimate = projected + momentum * (projected - projected_previous)
@@ -168,7 +216,7 @@ def fast_griffin_lim(
 
 
 class EmbeddedCodec(Codec):
-    """Log-spectrum RVQ codec with Griffin-Lim decoding; see the module docstring.
+    """Log-mel (or log-spectrum) RVQ codec with Griffin-Lim decoding; see the module docstring.
 
     Build one with ``EmbeddedCodec.fit`` and keep it with ``save`` / ``load``.
     """
@@ -196,6 +244,10 @@ class EmbeddedCodec(Codec):
         self.quantizer = quantizer
         self.feature_mean = feature_mean.float()
         self.feature_std = feature_std.float().clamp_min(1e-4)
+        self._mel_inverse = None
+        if config.num_mels:
+            filters = mel_filterbank(config.num_mels, config.num_bins, config.sample_rate)
+            self._mel_inverse = torch.linalg.pinv(filters)  # (F, M)
         fitted = quantizer.num_levels
         self._num_levels = fitted if num_levels is None else int(num_levels)
         if not 1 <= self._num_levels <= fitted:
@@ -240,9 +292,15 @@ class EmbeddedCodec(Codec):
         num_fine = num_samples // synthesis_hop + 1  # centred frames of the synthesis STFT
         fine = upsample_frames(log_magnitude, factor, num_fine)  # (B, N, D)
         magnitude = (fine.exp() - config.log_floor).clamp_min(0.0).transpose(1, 2)  # (B, D, N)
+        if config.num_mels:  # mel bands -> linear bins (least squares, non-negative)
+            magnitude = (self._mel_inverse @ magnitude).clamp_min(0.0)  # (B, F, N)
         wav = fast_griffin_lim(
-            magnitude, config.win_length, synthesis_hop, num_samples,
-            config.griffin_lim_iters, config.griffin_lim_momentum,
+            magnitude,
+            config.win_length,
+            synthesis_hop,
+            num_samples,
+            config.griffin_lim_iters,
+            config.griffin_lim_momentum,
         )
         return wav[:, None]  # (B, 1, S)
 
@@ -303,9 +361,15 @@ class EmbeddedCodec(Codec):
             features = features[torch.randperm(features.shape[0], generator=generator)[:max_frames]]
         mean, std = features.mean(dim=0), features.std(dim=0).clamp_min(1e-4)
         if progress is not None:
-            progress(f"fitting {num_levels} levels x {codebook_size} codes on {len(features)} frames")
+            progress(
+                f"fitting {num_levels} levels x {codebook_size} codes on {len(features)} frames"
+            )
         quantizer = ResidualVectorQuantizer.fit(
-            (features - mean) / std, num_levels, codebook_size, num_iters, seed,
+            (features - mean) / std,
+            num_levels,
+            codebook_size,
+            num_iters,
+            seed,
             progress=None if progress is None else lambda q: progress(f"level {q + 1} fitted"),
         )
         return cls(config, quantizer, mean, std)
@@ -330,7 +394,9 @@ class EmbeddedCodec(Codec):
             "format_version": str(FORMAT_VERSION),
             "config": json.dumps(asdict(self.config)),
         }
-        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        handle, temp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
         os.close(handle)
         try:
             save_file(tensors, temp_name, metadata=metadata)
@@ -362,7 +428,9 @@ class EmbeddedCodec(Codec):
         except (SafetensorError, OSError, ValueError) as error:
             raise SoundStormError(f"{path} is not a safetensors codec file: {error}") from error
         if metadata.get("format") != FILE_FORMAT:
-            raise SoundStormError(f"{path} is not an embedded codec file (format {metadata.get('format')!r})")
+            raise SoundStormError(
+                f"{path} is not an embedded codec file (format {metadata.get('format')!r})"
+            )
         version = metadata.get("format_version")
         if version != str(FORMAT_VERSION):
             raise SoundStormError(

@@ -41,7 +41,9 @@ def _check_num_levels(num_levels: int | None, default: int, maximum: int, name: 
     """Resolve the requested number of RVQ levels against what the model has."""
     num_levels = min(default, maximum) if num_levels is None else int(num_levels)
     if not 1 <= num_levels <= maximum:
-        raise SoundStormError(f"{name} has {maximum} RVQ levels; num_levels={num_levels} is invalid")
+        raise SoundStormError(
+            f"{name} has {maximum} RVQ levels; num_levels={num_levels} is invalid"
+        )
     return num_levels
 
 
@@ -95,7 +97,10 @@ class EncodecCodec(HFCodec):
     name = "encodec"
 
     def __init__(
-        self, name_or_path: str = "facebook/encodec_24khz", num_levels: int | None = None, device: str = "cpu"
+        self,
+        name_or_path: str = "facebook/encodec_24khz",
+        num_levels: int | None = None,
+        device: str = "cpu",
     ) -> None:
         """Load an EnCodec model.
 
@@ -144,7 +149,10 @@ class DacCodec(HFCodec):
     name = "dac"
 
     def __init__(
-        self, name_or_path: str = "descript/dac_24khz", num_levels: int | None = None, device: str = "cpu"
+        self,
+        name_or_path: str = "descript/dac_24khz",
+        num_levels: int | None = None,
+        device: str = "cpu",
     ) -> None:
         """Load a DAC model.
 
@@ -154,7 +162,9 @@ class DacCodec(HFCodec):
             device: torch device.
         """
         model = _load_pretrained("DacModel", name_or_path, device)
-        num_levels = _check_num_levels(num_levels, 12, int(model.config.n_codebooks), "this DAC model")
+        num_levels = _check_num_levels(
+            num_levels, 12, int(model.config.n_codebooks), "this DAC model"
+        )
         super().__init__(model, name_or_path, num_levels, device)
 
     @property
@@ -167,7 +177,9 @@ class DacCodec(HFCodec):
 
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         length = wav.shape[-1]
-        output = self.model.encode(self._pad_to_hop(wav), n_quantizers=self.num_levels, return_dict=True)
+        output = self.model.encode(
+            self._pad_to_hop(wav), n_quantizers=self.num_levels, return_dict=True
+        )
         return output.audio_codes[:, : self.num_levels, : self.num_frames(length)].cpu()
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
@@ -211,7 +223,9 @@ class MimiCodec(HFCodec):
         return int(encoded.reshape(-1)[0])
 
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:
-        output = self.model.encode(wav.to(self.device), num_quantizers=self.num_levels, return_dict=True)
+        output = self.model.encode(
+            wav.to(self.device), num_quantizers=self.num_levels, return_dict=True
+        )
         return output.audio_codes[:, : self.num_levels].cpu()
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,9 @@ from collections.abc import Callable
 import torch
 
 
-def nearest_codeword(vectors: torch.Tensor, codebook: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+def nearest_codeword(
+    vectors: torch.Tensor, codebook: torch.Tensor, chunk: int = 8192
+) -> torch.Tensor:
     """Index of the nearest codeword (Euclidean) of every vector.
 
     Args:
@@ -173,7 +175,9 @@ class ResidualVectorQuantizer:
         """
         num_used = codes.shape[1]
         if num_used > self.num_levels:
-            raise ValueError(f"codes have {num_used} levels but the quantizer has {self.num_levels}")
+            raise ValueError(
+                f"codes have {num_used} levels but the quantizer has {self.num_levels}"
+            )
         out = torch.zeros(codes.shape[0], self.dim)
         for level in range(num_used):
             out += self.codebooks[level][codes[:, level]]

@@ -1,0 +1,183 @@
+"""Quality and speed of the embedded codec per number of RVQ levels, on synthetic speech.
+
+Run (a few minutes on a 2-core CPU; needs Debian ``flite`` and the ``eval`` extra):
+
+    apt-get install -y flite wordnet-base      # wordnet-base only widens the sentence pool
+    pip install -e '.[eval]'
+    python benchmarks/codec_quality.py                 # the default codec (128 log-mel bands)
+    python benchmarks/codec_quality.py --num-mels 0    # the linear log-spectrum variant
+
+It synthesises utterances offline with flite (voices kal16, awb, rms, slt), fits an
+``EmbeddedCodec`` on the training utterances, then encodes the held-out utterances (other
+sentences) and decodes them with 1, 2, 4, 8 and 12 levels, reporting STOI (pystoi) and
+wide-band PESQ (pesq) against the originals, and encode/decode speed in x real time
+(audio seconds per wall-clock second, one CPU thread by default). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from soundstorm.audio import load_audio
+from soundstorm.codecs import EmbeddedCodec
+
+VOICES = ("kal16", "awb", "rms", "slt")
+WORDNET_NOUNS = Path("/usr/share/wordnet/data.noun")
+FALLBACK_SENTENCES = (
+    "The birch canoe slid on the smooth planks.",
+    "Glue the sheet to the dark blue background.",
+    "It is easy to tell the depth of a well.",
+    "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.",
+    "The juice of lemons makes fine punch.",
+    "The box was thrown beside the parked truck.",
+    "The hogs were fed chopped corn and garbage.",
+    "Four hours of steady work faced us.",
+    "A large size in stockings is hard to sell.",
+    "The boy was there when the sun rose.",
+    "A rod is used to catch pink salmon.",
+    "The source of the huge river is the clear spring.",
+    "Kick the ball straight and follow through.",
+    "Help the woman get back to her feet.",
+    "A pot of tea helps to pass the evening.",
+)
+
+
+def sentence_pool(count: int, seed: int) -> list[str]:
+    """``count`` distinct sentences: WordNet noun glosses when installed, else a fixed list."""
+    sentences: list[str] = []
+    if WORDNET_NOUNS.is_file():
+        for line in WORDNET_NOUNS.read_text(encoding="latin-1").splitlines():
+            if line.startswith(" ") or "|" not in line:
+                continue
+            gloss = line.split("|", 1)[1].split(";")[0].strip()
+            gloss = re.sub(r"[^A-Za-z ,'-]", "", gloss)
+            if 6 <= len(gloss.split()) <= 18:
+                sentences.append(gloss)
+    if len(sentences) < count:
+        sentences = [f"{a} {b}" for a in FALLBACK_SENTENCES for b in FALLBACK_SENTENCES if a != b]
+    random.Random(seed).shuffle(sentences)
+    return sentences[:count]
+
+
+def synthesise(sentences: list[str], folder: Path) -> list[Path]:
+    """One wav per sentence with flite, cycling through ``VOICES``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, sentence in enumerate(sentences):
+        voice = VOICES[index % len(VOICES)]
+        path = folder / f"{index:04d}_{voice}.wav"
+        if not path.exists():
+            subprocess.run(["flite", "-voice", voice, "-t", sentence, "-o", str(path)], check=True)
+        paths.append(path)
+    return paths
+
+
+def measure(codec: EmbeddedCodec, wavs: list[torch.Tensor], levels: list[int]) -> list[dict]:
+    """STOI, wide-band PESQ and speed per number of levels on held-out audio ``[S]`` at 16 kHz."""
+    from pesq import pesq
+    from pystoi import stoi
+
+    seconds = sum(w.shape[-1] for w in wavs) / codec.sample_rate
+    start = time.perf_counter()
+    all_codes = [codec.encode(w[None, None], codec.sample_rate) for w in wavs]  # (1, Q, T) each
+    encode_time = time.perf_counter() - start
+    rows = []
+    for level in levels:
+        stoi_scores, pesq_scores, decode_time = [], [], 0.0
+        for wav, codes in zip(wavs, all_codes):
+            start = time.perf_counter()
+            decoded = codec.decode(codes[:, :level])[0, 0, : wav.shape[-1]]
+            decode_time += time.perf_counter() - start
+            reference, estimate = wav.numpy(), decoded.numpy()
+            stoi_scores.append(stoi(reference, estimate, codec.sample_rate, extended=False))
+            pesq_scores.append(pesq(codec.sample_rate, reference, estimate, "wb"))
+        rows.append(
+            {
+                "levels": level,
+                "kbps": level * np.log2(codec.codebook_size) * codec.frame_rate / 1000,
+                "stoi": float(np.mean(stoi_scores)),
+                "pesq_wb": float(np.mean(pesq_scores)),
+                "encode_xrt": seconds / encode_time,
+                "decode_xrt": seconds / decode_time,
+            }
+        )
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work-dir", type=Path, default=None, help="corpus folder (default: temp)")
+    parser.add_argument("--train-utterances", type=int, default=480)
+    parser.add_argument("--test-utterances", type=int, default=40)
+    parser.add_argument("--levels", default="1,2,4,8,12")
+    parser.add_argument("--num-levels", type=int, default=12)
+    parser.add_argument("--codebook-size", type=int, default=1024)
+    parser.add_argument("--max-frames", type=int, default=60000, help="k-means training frames")
+    parser.add_argument("--num-mels", type=int, default=None, help="0: linear log spectrum")
+    parser.add_argument("--griffin-lim-iters", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--save-codec", type=Path, default=None, help="keep the fitted codec")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if shutil.which("flite") is None:
+        parser.error("flite not found: apt-get install -y flite")
+
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="codec_quality_"))
+    sentences = sentence_pool(args.train_utterances + args.test_utterances, seed=0)
+    start = time.perf_counter()
+    paths = synthesise(sentences, work_dir / "flite")
+    print(f"synthesised {len(paths)} utterances in {time.perf_counter() - start:.0f} s")
+    train_paths, test_paths = paths[: args.train_utterances], paths[args.train_utterances :]
+    overrides = {}
+    if args.num_mels is not None:
+        overrides["num_mels"] = args.num_mels
+    if args.griffin_lim_iters is not None:
+        overrides["griffin_lim_iters"] = args.griffin_lim_iters
+
+    start = time.perf_counter()
+    codec = EmbeddedCodec.fit(
+        (load_audio(p, sample_rate=16000)[0][0] for p in train_paths),
+        16000,
+        num_levels=args.num_levels,
+        codebook_size=args.codebook_size,
+        max_frames=args.max_frames,
+        **overrides,
+    )
+    fit_seconds = time.perf_counter() - start
+    train_seconds = sum(load_audio(p)[0].shape[-1] / 16000 for p in train_paths)
+    print(f"fitted on {train_seconds / 60:.1f} min of audio in {fit_seconds:.0f} s")
+    if args.save_codec is not None:
+        codec.save(args.save_codec)
+
+    test_wavs = [load_audio(p, sample_rate=16000)[0][0] for p in test_paths]
+    test_seconds = sum(w.shape[-1] for w in test_wavs) / 16000
+    levels = [int(q) for q in args.levels.split(",") if int(q) <= codec.num_levels]
+    rows = measure(codec, test_wavs, levels)
+    print(
+        f"\nEmbeddedCodec {codec.config}\ntrain {len(train_paths)} utterances "
+        f"({train_seconds / 60:.1f} min), held-out {len(test_wavs)} utterances "
+        f"({test_seconds:.0f} s), fit {fit_seconds:.0f} s, {args.threads} thread(s)\n"
+    )
+    print("| levels | kbps | STOI | PESQ (wb) | encode x RT | decode x RT |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(
+            f"| {row['levels']} | {row['kbps']:.1f} | {row['stoi']:.3f} | {row['pesq_wb']:.2f} "
+            f"| {row['encode_xrt']:.0f} | {row['decode_xrt']:.1f} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
