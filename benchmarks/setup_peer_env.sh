@@ -7,7 +7,7 @@
 # The peer is installed with its own dependencies in an isolated virtual environment so that
 # its pins never touch ours. torch is the same CPU build we use (2.13.0). On Python 3.11 the
 # peer's unused `fairseq` import fails to build; benchmarks/peer_soundstorm_pytorch.py stubs it
-# (and the other audio-only imports) before importing the peer, so fairseq is not installed.
+# (and the other audio-only imports) before importing the peer, so none of them is installed.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,13 +20,12 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 PIP="$VENV/bin/python -m pip"
-$PIP install --quiet --upgrade pip
 $PIP install --quiet "torch==$TORCH_VERSION"
-# --no-deps first pass lists what the peer pins; then install its light deps explicitly,
-# leaving out fairseq / torchaudio / audiolm-pytorch's heavy audio stack.
+# The peer without its declared dependencies (audiolm-pytorch, spear-tts-pytorch, accelerate,
+# classifier-free-guidance-pytorch pull fairseq and a large audio/text stack that token
+# generation never uses); then just what its model and generate() import.
 $PIP install --quiet --no-deps "soundstorm-pytorch==$PEER_VERSION"
-$PIP install --quiet einops beartype "classifier-free-guidance-pytorch" \
-    "gateloop-transformer" "spear-tts-pytorch" "audiolm-pytorch" || true
+$PIP install --quiet einops beartype hyper-connections packaging tqdm numpy
 "$VENV/bin/python" - <<'PY'
 import importlib.metadata as md
 print("peer:", md.version("soundstorm-pytorch"), "torch:", md.version("torch"))

@@ -136,6 +136,7 @@ class GenerationEngine:
         if compile:
             if compile_mode is None and self.device.type == "cuda":
                 compile_mode = "reduce-overhead"
+            _allow_recompiles(len(self.buckets or ()) * 4 + 8)
             self._hidden_states = torch.compile(
                 model.hidden_states, mode=compile_mode, dynamic=False
             )
@@ -323,6 +324,16 @@ class GenerationEngine:
         if prompt_lengths is not None and (rest[0] < 0 or rest[1] > prompt.shape[2]):
             raise ValueError(f"prompt_lengths must lie in [0, P={prompt.shape[2]}], got {rest}")
         return cond, prompt, lengths, prompt_lengths
+
+
+def _allow_recompiles(count: int) -> None:
+    """Let dynamo keep one graph per (bucket, batch size) instead of falling back to eager."""
+    import torch._dynamo
+
+    config = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(config, name):
+            setattr(config, name, max(getattr(config, name), count))
 
 
 def _model_device(model: torch.nn.Module) -> torch.device:
