@@ -153,7 +153,9 @@ class KMeans:
                 f"features have dimension {features.shape[-1]}, the k-means expects {self.dim}"
             )
         flat = features.detach().float().reshape(-1, self.dim)
-        ids = nearest_centroid(flat, self.centroids.to(flat.device))
+        if self.centroids.device != flat.device:  # follow the features (e.g. to the GPU)
+            self.centroids = self.centroids.to(flat.device)
+        ids = nearest_centroid(flat, self.centroids)
         return ids.reshape(features.shape[:-1])
 
     def save(self, path: str | os.PathLike) -> None:
@@ -162,7 +164,7 @@ class KMeans:
 
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        save_file({"centroids": self.centroids.cpu()}, str(tmp))
+        save_file({"centroids": self.centroids.cpu().contiguous()}, str(tmp))
         os.replace(tmp, path)
 
     @classmethod

@@ -137,12 +137,12 @@ class KMeansSemanticTokenizer(SemanticTokenizer):
         raise NotImplementedError
 
     def _hidden_states(self, audio: torch.Tensor) -> torch.Tensor:
-        """``FloatTensor[B, S16]`` at 16 kHz -> model inputs -> ``FloatTensor[B, T, D]``."""
+        """``FloatTensor[B, S16]`` at 16 kHz -> ``FloatTensor[B, T, D]`` on the model's device."""
         inputs = self._model_inputs(audio)
         inputs = {key: value.to(self.device) for key, value in inputs.items()}
         with torch.inference_mode():
             output = self.model(**inputs, output_hidden_states=True)
-        return output.hidden_states[self.layer].float().cpu()
+        return output.hidden_states[self.layer].float()
 
     def _model_inputs(self, audio: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -172,7 +172,11 @@ class KMeansSemanticTokenizer(SemanticTokenizer):
         }
 
     def features(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        """Hidden-layer features of a batch of audio.
+        """Hidden-layer features of a batch of audio, on the CPU (see :meth:`device_features`)."""
+        return self.device_features(wav, sample_rate).cpu()
+
+    def device_features(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Hidden-layer features of a batch of audio, on the model's device.
 
         Args:
             wav: ``FloatTensor[B, C, S]`` (channels are averaged).
@@ -203,7 +207,7 @@ class KMeansSemanticTokenizer(SemanticTokenizer):
         """Tokenize audio ``[B, C, S]`` into k-means ids ``LongTensor[B, T_sem]``."""
         if self.kmeans is None:
             raise SoundStormError("this tokenizer has no k-means yet: use .fit(...)")
-        return self.kmeans.predict(self.features(wav, sample_rate))
+        return self.kmeans.predict(self.device_features(wav, sample_rate)).cpu()
 
     # -- fit / save / load -------------------------------------------------------------------
     @classmethod
