@@ -109,8 +109,10 @@ def test_corrupt_shard_is_redone(tmp_path):
     run(tmp_path / "wavs", tmp_path / "out")
     reference = tree_bytes(tmp_path / "out")
     (tmp_path / "out" / "shards" / "train-00000" / "index.json").write_text("{truncated")
+    codes = tmp_path / "out" / "shards" / "train-00001" / "codes.npy"
+    codes.write_bytes(codes.read_bytes()[:-10])
     summary = run(tmp_path / "wavs", tmp_path / "out")
-    assert summary["num_shards_written"] == 1
+    assert summary["num_shards_written"] == 2
     assert tree_bytes(tmp_path / "out") == reference
 
 

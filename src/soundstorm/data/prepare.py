@@ -29,6 +29,7 @@ from soundstorm.data.shards import (
     MANIFEST_NAME,
     SHARDS_DIRNAME,
     ShardWriter,
+    open_shard,
     read_shard_header,
     remove_stale_temp_dirs,
     write_json_atomic,
@@ -222,11 +223,16 @@ def check_settings(out_dir: Path, settings: dict) -> None:
 
 
 def shard_is_done(directory: Path, fingerprint: str) -> bool:
-    """Whether ``directory`` holds a complete shard written for this exact plan."""
+    """Whether ``directory`` holds a complete, consistent shard written for this exact plan.
+
+    Reads the index and the arrays' headers (memory maps: cheap); a damaged shard (e.g. a
+    truncated ``codes.npy``) counts as not done and is written again.
+    """
     try:
-        return read_shard_header(directory).get("fingerprint") == fingerprint
+        header, *_ = open_shard(directory, mmap=True)
     except (FileNotFoundError, SoundStormError):
         return False
+    return header.get("fingerprint") == fingerprint
 
 
 def codec_file_digest(path: str | os.PathLike | None) -> str | None:
