@@ -81,7 +81,10 @@ class TokenShardDataset(Sequence):
             path = directory / "offsets.npy"
             if not path.is_file():
                 raise FileNotFoundError(f"shard array not found: {path}")
-            shard_offsets = np.load(path)
+            try:
+                shard_offsets = np.load(path)
+            except (ValueError, OSError) as error:
+                raise SoundStormError(f"{path}: unreadable array ({error})") from None
             if shard_offsets.shape != (entry["num_utterances"] + 1,):
                 raise SoundStormError(f"{directory}: offsets disagree with manifest.json")
             offsets.append(shard_offsets.astype(np.int64))

@@ -295,4 +295,8 @@ def read_manifest(root: str | os.PathLike) -> dict:
         )
     if not isinstance(manifest.get("shards"), list):
         raise SoundStormError(f"{path}: manifest has no shard list")
+    required = ("codec", "semantic", "num_levels", "codebook_size", "frame_rate")
+    missing = [key for key in (*required, "semantic_vocab_size") if key not in manifest]
+    if missing:
+        raise SoundStormError(f"{path}: manifest lacks {', '.join(missing)}")
     return manifest
