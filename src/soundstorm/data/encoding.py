@@ -21,11 +21,15 @@ class BadAudioError(SoundStormError):
     """An input file that cannot be turned into tokens (unreadable, empty, too short...)."""
 
 
-def load_codec(spec: str):
-    """A codec from a name or a fitted codec file (``soundstorm.codecs.get_codec``)."""
+def load_codec(spec: str, device: str = "cpu"):
+    """A codec from a name or a fitted codec file (``soundstorm.codecs.get_codec``).
+
+    ``device`` places the neural adapters (EnCodec, DAC, Mimi); the embedded codec runs on
+    the CPU.
+    """
     from soundstorm.codecs import get_codec
 
-    return get_codec(spec)
+    return get_codec(spec, device=device)
 
 
 def load_semantic_tokenizer(name: str):
@@ -122,14 +126,17 @@ def encode_file(codec, tokenizer, item: AudioInput, min_duration: float = 0.0) -
 _WORKER: dict = {}
 
 
-def init_worker(codec, tokenizer, min_duration: float, num_threads: int | None = 1) -> None:
+def init_worker(
+    codec, tokenizer, min_duration: float, num_threads: int | None = 1, device: str = "cpu"
+) -> None:
     """Pool initializer: keep the codec / tokenizer (objects or spec strings) for the tasks.
 
-    ``num_threads`` sets torch's intra-op threads of the worker (``None``: unchanged).
+    ``num_threads`` sets torch's intra-op threads of the worker (``None``: unchanged);
+    ``device`` is where a codec given by name is loaded.
     """
     if num_threads is not None:
         torch.set_num_threads(num_threads)
-    _WORKER["codec"] = load_codec(codec) if isinstance(codec, str) else codec
+    _WORKER["codec"] = load_codec(codec, device) if isinstance(codec, str) else codec
     _WORKER["tokenizer"] = (
         load_semantic_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
     )

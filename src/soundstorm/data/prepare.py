@@ -109,6 +109,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=200,
         help="files sampled to fit the embedded codec (default: %(default)s)",
     )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="device of a neural codec (cpu, cuda; under torchrun cuda means "
+        "cuda:$LOCAL_RANK) (default: %(default)s)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
 
 
@@ -127,6 +133,7 @@ def main(args: argparse.Namespace) -> int:
         num_levels=args.num_levels,
         codebook_size=args.codebook_size,
         fit_files=args.fit_files,
+        device=args.device,
         progress=not args.quiet,
         stop_after_shards=int(stop_after) if stop_after else None,
     )
@@ -161,7 +168,7 @@ def wait_for(predicate, what: str, timeout: float | None, poll: float = 1.0) -> 
         time.sleep(poll)
 
 
-def load_named_codec(codec):
+def load_named_codec(codec, device: str = "cpu"):
     """``(codec, codec_path)`` for a ``Codec`` instance or a name / fitted file; ``(None,
     None)`` when ``codec`` is ``None`` (the embedded codec is then fitted, see
     ``fitted_codec``)."""
@@ -174,7 +181,7 @@ def load_named_codec(codec):
     from soundstorm.data.encoding import load_codec
 
     path = Path(codec).expanduser()
-    return load_codec(str(codec)), str(path.resolve()) if path.exists() else str(codec)
+    return load_codec(str(codec), device), str(path.resolve()) if path.exists() else str(codec)
 
 
 def fitted_codec(inputs, out_dir: Path, rank: int, options: dict, timeout: float | None):
@@ -284,10 +291,10 @@ def _encode_shards(pending, codec, tokenizer, specs, settings, options, out):
     if workers > 1 and total_files > 1:
         import multiprocessing
 
-        worker_args = (*specs, settings["min_duration"])
+        worker_args = (*specs, settings["min_duration"], 1, options["device"])
         pool = multiprocessing.get_context("spawn").Pool(workers, init_worker, worker_args)
     else:
-        init_worker(codec, tokenizer, settings["min_duration"], num_threads=None)
+        init_worker(codec, tokenizer, settings["min_duration"], num_threads=None)  # objects
     try:
         for plan, fingerprint in pending:
             if pool is not None:
@@ -356,6 +363,7 @@ def prepare(
     num_levels: int = 12,
     codebook_size: int = 1024,
     fit_files: int = 200,
+    device: str = "cpu",
     progress: bool = True,
     rank: int | None = None,
     world_size: int | None = None,
@@ -377,6 +385,7 @@ def prepare(
         num_levels: RVQ levels of a fitted embedded codec.
         codebook_size: Codebook size of a fitted embedded codec.
         fit_files: Files sampled to fit the embedded codec.
+        device: Device of a codec given by name (``"cuda"`` becomes ``cuda:$LOCAL_RANK``).
         progress: Show a tqdm progress bar.
         rank: This process's rank (default: ``$RANK`` or 0).
         world_size: Number of ranks (default: ``$WORLD_SIZE`` or 1).
@@ -414,7 +423,9 @@ def prepare(
 
         tokenizer = load_semantic_tokenizer(semantic)
     specs = (codec, semantic)  # how worker processes rebuild the codec and the tokenizer
-    codec, codec_path = load_named_codec(codec)
+    if device == "cuda" and "LOCAL_RANK" in os.environ:
+        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    codec, codec_path = load_named_codec(codec, device)
     out.mkdir(parents=True, exist_ok=True)
     if codec_path == str((out / FITTED_CODEC_NAME).resolve()):
         codec_path = FITTED_CODEC_NAME  # the codec an earlier run fitted here
@@ -456,7 +467,12 @@ def prepare(
         if not shard_is_done(out / SHARDS_DIRNAME / plan.name, fingerprints[plan.name])
     ]
     encode_started = time.monotonic()
-    options = {"workers": workers, "progress": progress, "stop_after_shards": stop_after_shards}
+    options = {
+        "workers": workers,
+        "progress": progress,
+        "stop_after_shards": stop_after_shards,
+        "device": device,
+    }
     counters = _encode_shards(pending, codec, tokenizer, specs, shard_settings, options, out)
     encode_seconds = time.monotonic() - encode_started
     manifest = None
