@@ -81,3 +81,38 @@ def test_default_tokenizer_is_stateless(tmp_path):
     ids_backward = [backward.tokenize(wav[None], rate) for wav, rate in clips[::-1]][::-1]
     for a, b in zip(ids_forward, ids_backward):
         assert torch.equal(a, b)
+
+
+@pytest.mark.slow
+def test_two_ranks_in_parallel_processes(tmp_path):
+    """Two concurrent ``prepare`` processes with RANK / WORLD_SIZE, as torchrun starts them:
+    rank 1 waits for rank 0's fitted codec, rank 0 waits for rank 1's shards, then merges."""
+    import os
+    import subprocess
+    import sys
+
+    write_corpus(tmp_path / "wavs", num_files=8)
+    command = [
+        sys.executable,
+        "-m",
+        "soundstorm",
+        "prepare",
+        str(tmp_path / "wavs"),
+        str(tmp_path / "out"),
+        *TINY_CODEC,
+    ]
+    ranks = [
+        subprocess.Popen(
+            command,
+            env={**os.environ, "RANK": str(r), "WORLD_SIZE": "2"},
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in (1, 0)
+    ]
+    for process in ranks:
+        _, error = process.communicate(timeout=300)
+        assert process.returncode == 0, error
+    ds = TokenShardDataset(tmp_path / "out")
+    assert sorted(ds.ids()) == sorted(f"spk_{'ab'[i % 2]}/utt_{i:03d}" for i in range(8))
+    assert len(list((tmp_path / "out" / "shards").iterdir())) == 5  # 7 train / 2 + 1 valid
