@@ -94,9 +94,11 @@ class SpeakerEncoder:
         partials, owners = [], []
         for index, wav in enumerate(wavs):
             audio = np.asarray(wav, dtype=np.float32)
-            if audio.size and trim_silence:
+            if not np.any(audio):  # empty or digital silence: nothing to embed
+                audio = audio[:0]
+            elif trim_silence:
                 audio = preprocess_wav(audio, source_sr=EVAL_SAMPLE_RATE)
-            elif audio.size:
+            else:
                 audio = normalize_volume(audio, -30, increase_only=True)
             if audio.size == 0:
                 raise ValueError("cannot embed empty audio (or audio that is only silence)")

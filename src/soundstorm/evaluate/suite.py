@@ -109,6 +109,10 @@ def _wer_entry(result: ItemResult, name: str, text: str, hypothesis: str) -> Non
 def evaluate_item(item: EvaluationItem, options: SuiteOptions | None = None) -> ItemResult:
     """Compute every metric the item's inputs allow (see the module docstring).
 
+    A metric that cannot be computed on this audio (e.g. speaker similarity of pure silence)
+    is left out of ``metrics`` and its reason stored in ``details["errors"]``; the others
+    are still computed.
+
     Args:
         item: the files to evaluate.
         options: what to compute (default: everything).
@@ -121,36 +125,48 @@ def evaluate_item(item: EvaluationItem, options: SuiteOptions | None = None) -> 
     generated = load_audio(item.generated)
     reference = load_audio(item.reference) if item.reference else None
     prompt = load_audio(item.prompt) if item.prompt else None
-    audios = {"generated": generated, "reference": reference}
+    audios = {
+        name: a for name, a in (("generated", generated), ("reference", reference)) if a is not None
+    }
     result.metrics["duration_s"] = duration_seconds(generated)
+    errors: dict[str, str] = {}
+
+    def attempt(key: str, compute: Callable[[], None]) -> None:
+        try:
+            compute()
+        except ValueError as error:  # this audio does not allow the metric: record why
+            errors[key] = str(error)
 
     if "wer" in options.metrics and item.text:
         for name, audio in audios.items():
-            if audio is not None:
-                _wer_entry(result, name, item.text, transcribe(audio, EVAL_SAMPLE_RATE))
+            _wer_entry(result, name, item.text, transcribe(audio, EVAL_SAMPLE_RATE))
 
     prompt_embedding = None
     if prompt is not None and {"speaker", "consistency"} & set(options.metrics):
-        prompt_embedding = speaker_embedding(prompt, EVAL_SAMPLE_RATE)
+        prompt_embedding = speaker_embedding(prompt, EVAL_SAMPLE_RATE)  # a bad prompt: an error
     if "speaker" in options.metrics and prompt_embedding is not None:
         for name, audio in audios.items():
-            if audio is not None:
+
+            def similarity(name=name, audio=audio) -> None:
                 embedding = speaker_embedding(audio, EVAL_SAMPLE_RATE)
                 result.metrics[f"sim_{name}_prompt"] = cosine_similarity(
                     embedding, prompt_embedding
                 )
 
+            attempt(f"sim_{name}_prompt", similarity)
+
     if "dnsmos" in options.metrics:
         for name, audio in audios.items():
-            if audio is not None:
+
+            def quality(name=name, audio=audio) -> None:
                 scores = dnsmos(audio, EVAL_SAMPLE_RATE)
                 result.metrics[f"dnsmos_{name}"] = scores["ovrl"]
                 result.details[f"dnsmos_{name}"] = scores
 
+            attempt(f"dnsmos_{name}", quality)
+
     if "consistency" in options.metrics and prompt_embedding is not None:
         for name, audio in audios.items():
-            if audio is None:
-                continue
             curve = acoustic_consistency(
                 audio,
                 None,
@@ -168,18 +184,25 @@ def evaluate_item(item: EvaluationItem, options: SuiteOptions | None = None) -> 
         if "wer" in options.metrics and item.text:
             hypothesis = transcribe(resynthesised, EVAL_SAMPLE_RATE)
             _wer_entry(result, "resynthesis", item.text, hypothesis)
-        result.metrics["stoi_resynthesis"] = stoi_score(reference, resynthesised, EVAL_SAMPLE_RATE)
-        try:
+
+        def stoi() -> None:
+            result.metrics["stoi_resynthesis"] = stoi_score(
+                reference, resynthesised, EVAL_SAMPLE_RATE
+            )
+
+        def pesq() -> None:
             result.metrics["pesq_resynthesis"] = pesq_score(
                 reference, resynthesised, EVAL_SAMPLE_RATE
             )
-        except ValueError as error:  # e.g. no speech found: keep the other metrics
-            result.details["pesq_resynthesis_error"] = str(error)
 
-    if item.generation_seconds is not None:
-        result.metrics["rtf"] = real_time_factor(
-            item.generation_seconds, result.metrics["duration_s"]
-        )
+        attempt("stoi_resynthesis", stoi)
+        attempt("pesq_resynthesis", pesq)
+
+    if item.generation_seconds is not None:  # duration > 0: load_audio refuses empty files
+        duration = result.metrics["duration_s"]
+        result.metrics["rtf"] = real_time_factor(item.generation_seconds, duration)
+    if errors:
+        result.details["errors"] = errors
     result.metrics = {k: result.metrics[k] for k in METRIC_DESCRIPTIONS if k in result.metrics}
     return result
 
