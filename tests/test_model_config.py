@@ -18,8 +18,8 @@ def test_paper_preset_has_about_350m_parameters():
         model = SoundStorm(SoundStormConfig.paper())
     count = model.num_parameters()
     print(f"paper preset: {count:,} parameters ({count / 1e6:.1f}M)")
-    # The paper's dimensions with a standard Conformer block give ~316M; the paper says ~350M.
-    assert 300e6 < count < 400e6
+    # The paper says "about 350M"; its dimensions with a 2x-wide convolution module give 354M.
+    assert 340e6 < count < 365e6
 
 
 @pytest.mark.parametrize("name", ["paper", "small", "tiny"])

@@ -20,6 +20,9 @@ class SoundStormConfig:
         heads: attention heads (``dim`` must be divisible by ``heads``; head dim must be even).
         ff_dim: hidden size of each feed-forward module.
         conv_kernel: kernel size of the depthwise convolution (odd, so it is centred).
+        conv_expansion: width of the convolution module in units of ``dim`` (the depthwise
+            convolution runs on ``conv_expansion * dim`` channels). 2 gives the paper's
+            "about 350M" parameters for its stated dimensions (354M; 1 gives 316M).
         dropout: dropout probability (feed-forward, attention output, convolution).
         rope_base: base of the rotary position embedding frequencies.
         norm_eps: epsilon of the layer norms.
@@ -33,6 +36,7 @@ class SoundStormConfig:
     heads: int = 16
     ff_dim: int = 4096
     conv_kernel: int = 5
+    conv_expansion: int = 2
     dropout: float = 0.0
     rope_base: float = 10000.0
     norm_eps: float = 1e-5

@@ -65,7 +65,13 @@ class SoundStorm(
         self.register_buffer("level_offsets", torch.arange(Q) * (K + 1), persistent=False)
         self.blocks = nn.ModuleList(
             ConformerBlock(
-                D, config.heads, config.ff_dim, config.conv_kernel, config.dropout, config.norm_eps
+                D,
+                config.heads,
+                config.ff_dim,
+                config.conv_kernel,
+                config.dropout,
+                config.norm_eps,
+                config.conv_expansion,
             )
             for _ in range(config.depth)
         )

@@ -32,21 +32,32 @@ class FeedForward(nn.Module):
 class ConvModule(nn.Module):
     """Conformer convolution module.
 
-    LayerNorm -> pointwise (GLU) -> depthwise conv (kernel k) -> LayerNorm -> SiLU -> pointwise.
+    LayerNorm -> pointwise (GLU) -> depthwise conv (kernel k) -> LayerNorm -> SiLU -> pointwise,
+    the depthwise convolution on ``expansion * dim`` channels.
     A LayerNorm replaces the original BatchNorm so that an example's output never depends on
     the other examples of its batch or on padding. Padded frames are zeroed before the
     depthwise convolution, so they read exactly like the convolution's own zero padding.
     """
 
-    def __init__(self, dim: int, kernel_size: int, dropout: float = 0.0, norm_eps: float = 1e-5):
+    def __init__(
+        self,
+        dim: int,
+        kernel_size: int,
+        dropout: float = 0.0,
+        norm_eps: float = 1e-5,
+        expansion: int = 1,
+    ):
         super().__init__()
+        inner = expansion * dim
         self.norm = nn.LayerNorm(dim, eps=norm_eps)
-        self.pointwise_in = nn.Linear(dim, 2 * dim)
+        self.pointwise_in = nn.Linear(dim, 2 * inner)
         self.glu = nn.GLU(dim=-1)
-        self.depthwise = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
-        self.conv_norm = nn.LayerNorm(dim, eps=norm_eps)
+        self.depthwise = nn.Conv1d(
+            inner, inner, kernel_size, padding=kernel_size // 2, groups=inner
+        )
+        self.conv_norm = nn.LayerNorm(inner, eps=norm_eps)
         self.activation = nn.SiLU()
-        self.pointwise_out = nn.Linear(dim, dim)
+        self.pointwise_out = nn.Linear(inner, dim)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
@@ -54,10 +65,10 @@ class ConvModule(nn.Module):
         x: ``[B, T, D]``.
         keep: ``[B, T, 1]`` (1 for real frames, 0 for padding) in x's dtype, or None.
         """
-        h = self.glu(self.pointwise_in(self.norm(x)))  # (B, T, D)
+        h = self.glu(self.pointwise_in(self.norm(x)))  # (B, T, E*D)
         if keep is not None:
             h = h * keep
-        h = self.depthwise(h.transpose(1, 2)).transpose(1, 2)  # (B, T, D)
+        h = self.depthwise(h.transpose(1, 2)).transpose(1, 2)  # (B, T, E*D)
         h = self.activation(self.conv_norm(h))
         return self.dropout(self.pointwise_out(h))
 
@@ -73,11 +84,12 @@ class ConformerBlock(nn.Module):
         conv_kernel: int,
         dropout: float = 0.0,
         norm_eps: float = 1e-5,
+        conv_expansion: int = 1,
     ):
         super().__init__()
         self.ff1 = FeedForward(dim, ff_dim, dropout, norm_eps)
         self.attn = RotarySelfAttention(dim, heads, dropout, norm_eps)
-        self.conv = ConvModule(dim, conv_kernel, dropout, norm_eps)
+        self.conv = ConvModule(dim, conv_kernel, dropout, norm_eps, conv_expansion)
         self.ff2 = FeedForward(dim, ff_dim, dropout, norm_eps)
         self.norm = nn.LayerNorm(dim, eps=norm_eps)
 
