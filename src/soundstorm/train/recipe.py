@@ -87,6 +87,7 @@ class TrainRecipe:
         self.val_items = val_dataset
         self.progress = ckpt.TrainProgress()
         self.output_dir = Path(config.run.output_dir)
+        self._logged_targets: set[str] = set()
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -529,7 +530,11 @@ class TrainRecipe:
             step = self.progress.step
             for row, utterance in enumerate(batch.ids):
                 length = int(batch.lengths[row])
-                for name, codes in (("generated", generated), ("target", batch.codes)):
+                pairs = [("generated", generated)]
+                if utterance not in self._logged_targets:  # the original once per run
+                    pairs.append(("target", batch.codes))
+                    self._logged_targets.add(utterance)
+                for name, codes in pairs:
                     wav = self.codec.decode(codes[row : row + 1, :, :length].cpu())
                     self.metrics.audio(
                         f"audio/{utterance}/{name}", wav[0, 0], self.codec.sample_rate, step
