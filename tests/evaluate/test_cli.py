@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from soundstorm.cli import main as soundstorm_main
+from soundstorm.errors import SoundStormError
 
 from tests.evaluate.conftest import FOX, WEATHER, MuLawCodec
 
@@ -126,3 +127,20 @@ def test_evaluate_errors_are_one_line_and_write_nothing(manifest, tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err and err.startswith("soundstorm evaluate: error:")
     assert not out.exists()
+
+
+def test_missing_packages_are_named_in_one_line(monkeypatch):
+    import importlib.util
+
+    from soundstorm.evaluate.cli import check_dependencies
+
+    real_find_spec = importlib.util.find_spec
+    gone = {"pocketsphinx", "pkg_resources"}
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in gone else real_find_spec(name, *a),
+    )
+    with pytest.raises(SoundStormError, match=r"needs pocketsphinx, setuptools<81: pip install"):
+        check_dependencies(["wer", "speaker", "dnsmos", "plots"])
+    check_dependencies(["dnsmos", "plots"])  # these are all installed

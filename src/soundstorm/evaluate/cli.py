@@ -113,6 +113,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
+# metric family -> modules it imports (PyPI names differ only for pkg_resources: setuptools<81)
+_NEEDED_MODULES = {
+    "wer": ("pocketsphinx", "jiwer"),
+    "speaker": ("resemblyzer", "webrtcvad", "pkg_resources"),
+    "consistency": ("resemblyzer", "webrtcvad", "pkg_resources"),
+    "dnsmos": ("speechmos", "onnxruntime", "librosa"),
+    "codec": ("pystoi", "pesq"),
+    "plots": ("matplotlib",),
+}
+
+
+def check_dependencies(families: list[str]) -> None:
+    """Fail with one line naming every missing package, before any work starts.
+
+    Raises:
+        SoundStormError: a package needed by one of ``families`` is not installed.
+    """
+    import importlib.util
+
+    missing = []
+    for family in families:
+        for module in _NEEDED_MODULES[family]:
+            if module not in missing and importlib.util.find_spec(module) is None:
+                missing.append(module)
+    if missing:
+        names = ["setuptools<81" if m == "pkg_resources" else m for m in missing]
+        raise SoundStormError(
+            f"soundstorm evaluate needs {', '.join(names)}: pip install 'soundstorm[eval]' "
+            "matplotlib"
+        )
+
+
 def _read_texts(path: Path) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"text file not found: {path}")
@@ -164,6 +196,8 @@ def main(args: argparse.Namespace) -> int:
         raise SoundStormError("--max-plots must be >= 0")
     if args.out.exists() and not args.out.is_dir():
         raise SoundStormError(f"--out {args.out} exists and is not a folder")
+    families = list(metrics) + ["codec"] * bool(args.codec) + ["plots"] * (args.max_plots > 0)
+    check_dependencies(families)
     items = _items(args)  # checks every file before any model loads
     codec = _load_codec(args.codec) if args.codec else None
     options = SuiteOptions(metrics=metrics, segment_seconds=args.segment_seconds, codec=codec)
