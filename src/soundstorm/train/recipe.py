@@ -101,8 +101,8 @@ class TrainRecipe:
             self.strategy = "ddp" if ctx.is_distributed else "none"
         self.sharded = ctx.is_distributed and self.strategy == "fsdp"
         cuda = self.device.type == "cuda"
-        if cuda and cfg.run.tf32:
-            torch.backends.cuda.matmul.allow_tf32 = True
+        if cuda and cfg.run.tf32:  # fp32 matmuls (outside autocast) on tensor cores
+            torch.set_float32_matmul_precision("high")
             torch.backends.cudnn.allow_tf32 = True
         precision = cfg.run.precision
         if precision == "auto":
