@@ -25,8 +25,8 @@ synthesises (``-psdur``), which gives:
 Speaker-independent, content-bearing tokens have high cross-voice agreement, a large gap to
 the baseline and a low same-sentence edit distance. ``--tokenizer mel-kmeans`` measures a
 voice-DEPENDENT reference for contrast: k-means (64 clusters, fitted on this very corpus) of
-50 Hz log-mel frames, i.e. what purely acoustic tokens score. ``--tokenizer words-reference``
-measures a rejected alternative to the default (word recognition + phone alignment).
+50 Hz log-mel frames, i.e. what purely acoustic tokens score. ``--tokenizer phones-words``
+measures the word-recognition variant of the default.
 """
 
 from __future__ import annotations
@@ -138,56 +138,6 @@ class MelKMeansReference:
         return {"name": "mel-kmeans", "frame_rate": 50.0, "vocab_size": self.kmeans.num_clusters}
 
 
-def word_aligned_phones_reference():
-    """Alternative to the default, measured for comparison (benchmark only): PocketSphinx
-    WORD recognition (en-us 3-gram LM + CMUdict), then phone-level forced alignment of the
-    recognised words. Dictionary phones are identical for two voices saying the same words,
-    but the LM can hallucinate words, decoding is ~10x slower, and alignment can fail (the
-    allphone decoding is then used for that clip).
-    """
-    import math
-
-    from pocketsphinx import Decoder
-
-    from soundstorm.semantic import phones
-
-    class WordAlignedPhones(phones.PhoneTokenizer):
-        name = "words-reference"
-
-        def decode_phones(self, audio: np.ndarray) -> np.ndarray:
-            ids = np.zeros(math.ceil(len(audio) / 160), dtype=np.int64)
-            dither = np.random.default_rng(0).standard_normal(len(audio)) * 2.0
-            pcm = np.clip(audio * 32767.0 + dither, -32768, 32767).round().astype("<i2")
-            if self._decoder is None:
-                self._decoder = Decoder(loglevel="ERROR", samprate=16000)
-            recogniser = self._decoder
-            recogniser.start_utt()
-            recogniser.process_raw(pcm.tobytes(), full_utt=True)
-            recogniser.end_utt()
-            hyp = recogniser.hyp()
-            if hyp is None or not hyp.hypstr.strip():
-                return ids
-            aligner = Decoder(loglevel="ERROR", samprate=16000, lm=None)
-            try:
-                aligner.set_align_text(hyp.hypstr)
-                for _ in range(2):  # word alignment, then phone alignment
-                    aligner.start_utt()
-                    aligner.process_raw(pcm.tobytes(), full_utt=True)
-                    aligner.end_utt()
-                    if aligner.get_alignment() is None:
-                        aligner.set_alignment()
-                for word in aligner.get_alignment():
-                    for phone in word:
-                        token = phones._PHONE_TO_ID.get(phone.name, phones.SILENCE_ID)
-                        ids[phone.start : phone.start + phone.duration] = token
-            except RuntimeError:  # "Alignment failed": fall back to allphone decoding
-                return phones.PhoneTokenizer.decode_phones(fallback, audio)
-            return ids
-
-    fallback = phones.PhoneTokenizer()
-    return WordAlignedPhones()
-
-
 def phone_warp(phones_a: list, phones_b: list, times_a: np.ndarray) -> np.ndarray:
     """Map times in utterance A to the same relative place of the same phone in B."""
     starts_a = np.array([p[1] for p in phones_a])
@@ -238,8 +188,6 @@ def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> d
                 espeak[(s, voice)] = {"audio": audio, "sr": sample_rate}
     if tokenizer_name == "mel-kmeans":
         tokenizer = MelKMeansReference([(u["audio"], u["sr"]) for u in utterances.values()])
-    elif tokenizer_name == "words-reference":
-        tokenizer = word_aligned_phones_reference()
     else:
         tokenizer = get_semantic_tokenizer(tokenizer_name, **(options or {}))
     first = next(iter(utterances.values()))

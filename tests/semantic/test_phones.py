@@ -26,6 +26,7 @@ def tokenizer() -> PhoneTokenizer:
 
 def _flite(text: str, voice: str, tmp_path) -> tuple[torch.Tensor, int, list[tuple[str, float]]]:
     """Synthesise ``text``; return ``[1, 1, S]`` audio, its rate and (phone, end time)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"{voice}.wav"
     printed = subprocess.run(
         ["flite", "-voice", voice, "-psdur", "-t", text, "-o", str(path)],
@@ -46,6 +47,21 @@ def _reference_ids(phones: list[tuple[str, float]], num_frames: int, rate: float
     return np.array([phone_id(phones[i][0]) for i in index])
 
 
+def _phone_sequence(tokens: torch.Tensor) -> list[int]:
+    """Run-length-collapsed ids without silence: ``[T]`` -> the spoken phone sequence."""
+    return [t for t in torch.unique_consecutive(tokens).tolist() if t != SILENCE_ID]
+
+
+def _similarity(a: list[int], b: list[int]) -> float:
+    """1 - Levenshtein distance / longer length."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return 1 - row[-1] / max(len(a), len(b))
+
+
 def test_phone_table() -> None:
     assert len(PHONES) == len(set(PHONES)) == 41
     assert PHONES[SILENCE_ID] == "SIL"
@@ -60,6 +76,11 @@ def test_is_a_semantic_tokenizer(tokenizer) -> None:
     assert tokenizer.frame_rate == 50 and tokenizer.vocab_size == 41
     config = tokenizer.config_dict()
     assert config["name"] == "phones" and config["frame_rate"] == 50
+    assert config["decoding"] == "allphone"
+    words = get_semantic_tokenizer("phones-words")
+    assert words.config_dict()["decoding"] == "words" and words.name == "phones-words"
+    with pytest.raises(SoundStormError, match="decoding"):
+        PhoneTokenizer(decoding="triphones")
 
 
 def test_silence_and_digital_zeros_are_silence(tokenizer) -> None:
@@ -133,20 +154,8 @@ def test_two_voices_agree_more_than_two_sentences(tokenizer, tmp_path) -> None:
     wav, sample_rate, _ = _flite(other_text, "slt", tmp_path)
     other = tokenizer.tokenize(wav, sample_rate)[0]
 
-    def phone_sequence(tokens: torch.Tensor) -> list[int]:
-        collapsed = torch.unique_consecutive(tokens).tolist()
-        return [t for t in collapsed if t != SILENCE_ID]
-
-    def similarity(a: list[int], b: list[int]) -> float:  # 1 - normalised edit distance
-        row = list(range(len(b) + 1))
-        for i, x in enumerate(a, 1):
-            prev, row[0] = row[0], i
-            for j, y in enumerate(b, 1):
-                prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
-        return 1 - row[-1] / max(len(a), len(b))
-
-    slt, rms = (phone_sequence(by_voice[v][0]) for v in ("slt", "rms"))
-    assert similarity(slt, rms) > similarity(slt, phone_sequence(other)) + 0.2
+    slt, rms = (_phone_sequence(by_voice[v][0]) for v in ("slt", "rms"))
+    assert _similarity(slt, rms) > _similarity(slt, _phone_sequence(other)) + 0.2
     # Frame level: both voices match the synthesiser's phones well above chance.
     for tokens, phones in by_voice.values():
         reference = _reference_ids(phones, len(tokens), tokenizer.frame_rate)
@@ -170,3 +179,31 @@ def test_pickles_for_worker_processes(tokenizer) -> None:
     clone = pickle.loads(pickle.dumps(tokenizer))
     assert clone.config_dict() == tokenizer.config_dict()
     assert torch.equal(clone.tokenize(wav, 16000), expected)
+
+
+@needs_flite
+def test_tokens_do_not_depend_on_previous_clips(tmp_path) -> None:
+    first, rate, _ = _flite("Four hours of steady work faced us.", "awb", tmp_path / "a")
+    other, other_rate, _ = _flite("Kick the ball straight and follow through.", "slt", tmp_path)
+    for name in ("phones", "phones-words"):
+        tokenizer = get_semantic_tokenizer(name)
+        before = tokenizer.tokenize(first, rate)
+        tokenizer.tokenize(other, other_rate)
+        tokenizer.tokenize(0.3 * torch.randn(1, 1, 8000), 16000)
+        assert torch.equal(tokenizer.tokenize(first, rate), before), name
+
+
+@needs_flite
+def test_word_decoding_gives_the_same_phones_for_two_voices(tmp_path) -> None:
+    tokenizer = get_semantic_tokenizer("phones-words")
+    text = "The juice of lemons makes fine punch."
+    sequences = []
+    for voice in ("kal16", "slt"):
+        wav, sample_rate, phones = _flite(text, voice, tmp_path / voice)
+        tokens = tokenizer.tokenize(wav, sample_rate)[0]
+        reference = _reference_ids(phones, len(tokens), tokenizer.frame_rate)
+        assert np.mean(tokens.numpy() == reference) > 0.5
+        sequences.append(_phone_sequence(tokens))
+    wav, sample_rate, _ = _flite("Help the woman get back to her feet.", "slt", tmp_path)
+    other = _phone_sequence(tokenizer.tokenize(wav, sample_rate)[0])
+    assert _similarity(*sequences) > _similarity(sequences[1], other) + 0.3

@@ -68,12 +68,23 @@ def phone_id(name: str) -> int:
 class PhoneTokenizer(SemanticTokenizer):
     """Speaker-independent frame-level phone ids from PocketSphinx (the embedded default).
 
+    Two decodings, same 41 ids:
+
+    - ``"allphone"`` (default, name ``phones``): phone recognition with a phone bigram model.
+      Fast (7-20x faster than real time on one core), no word model, so no word
+      hallucination on odd input.
+    - ``"words"`` (name ``phones-words``): word recognition (en-us 3-gram LM, CMUdict) then
+      phone-level forced alignment of the recognised words. Two voices saying the same words
+      get the same dictionary phones: clearly more speaker-independent on clear English
+      (``docs/bench/semantic.md``), but about 8x slower and dependent on the word model. If
+      the alignment fails on a clip, that clip falls back to allphone decoding.
+
     Args:
         frame_rate: Output frames per second (divides 100 for exact repetition; 50 or 25 are
-            the usual choices, any positive rate is accepted).
-        language_weight: Weight of the phone bigram model against the acoustic scores
-            (PocketSphinx ``-lw``); higher favours likely phone sequences.
-        phone_insertion_penalty: PocketSphinx ``-pip`` (< 1 gives fewer, longer phones).
+            the usual choices, any rate in (0, 100] is accepted).
+        language_weight: Weight of the phone bigram model against the acoustic scores in
+            allphone decoding (PocketSphinx ``-lw``; its own default 6.5 is worse here).
+        decoding: ``"allphone"`` or ``"words"``.
     """
 
     name = "phones"
@@ -82,14 +93,18 @@ class PhoneTokenizer(SemanticTokenizer):
         self,
         frame_rate: float = 50.0,
         language_weight: float = 2.0,
-        phone_insertion_penalty: float = 1.0,
+        decoding: str = "allphone",
     ) -> None:
         if not frame_rate > 0 or frame_rate > _DECODER_FRAME_RATE:
             raise SoundStormError(f"frame_rate must be in (0, 100] Hz, got {frame_rate!r}")
+        if decoding not in ("allphone", "words"):
+            raise SoundStormError(f"decoding must be 'allphone' or 'words', got {decoding!r}")
         self._frame_rate = float(frame_rate)
         self.language_weight = float(language_weight)
-        self.phone_insertion_penalty = float(phone_insertion_penalty)
-        self._decoder = None  # created on first use: importing pocketsphinx is lazy
+        self.decoding = decoding
+        if decoding == "words":
+            self.name = "phones-words"
+        self._decoders: dict = {}  # created on first use: importing pocketsphinx is lazy
 
     @property
     def frame_rate(self) -> float:
@@ -105,31 +120,71 @@ class PhoneTokenizer(SemanticTokenizer):
         """JSON description stored in token files."""
         return {
             **super().config_dict(),
+            "decoding": self.decoding,
             "language_weight": self.language_weight,
-            "phone_insertion_penalty": self.phone_insertion_penalty,
         }
 
     def __getstate__(self) -> dict:
-        """Pickle without the native decoder (rebuilt on first use, e.g. in a worker)."""
-        return {**self.__dict__, "_decoder": None}
+        """Pickle without the native decoders (rebuilt on first use, e.g. in a worker)."""
+        return {**self.__dict__, "_decoders": {}}
 
-    def _get_decoder(self):
-        if self._decoder is None:
+    def _decoder(self, kind: str):
+        """The PocketSphinx decoder ``allphone``, ``words`` or ``align`` (cached)."""
+        if kind not in self._decoders:
             try:
                 from pocketsphinx import Decoder, get_model_path
             except ImportError as error:
                 raise SoundStormError(
                     "the default semantic tokenizer needs pocketsphinx: pip install pocketsphinx"
                 ) from error
-            self._decoder = Decoder(
-                allphone=get_model_path("en-us/en-us-phone.lm.bin"),
-                lm=None,
-                samprate=_DECODER_SAMPLE_RATE,
-                lw=self.language_weight,
-                pip=self.phone_insertion_penalty,
-                loglevel="ERROR",
-            )
-        return self._decoder
+            options = {"samprate": _DECODER_SAMPLE_RATE, "loglevel": "FATAL"}
+            if kind == "allphone":
+                options.update(
+                    allphone=get_model_path("en-us/en-us-phone.lm.bin"),
+                    lm=None,
+                    lw=self.language_weight,
+                )
+            elif kind == "align":
+                options.update(lm=None)
+            self._decoders[kind] = Decoder(**options)
+        return self._decoders[kind]
+
+    @staticmethod
+    def _run(decoder, pcm: bytes) -> None:
+        # A fresh front end per clip: otherwise noise and cepstral-mean estimates carry over
+        # from the previous clip, and the same audio gets tokens that depend on the history.
+        decoder.reinit_feat()
+        decoder.start_utt()
+        decoder.process_raw(pcm, full_utt=True)
+        decoder.end_utt()
+
+    def _allphone_segments(self, pcm: bytes) -> list[tuple[str, int, int]]:
+        """``(phone, first frame, frame after the last)`` from phone recognition."""
+        decoder = self._decoder("allphone")
+        self._run(decoder, pcm)
+        return [(seg.word, seg.start_frame, seg.end_frame + 1) for seg in decoder.seg()]
+
+    def _word_aligned_segments(self, pcm: bytes) -> list[tuple[str, int, int]]:
+        """Phones of the recognised words, placed by forced alignment."""
+        recogniser = self._decoder("words")
+        self._run(recogniser, pcm)
+        hypothesis = recogniser.hyp()
+        if hypothesis is None or not hypothesis.hypstr.strip():
+            return []
+        aligner = self._decoder("align")
+        try:
+            aligner.set_align_text(hypothesis.hypstr)
+            self._run(aligner, pcm)  # word alignment
+            aligner.set_alignment()
+            self._run(aligner, pcm)  # phone alignment
+            return [
+                (phone.name, phone.start, phone.start + phone.duration)
+                for word in aligner.get_alignment()
+                for phone in word
+            ]
+        except RuntimeError:  # "Alignment failed": rebuild the aligner, use allphone here
+            del self._decoders["align"]
+            return self._allphone_segments(pcm)
 
     def decode_phones(self, audio: np.ndarray) -> np.ndarray:
         """Phone id of every 10 ms decoder frame of one mono 16 kHz clip.
@@ -148,14 +203,13 @@ class PhoneTokenizer(SemanticTokenizer):
         # Fixed-seed dither of a few LSB: digital silence (all zeros) otherwise decodes as
         # fricatives, because the decoder's energy normalisation divides by ~0.
         dither = np.random.default_rng(0).standard_normal(len(audio)) * _DITHER_LSB
-        pcm = np.clip(audio * 32767.0 + dither, -32768, 32767).round().astype("<i2")
-        decoder = self._get_decoder()
-        decoder.start_utt()
-        decoder.process_raw(pcm.tobytes(), full_utt=True)
-        decoder.end_utt()
-        for segment in decoder.seg():
-            token = _PHONE_TO_ID.get(segment.word, SILENCE_ID)
-            ids[segment.start_frame : segment.end_frame + 1] = token
+        pcm = np.clip(audio * 32767.0 + dither, -32768, 32767).round().astype("<i2").tobytes()
+        if self.decoding == "words":
+            segments = self._word_aligned_segments(pcm)
+        else:
+            segments = self._allphone_segments(pcm)
+        for phone, start, end in segments:
+            ids[start:end] = _PHONE_TO_ID.get(phone, SILENCE_ID)
         return ids
 
     def tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:

@@ -21,10 +21,17 @@ def _phones(**kwargs) -> SemanticTokenizer:
     return PhoneTokenizer(**kwargs)
 
 
+def _phones_words(**kwargs) -> SemanticTokenizer:
+    from soundstorm.semantic.phones import PhoneTokenizer
+
+    return PhoneTokenizer(decoding="words", **kwargs)
+
+
 #: Built-in tokenizers that need no files: name -> factory taking keyword options.
 BUILTIN_TOKENIZERS: dict[str, Callable[..., SemanticTokenizer]] = {
     "default": _phones,
     "phones": _phones,
+    "phones-words": _phones_words,
 }
 
 
@@ -32,7 +39,7 @@ def get_semantic_tokenizer(name_or_path: str | os.PathLike, **kwargs) -> Semanti
     """Build a semantic tokenizer.
 
     Args:
-        name_or_path: A built-in name (``"default"``, ``"phones"``) or the directory of a
+        name_or_path: A built-in name (``"default"`` = ``"phones"``, ``"phones-words"``) or the directory of a
             k-means tokenizer saved with ``HubertKMeansTokenizer.save`` /
             ``W2VBertKMeansTokenizer.save`` (it holds ``semantic_tokenizer.json``).
         **kwargs: Options of the built-in tokenizer (e.g. ``frame_rate=25``), or of
