@@ -55,6 +55,8 @@ def test_summary_means_corpus_wer_and_total_rtf(speech_files, tmp_path):
     assert summarize([]) == {}
     table = markdown_table(report)
     assert table.count("\n| ") >= 3 and format_value("wer_generated", 0.25) == "25.0%"
+    assert format_value("consistency_slope_generated", -0.0012) == "-0.0012"
+    assert format_value("rtf", None) == format_value("rtf", float("nan")) == "-"
     path = write_json(report, tmp_path / "r.json")
     assert json.loads(path.read_text())["summary"] == pytest.approx(report.summary)
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left

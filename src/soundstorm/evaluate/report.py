@@ -58,13 +58,19 @@ def write_json(report: EvaluationReport, path: str | Path) -> Path:
 
 
 def format_value(name: str, value: float | None) -> str:
-    """Format one metric for the table: WER as a percentage, others with 3 decimals."""
+    """Format one metric for the table.
+
+    WER as a percentage, slopes signed with 4 decimals, others with 3 decimals; missing or
+    non-finite values as ``-``.
+    """
     if value is None or not math.isfinite(value):
         return "-"
     if name.startswith(_PERCENT_METRICS):
         return f"{100.0 * value:.1f}%"
     if name == "duration_s":
         return f"{value:.2f}"
+    if "slope" in name:
+        return f"{value:+.4f}"
     return f"{value:.3f}"
 
 
@@ -96,7 +102,9 @@ def _escape(text: str) -> str:
 def write_markdown(report: EvaluationReport, path: str | Path, title: str | None = None) -> Path:
     """Write ``results.md``: a title, the options, then :func:`markdown_table`."""
     path = Path(path)
-    options = ", ".join(f"{k}: {v}" for k, v in report.options.items())
+    options = ", ".join(
+        f"{k}: {','.join(v) if isinstance(v, list) else v}" for k, v in report.options.items()
+    )
     text = f"# {title or 'Evaluation results'}\n\n{len(report.results)} items; {options}.\n\n"
     text += markdown_table(report)
     _atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"))
@@ -134,7 +142,12 @@ def plot_spectrograms(result: ItemResult, path: str | Path) -> Path:
     rows = [(n, p) for n, p in (("prompt", item.prompt), ("reference", item.reference)) if p]
     rows.append(("generated", item.generated))
     figure, axes = plt.subplots(
-        len(rows), 1, figsize=(10, 2.4 * len(rows)), squeeze=False, layout="constrained"
+        len(rows),
+        1,
+        figsize=(10, 2.4 * len(rows)),
+        squeeze=False,
+        sharex=True,
+        layout="constrained",
     )
     for axis, (name, audio_path) in zip(axes[:, 0], rows):
         audio = load_audio(audio_path)
