@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +126,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work-dir", type=Path, default=None, help="corpus folder (default: temp)")
     parser.add_argument("--train-utterances", type=int, default=480)
-    parser.add_argument("--test-utterances", type=int, default=40)
+    parser.add_argument("--test-utterances", type=int, default=24)
     parser.add_argument("--levels", default="1,2,4,8,12")
     parser.add_argument("--num-levels", type=int, default=12)
     parser.add_argument("--codebook-size", type=int, default=1024)
@@ -134,6 +135,9 @@ def main() -> int:
     parser.add_argument("--griffin-lim-iters", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--save-codec", type=Path, default=None, help="keep the fitted codec")
+    parser.add_argument(
+        "--codec", type=Path, default=None, help="evaluate this fitted codec file (no fitting)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if shutil.which("flite") is None:
@@ -151,16 +155,21 @@ def main() -> int:
     if args.griffin_lim_iters is not None:
         overrides["griffin_lim_iters"] = args.griffin_lim_iters
 
-    start = time.perf_counter()
-    codec = EmbeddedCodec.fit(
-        (load_audio(p, sample_rate=16000)[0][0] for p in train_paths),
-        16000,
-        num_levels=args.num_levels,
-        codebook_size=args.codebook_size,
-        max_frames=args.max_frames,
-        **overrides,
-    )
-    fit_seconds = time.perf_counter() - start
+    if args.codec is not None:
+        codec, fit_seconds = EmbeddedCodec.load(args.codec), 0.0
+        if "griffin_lim_iters" in overrides:
+            codec.config = replace(codec.config, griffin_lim_iters=overrides["griffin_lim_iters"])
+    else:
+        start = time.perf_counter()
+        codec = EmbeddedCodec.fit(
+            (load_audio(p, sample_rate=16000)[0][0] for p in train_paths),
+            16000,
+            num_levels=args.num_levels,
+            codebook_size=args.codebook_size,
+            max_frames=args.max_frames,
+            **overrides,
+        )
+        fit_seconds = time.perf_counter() - start
     train_seconds = sum(load_audio(p)[0].shape[-1] / 16000 for p in train_paths)
     print(f"fitted on {train_seconds / 60:.1f} min of audio in {fit_seconds:.0f} s")
     if args.save_codec is not None:

@@ -184,7 +184,10 @@ class DacCodec(HFCodec):
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         audio = self.model.decode(audio_codes=codes.to(self.device), return_dict=True).audio_values
-        return audio.reshape(codes.shape[0], 1, -1).cpu()  # (B, S) -> (B, 1, S)
+        audio = audio.reshape(codes.shape[0], 1, -1).cpu()  # (B, S) -> (B, 1, S)
+        # DAC's decoder convolutions can return a few samples short of T * hop: pad or cut.
+        length = codes.shape[-1] * self.hop_length
+        return torch.nn.functional.pad(audio, (0, max(0, length - audio.shape[-1])))[..., :length]
 
 
 class MimiCodec(HFCodec):
