@@ -16,9 +16,10 @@ synthesises (``-psdur``), which gives:
   paired by linear time warping), i.e. what agreement looks like when the content differs;
 - ``edit distance``: normalised Levenshtein distance between the run-length-collapsed token
   sequences, same sentence / different voice vs. different sentences;
-- ``cross-synthesiser edit distance``: the same sentence by eSpeak NG (a formant
-  synthesiser, voices en-us and en-us+f3) against the flite voices (if espeak-ng is
-  installed);
+- ``cross-engine edit distance``: the same sentence spoken by other synthesisers and other
+  speakers (eSpeak NG formant voices en-us and en-us+f3; and, where the ``soundstorm corpus``
+  voices are installed, festival's ked diphone voice and the neural Piper voice
+  en_US-joe-medium) against the flite voices, one row per engine;
 - ``phone accuracy`` (phone tokenizers only): frames whose token is the phone flite says;
 - ``speed``: tokens per second and real-time factor of ``tokenize`` (decoder start-up excluded).
 
@@ -67,6 +68,7 @@ SENTENCES = (  # Harvard sentences (IEEE 1969), public domain.
 )
 VOICES = ("kal16", "awb", "rms", "slt")
 ESPEAK_VOICES = ("en-us", "en-us+f3")
+CORPUS_VOICES = ("festival-ked", "piper-joe")  # soundstorm.corpus.voices names
 FRAME_RATE_FOR_METRICS = 100.0  # tokens are aligned to 100 Hz before comparing
 
 
@@ -94,6 +96,20 @@ def synthesise_espeak(text: str, voice: str, directory: Path) -> tuple[np.ndarra
     subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True)
     audio, sample_rate = sf.read(path, dtype="float32")
     return audio, sample_rate
+
+
+def synthesise_corpus_voice(text: str, name: str) -> tuple[np.ndarray, int] | None:
+    """Speak ``text`` with a ``soundstorm corpus`` voice, or None if it is not installed."""
+    try:
+        from soundstorm.corpus.voices import VOICES as CORPUS
+        from soundstorm.corpus.voices import missing_requirements, synthesize
+    except ImportError:
+        return None
+    voice = CORPUS.get(name)
+    if voice is None or any(missing_requirements(voice)):
+        return None
+    result = synthesize(voice, text)
+    return result.audio, result.sample_rate
 
 
 def log_mel(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -185,7 +201,11 @@ def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> d
         if shutil.which("espeak-ng"):
             for (s, text), voice in itertools.product(enumerate(SENTENCES), ESPEAK_VOICES):
                 audio, sample_rate = synthesise_espeak(text, voice, Path(tmp))
-                espeak[(s, voice)] = {"audio": audio, "sr": sample_rate}
+                espeak[(s, "espeak-" + voice)] = {"audio": audio, "sr": sample_rate}
+    for (s, text), voice in itertools.product(enumerate(SENTENCES), CORPUS_VOICES):
+        spoken = synthesise_corpus_voice(text, voice)
+        if spoken is not None:
+            espeak[(s, voice)] = {"audio": spoken[0], "sr": spoken[1]}
     if tokenizer_name == "mel-kmeans":
         tokenizer = MelKMeansReference([(u["audio"], u["sr"]) for u in utterances.values()])
     else:
@@ -224,21 +244,23 @@ def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> d
         diff.append(frame_agreement(a["tokens"], b["tokens"], a["times"] * duration_ratio))
         diff_ed.append(edit_distance(collapse(a["tokens"]), collapse(b["tokens"])))
 
-    cross_synth_ed = [
-        edit_distance(collapse(e["tokens"]), collapse(utterances[(s, voice)]["tokens"]))
-        for (s, _), e in espeak.items()
-        for voice in VOICES
-    ]
+    cross_engine: dict[str, list[float]] = {}
+    for (s, engine), other in espeak.items():
+        engine = "espeak" if engine.startswith("espeak") else engine
+        cross_engine.setdefault(engine, []).extend(
+            edit_distance(collapse(other["tokens"]), collapse(utterances[(s, voice)]["tokens"]))
+            for voice in VOICES
+        )
     results = {
         "tokenizer": tokenizer_name,
         "config": tokenizer.config_dict(),
         "num_utterances": len(utterances) + len(espeak),
-        "seconds_audio": seconds_audio,  # flite and eSpeak NG
+        "seconds_audio": seconds_audio,  # all engines
         "cross_voice_agreement": float(np.mean(same)),
         "different_sentence_agreement": float(np.mean(diff)),
         "cross_voice_edit_distance": float(np.mean(same_ed)),
         "different_sentence_edit_distance": float(np.mean(diff_ed)),
-        "cross_synthesiser_edit_distance": float(np.mean(cross_synth_ed)) if espeak else None,
+        "cross_engine_edit_distance": {k: float(np.mean(v)) for k, v in cross_engine.items()},
         "pairs_same": len(same),
         "pairs_skipped_phone_mismatch": skipped,
         "tokens_per_second": num_tokens / seconds_cpu,
@@ -312,7 +334,7 @@ def to_markdown(results: dict, command: str) -> str:
         "(shared machine: speed figures are pessimistic)",
         f"- date: {datetime.date.today().isoformat()}, commit {commit}",
         f"- corpus: {len(SENTENCES)} Harvard sentences x flite voices {', '.join(VOICES)}"
-        f" (+ eSpeak NG {', '.join(ESPEAK_VOICES)})"
+        f" (+ other engines: {', '.join(results['cross_engine_edit_distance'])})"
         f" ({results['num_utterances']} utterances, {results['seconds_audio']:.0f} s)",
         f"- tokenizer config: `{results['config']}`",
         "",
@@ -326,8 +348,10 @@ def to_markdown(results: dict, command: str) -> str:
         f"| {results['cross_voice_edit_distance']:.3f} |",
         f"| normalised edit distance, different sentences (baseline) "
         f"| {results['different_sentence_edit_distance']:.3f} |",
-        f"| normalised edit distance, same sentence, eSpeak NG vs. flite "
-        f"| {results['cross_synthesiser_edit_distance'] or float('nan'):.3f} |",
+        *(
+            f"| normalised edit distance, same sentence, {engine} vs. flite | {value:.3f} |"
+            for engine, value in results["cross_engine_edit_distance"].items()
+        ),
         f"| tokens / s (1 process) | {results['tokens_per_second']:.0f} |",
         f"| real-time factor (CPU s per audio s) | {results['real_time_factor']:.3f} |",
     ]

@@ -6,11 +6,13 @@ uses k-means ids of w2v-BERT; here the default needs no download: CMU PocketSphi
 speaker-independent English phone recogniser (acoustic model trained on many real speakers,
 shipped inside the ``pocketsphinx`` wheel) decodes the audio in "allphone" mode (phone
 bigram language model, no words), and every frame gets the id of the phone being spoken.
+The ``phones-words`` variant recognises words first and force-aligns their dictionary
+phones: more speaker-independent, about 8x slower (see :class:`PhoneTokenizer`).
 
 Tokens: 41 ids, ``PHONES[i]`` (silence, speech-like noise, the 39 ARPAbet phones of
 CMUdict); PocketSphinx's 100 Hz decisions are resampled to ``frame_rate`` (50 Hz by default)
-with :func:`soundstorm.semantic.align`. CPU only, about 25x faster than real time on one
-core (see ``docs/bench/semantic.md``).
+with :func:`soundstorm.semantic.align`. CPU only; allphone decoding runs 7-20x faster than
+real time on one core (figures in ``docs/bench/semantic.md``).
 
 Example::
 
