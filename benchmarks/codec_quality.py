@@ -171,7 +171,8 @@ def main() -> int:
         )
         fit_seconds = time.perf_counter() - start
     train_seconds = sum(load_audio(p)[0].shape[-1] / 16000 for p in train_paths)
-    print(f"fitted on {train_seconds / 60:.1f} min of audio in {fit_seconds:.0f} s")
+    if args.codec is None:
+        print(f"fitted on {train_seconds / 60:.1f} min of audio in {fit_seconds:.0f} s")
     if args.save_codec is not None:
         codec.save(args.save_codec)
 

@@ -23,6 +23,7 @@ def test_encode_shapes_rates_and_range(small_embedded_codec, speech):
     assert codes.shape[-1] == codec.num_frames(15900)
     assert 0 <= int(codes.min()) and int(codes.max()) < 32
     assert len(codes.unique()) > 8  # the codebooks are used, not a constant
+    torch.nn.Embedding(32, 4)(codes).sum().backward()  # usable in training graphs
     audio = codec.decode(codes)
     assert audio.shape == (2, 1, 50 * 320) and audio.dtype == torch.float32
     assert torch.isfinite(audio).all()

@@ -3,8 +3,8 @@
 ``get_codec`` turns a name or a path into a ``Codec``:
 
 - a file written by ``EmbeddedCodec.save`` (``*.safetensors``) -> ``EmbeddedCodec``;
-- ``"encodec"``, ``"encodec_24khz"``, ``"encodec_48khz"`` or any hub id containing
-  ``encodec`` -> ``EncodecCodec``;
+- ``"encodec"``, ``"encodec_24khz"`` or any hub id containing ``encodec`` ->
+  ``EncodecCodec`` (models without chunking: not the 48 kHz one);
 - ``"dac"``, ``"dac_16khz"``, ``"dac_24khz"``, ``"dac_44khz"`` or any hub id containing
   ``dac`` -> ``DacCodec``;
 - ``"mimi"`` or any hub id containing ``mimi`` -> ``MimiCodec``;
@@ -35,7 +35,6 @@ __all__ = [
 CODEC_ALIASES: dict[str, str] = {
     "encodec": "facebook/encodec_24khz",
     "encodec_24khz": "facebook/encodec_24khz",
-    "encodec_48khz": "facebook/encodec_48khz",
     "dac": "descript/dac_24khz",
     "dac_16khz": "descript/dac_16khz",
     "dac_24khz": "descript/dac_24khz",

@@ -59,7 +59,7 @@ class Codec(ABC):
         Returns:
             ``LongTensor[B, Q, T]`` with values in ``[0, codebook_size)``.
         """
-        with torch.inference_mode():
+        with torch.no_grad():
             codes = self._encode(self.prepare_audio(wav, sample_rate))
         return codes.long()
 
@@ -76,7 +76,7 @@ class Codec(ABC):
             ``FloatTensor[B, 1, S]`` at ``self.sample_rate``, ``S ~= T / frame_rate * sample_rate``.
         """
         self.check_codes(codes)
-        with torch.inference_mode():
+        with torch.no_grad():
             wav = self._decode(codes.long())
         return wav.float()
 

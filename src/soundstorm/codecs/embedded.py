@@ -218,6 +218,8 @@ def fast_griffin_lim(
 class EmbeddedCodec(Codec):
     """Log-mel (or log-spectrum) RVQ codec with Griffin-Lim decoding; see the module docstring.
 
+    Runs on the CPU: inputs on another device are copied, outputs are CPU tensors.
+
     Build one with ``EmbeddedCodec.fit`` and keep it with ``save`` / ``load``.
     """
 
@@ -270,7 +272,7 @@ class EmbeddedCodec(Codec):
         return self.quantizer.codebook_size
 
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:
-        features = log_spectrogram(wav[:, 0].float(), self.config)  # (B, T, D)
+        features = log_spectrogram(wav[:, 0].float().cpu(), self.config)  # (B, T, D)
         batch, num_frames, dim = features.shape
         normalised = (features - self.feature_mean) / self.feature_std
         codes = self.quantizer.encode(normalised.reshape(-1, dim), self.num_levels)  # (B*T, Q)
@@ -285,7 +287,7 @@ class EmbeddedCodec(Codec):
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
         config = self.config
-        log_magnitude = self.decode_log_spectrogram(codes)  # (B, T, D)
+        log_magnitude = self.decode_log_spectrogram(codes.cpu())  # (B, T, D)
         num_samples = codes.shape[-1] * config.hop_length
         factor = config.synthesis_hops_per_frame
         synthesis_hop = config.hop_length // factor

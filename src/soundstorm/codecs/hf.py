@@ -89,9 +89,8 @@ class EncodecCodec(HFCodec):
     """Meta's EnCodec (``EncodecModel``). Levels are chosen through the target bandwidth.
 
     The model is run at the smallest of its ``target_bandwidths`` that gives at least
-    ``num_levels`` quantizers; the codes are then cut to ``num_levels``. Models with
-    ``normalize=True`` (the 48 kHz one) are decoded with unit scale, since codes carry no
-    loudness; models with two channels get the mono signal on both.
+    ``num_levels`` quantizers; the codes are then cut to ``num_levels``. Chunked models
+    (the 48 kHz one) are refused; models with two channels get the mono signal on both.
     """
 
     name = "encodec"
@@ -110,6 +109,11 @@ class EncodecCodec(HFCodec):
             device: torch device.
         """
         model = _load_pretrained("EncodecModel", name_or_path, device)
+        if model.config.chunk_length is not None:
+            raise SoundStormError(
+                f"{name_or_path}: chunked EnCodec models (chunk_length_s set, e.g. the 48 kHz "
+                "one) are not supported: their codes need per-chunk scales"
+            )
         quantizer = model.quantizer
         bandwidths = sorted(float(b) for b in model.config.target_bandwidths)
         levels_at = {b: quantizer.get_num_quantizers_for_bandwidth(b) for b in bandwidths}
@@ -133,8 +137,6 @@ class EncodecCodec(HFCodec):
             wav = wav.expand(-1, channels, -1)
         output = self.model.encode(wav, bandwidth=self.bandwidth, return_dict=True)
         codes = output.audio_codes  # (chunks, B, Q, T_chunk)
-        if codes.shape[0] != 1:
-            raise SoundStormError("chunked EnCodec models (chunk_length_s set) are not supported")
         return codes[0, :, : self.num_levels, : self.num_frames(length)].cpu()
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
