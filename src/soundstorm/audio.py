@@ -81,10 +81,17 @@ def save_audio(
     os.close(handle)
     try:
         soundfile.write(temp_name, data, int(sample_rate), subtype=subtype, format=file_format)
+        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp makes 0600; use the usual mode
         os.replace(temp_name, path)
     except Exception as error:
         Path(temp_name).unlink(missing_ok=True)
         raise SoundStormError(f"cannot write audio file {path}: {error}") from error
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def resample(wav: torch.Tensor, src_sr: int, dst_sr: int) -> torch.Tensor:

@@ -67,3 +67,15 @@ def test_save_rejects_bad_shape(tmp_path):
     with pytest.raises(SoundStormError):
         save_audio(tmp_path / "x.wav", torch.zeros(1, 1, 10), 16000)
     assert not list(tmp_path.iterdir())
+
+
+def test_saved_audio_has_the_usual_file_mode(tmp_path):
+    import os
+
+    from soundstorm.audio import save_audio
+
+    path = tmp_path / "x.wav"
+    save_audio(path, torch.zeros(1, 160), 16000)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
