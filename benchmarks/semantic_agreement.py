@@ -20,6 +20,9 @@ synthesises (``-psdur``), which gives:
   speakers (eSpeak NG formant voices en-us and en-us+f3; and, where the ``soundstorm corpus``
   voices are installed, festival's ked diphone voice and the neural Piper voice
   en_US-joe-medium) against the flite voices, one row per engine;
+- ``context consistency``: each voice's 16 sentences are also tokenized as ONE long clip;
+  the fraction of frames whose token equals the token the sentence got on its own (tokens
+  should not depend much on what surrounds a sentence);
 - ``phone accuracy`` (phone tokenizers only): frames whose token is the phone flite says;
 - ``speed``: tokens per second and real-time factor of ``tokenize`` (decoder start-up excluded).
 
@@ -186,6 +189,27 @@ def edit_distance(a: list[int], b: list[int]) -> float:
     return row[-1] / max(len(a), len(b), 1)
 
 
+def context_consistency(tokenizer, utterances: dict) -> float:
+    """Agreement of each sentence's tokens alone vs. inside one long clip per voice."""
+    hits = total = 0
+    for voice in VOICES:
+        clips = [u for (_, v), u in sorted(utterances.items()) if v == voice]
+        sample_rate = clips[0]["sr"]
+        hop = round(sample_rate / tokenizer.frame_rate)  # samples per token frame
+        pieces = [np.pad(c["audio"], (0, -len(c["audio"]) % hop)) for c in clips]
+        long_clip = torch.from_numpy(np.concatenate(pieces))[None, None]
+        in_context = tokenizer.tokenize(long_clip, sample_rate)[0]
+        offset = 0
+        for piece in pieces:
+            alone = tokenizer.tokenize(torch.from_numpy(piece)[None, None], sample_rate)[0]
+            inside = in_context[offset : offset + len(alone)]
+            n = min(len(alone), len(inside))
+            hits += int((alone[:n] == inside[:n]).sum())
+            total += n
+            offset += len(piece) // hop
+    return hits / max(total, 1)
+
+
 def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> dict:
     """Synthesise the corpus, tokenize it and compute every metric."""
     from soundstorm.semantic import align, get_semantic_tokenizer
@@ -251,6 +275,7 @@ def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> d
             edit_distance(collapse(other["tokens"]), collapse(utterances[(s, voice)]["tokens"]))
             for voice in VOICES
         )
+    consistency = context_consistency(tokenizer, utterances)
     results = {
         "tokenizer": tokenizer_name,
         "config": tokenizer.config_dict(),
@@ -261,6 +286,7 @@ def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> d
         "cross_voice_edit_distance": float(np.mean(same_ed)),
         "different_sentence_edit_distance": float(np.mean(diff_ed)),
         "cross_engine_edit_distance": {k: float(np.mean(v)) for k, v in cross_engine.items()},
+        "context_consistency": consistency,
         "pairs_same": len(same),
         "pairs_skipped_phone_mismatch": skipped,
         "tokens_per_second": num_tokens / seconds_cpu,
@@ -352,6 +378,8 @@ def to_markdown(results: dict, command: str) -> str:
             f"| normalised edit distance, same sentence, {engine} vs. flite | {value:.3f} |"
             for engine, value in results["cross_engine_edit_distance"].items()
         ),
+        f"| context consistency (sentence alone vs. inside a long clip) "
+        f"| {results['context_consistency']:.3f} |",
         f"| tokens / s (1 process) | {results['tokens_per_second']:.0f} |",
         f"| real-time factor (CPU s per audio s) | {results['real_time_factor']:.3f} |",
     ]
