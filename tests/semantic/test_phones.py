@@ -21,7 +21,8 @@ needs_flite = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def tokenizer() -> PhoneTokenizer:
-    return PhoneTokenizer()
+    """The fast allphone decoding (most tests); ``default`` is the word decoding."""
+    return PhoneTokenizer(decoding="allphone")
 
 
 def _flite(text: str, voice: str, tmp_path) -> tuple[torch.Tensor, int, list[tuple[str, float]]]:
@@ -118,7 +119,9 @@ def test_bad_input_is_a_user_error(tokenizer) -> None:
 
 
 def test_registry_names_and_errors(tmp_path) -> None:
-    assert isinstance(get_semantic_tokenizer("default"), PhoneTokenizer)
+    default = get_semantic_tokenizer("default")
+    assert isinstance(default, PhoneTokenizer) and default.decoding == "words"
+    assert get_semantic_tokenizer("phones").decoding == "allphone"
     assert get_semantic_tokenizer("phones", frame_rate=25).frame_rate == 25
     with pytest.raises(SoundStormError, match="default"):
         get_semantic_tokenizer("no-such-tokenizer")

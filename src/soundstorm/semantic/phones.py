@@ -3,20 +3,23 @@
 SoundStorm's conditioning tokens must carry the content of speech (what is said) and as
 little as possible of the voice (who says it), so that a prompt can set the voice. The paper
 uses k-means ids of w2v-BERT; here the default needs no download: CMU PocketSphinx's
-speaker-independent English phone recogniser (acoustic model trained on many real speakers,
-shipped inside the ``pocketsphinx`` wheel) decodes the audio in "allphone" mode (phone
-bigram language model, no words), and every frame gets the id of the phone being spoken.
-The ``phones-words`` variant recognises words first and force-aligns their dictionary
-phones: more speaker-independent, about 8x slower (see :class:`PhoneTokenizer`).
+speaker-independent English recogniser (acoustic model trained on many real speakers,
+shipped inside the ``pocketsphinx`` wheel) gives every frame the id of the phone spoken.
+
+- ``get_semantic_tokenizer("default")`` = ``"phones-words"``: word recognition (3-gram LM,
+  CMUdict), then forced alignment of the recognised words' dictionary phones. Two voices
+  saying the same words get the same phones: the most speaker-independent option measured
+  (``docs/bench/semantic.md``), about 5x faster than real time on one core.
+- ``"phones"``: "allphone" phone recognition (phone bigram model, no words): less
+  speaker-independent, but about 25x faster than real time and free of word-model guesses.
 
 Tokens: 41 ids, ``PHONES[i]`` (silence, speech-like noise, the 39 ARPAbet phones of
 CMUdict); PocketSphinx's 100 Hz decisions are resampled to ``frame_rate`` (50 Hz by default)
-with :func:`soundstorm.semantic.align`. CPU only; allphone decoding runs 7-20x faster than
-real time on one core (figures in ``docs/bench/semantic.md``).
+with :func:`soundstorm.semantic.align`. CPU only.
 
 Example::
 
-    tokenizer = PhoneTokenizer()                 # 50 Hz
+    tokenizer = PhoneTokenizer(decoding="words")  # 50 Hz, the registry's "default"
     tokens = tokenizer.tokenize(wav, 24000)      # wav [B, C, S] -> tokens [B, T_sem]
     print(tokenizer.phone_names(tokens[0]))      # ['SIL', 'SIL', 'DH', 'DH', 'AH', ...]
 """
@@ -72,13 +75,13 @@ class PhoneTokenizer(SemanticTokenizer):
 
     Two decodings, same 41 ids:
 
-    - ``"allphone"`` (default, name ``phones``): phone recognition with a phone bigram model.
-      Fast (7-20x faster than real time on one core), no word model, so no word
-      hallucination on odd input.
-    - ``"words"`` (name ``phones-words``): word recognition (en-us 3-gram LM, CMUdict) then
-      phone-level forced alignment of the recognised words. Two voices saying the same words
-      get the same dictionary phones: clearly more speaker-independent on clear English
-      (``docs/bench/semantic.md``), but about 8x slower and dependent on the word model. If
+    - ``"allphone"`` (registry name ``phones``): phone recognition with a phone bigram
+      model. About 25x faster than real time on one core; no word model, so no word guesses
+      on odd input.
+    - ``"words"`` (registry names ``phones-words`` and ``default``): word recognition (en-us
+      3-gram LM, CMUdict) then phone-level forced alignment of the recognised words. Two
+      voices saying the same words get the same dictionary phones: clearly more
+      speaker-independent (``docs/bench/semantic.md``), about 5x slower than allphone. If
       the alignment fails on a clip, that clip falls back to allphone decoding.
 
     Args:

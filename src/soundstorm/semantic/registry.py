@@ -29,7 +29,7 @@ def _phones_words(**kwargs) -> SemanticTokenizer:
 
 #: Built-in tokenizers that need no files: name -> factory taking keyword options.
 BUILTIN_TOKENIZERS: dict[str, Callable[..., SemanticTokenizer]] = {
-    "default": _phones,
+    "default": _phones_words,  # most speaker-independent (docs/bench/semantic.md)
     "phones": _phones,
     "phones-words": _phones_words,
 }
@@ -39,7 +39,7 @@ def get_semantic_tokenizer(name_or_path: str | os.PathLike, **kwargs) -> Semanti
     """Build a semantic tokenizer.
 
     Args:
-        name_or_path: A built-in name (``"default"`` = ``"phones"``, ``"phones-words"``) or the directory of a
+        name_or_path: A built-in name (``"default"`` = ``"phones-words"``, ``"phones"``) or the directory of a
             k-means tokenizer saved with ``HubertKMeansTokenizer.save`` /
             ``W2VBertKMeansTokenizer.save`` (it holds ``semantic_tokenizer.json``).
         **kwargs: Options of the built-in tokenizer (e.g. ``frame_rate=25``), or of
