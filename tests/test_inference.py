@@ -73,13 +73,14 @@ def test_generate_many_equals_one_by_one(sharp_model):
         assert torch.equal(codes, sharp_model.generate(cond[None], **GREEDY)[0])
 
 
-def test_seeded_sampling_equals_eager_on_the_bucket_and_is_reproducible(sharp_model):
-    cond = random_cond(sharp_model, batch=2, frames=20, seed=2)
-    engine = GenerationEngine(sharp_model, buckets=(32,))
+def test_seeded_sampling_equals_eager_on_the_bucket_and_is_reproducible(tiny_model):
+    # The plain random model: its soft logits make samples depend on the seed.
+    cond = random_cond(tiny_model, batch=2, frames=20, seed=2)
+    engine = GenerationEngine(tiny_model, buckets=(32,))
     first = engine.generate(cond, generator=torch.Generator().manual_seed(5))
     again = engine.generate(cond, generator=torch.Generator().manual_seed(5))
     other = engine.generate(cond, generator=torch.Generator().manual_seed(6))
-    eager = sharp_model.generate(
+    eager = tiny_model.generate(
         F.pad(cond, (0, 12)),
         lengths=torch.tensor([20, 20]),
         generator=torch.Generator().manual_seed(5),
