@@ -45,6 +45,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "evaluate generated audio (WER, speaker similarity, DNSMOS)",
     ),
     "bench": ("soundstorm.bench", "measure generation speed"),
+    "semantic": (
+        "soundstorm.semantic.cli",
+        "fit a HuBERT / w2v-BERT k-means tokenizer, or print semantic tokens",
+    ),
     "corpus": ("soundstorm.corpus", "synthesise an offline multi-voice English speech corpus"),
     "demo": ("soundstorm.demo", "generate tokens with a tiny random model (smoke test)"),
 }
