@@ -145,7 +145,7 @@ class MelKMeansReference:
     frame_rate = 50.0
 
     def __init__(self, clips: list[tuple[np.ndarray, int]], num_clusters: int = 64) -> None:
-        from soundstorm.semantic.kmeans import KMeans
+        from soundstorm.kmeans import KMeans
 
         frames = torch.cat([log_mel(torch.from_numpy(a)[None, None], sr)[0] for a, sr in clips])
         self.kmeans = KMeans.fit(frames, num_clusters, seed=0)

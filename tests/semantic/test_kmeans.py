@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from soundstorm.errors import SoundStormError
-from soundstorm.semantic.kmeans import KMeans, nearest_centroid
+from soundstorm.kmeans import KMeans, nearest_centroid
 
 
 def _blobs(num_clusters: int, per_cluster: int, dim: int, seed: int = 0):

@@ -12,30 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-
-def nearest_codeword(
-    vectors: torch.Tensor, codebook: torch.Tensor, chunk: int = 8192
-) -> torch.Tensor:
-    """Index of the nearest codeword (Euclidean) of every vector.
-
-    Args:
-        vectors: ``[N, D]`` float.
-        codebook: ``[K, D]`` float.
-        chunk: rows of ``vectors`` handled at once (bounds the ``[chunk, K]`` distance matrix).
-
-    Returns:
-        ``LongTensor[N]`` of indices in ``[0, K)``.
-    """
-    codeword_sq_norms = codebook.pow(2).sum(dim=1)  # (K,)
-    indices = []
-    for start in range(0, vectors.shape[0], chunk):
-        block = vectors[start : start + chunk]  # (n, D)
-        # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2; ||x||^2 does not change the argmin.
-        scores = codeword_sq_norms[None, :] - 2.0 * block @ codebook.T  # (n, K)
-        indices.append(scores.argmin(dim=1))
-    if not indices:
-        return torch.zeros(0, dtype=torch.long, device=vectors.device)
-    return torch.cat(indices)
+from soundstorm.kmeans import lloyd, nearest_centroid
 
 
 def fit_kmeans(
@@ -44,7 +21,7 @@ def fit_kmeans(
     num_iters: int = 20,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Lloyd's k-means with random initialisation and re-seeding of empty clusters.
+    """K-means with random initialisation (then ``soundstorm.kmeans.lloyd``).
 
     Args:
         vectors: ``[N, D]`` float training vectors.
@@ -66,19 +43,7 @@ def fit_kmeans(
         repeats = order[torch.arange(num_clusters) % num_vectors]
         noise = torch.randn(num_clusters, dim, generator=generator) * 1e-3
         codebook = vectors[repeats].clone() + noise * vectors.std().clamp_min(1e-6)
-    for _ in range(num_iters):
-        assignment = nearest_codeword(vectors, codebook)  # (N,)
-        sums = torch.zeros_like(codebook).index_add_(0, assignment, vectors)  # (K, D)
-        counts = torch.bincount(assignment, minlength=num_clusters).to(vectors.dtype)  # (K,)
-        filled = counts > 0
-        codebook[filled] = sums[filled] / counts[filled, None]
-        num_empty = int((~filled).sum())
-        if num_empty and num_vectors > num_clusters:
-            # Re-seed empty clusters on the vectors that are currently worst represented.
-            errors = (vectors - codebook[assignment]).pow(2).sum(dim=1)
-            worst = errors.topk(min(num_empty, num_vectors)).indices
-            codebook[~filled] = vectors[worst[:num_empty]]
-    return codebook
+    return lloyd(vectors, codebook, num_iters)
 
 
 class ResidualVectorQuantizer:
@@ -137,7 +102,7 @@ class ResidualVectorQuantizer:
         codebooks = []
         for level in range(num_levels):
             codebook = fit_kmeans(residual, codebook_size, num_iters, generator)
-            residual -= codebook[nearest_codeword(residual, codebook)]
+            residual -= codebook[nearest_centroid(residual, codebook)]
             codebooks.append(codebook)
             if progress is not None:
                 progress(level)
@@ -157,7 +122,7 @@ class ResidualVectorQuantizer:
         residual = vectors.float().clone()
         codes = []
         for level in range(num_levels):
-            indices = nearest_codeword(residual, self.codebooks[level])
+            indices = nearest_centroid(residual, self.codebooks[level])
             residual -= self.codebooks[level][indices]
             codes.append(indices)
         if not codes:

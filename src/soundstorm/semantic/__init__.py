@@ -7,9 +7,9 @@
 - :func:`align` resamples tokens to the codec's frame rate (repetition / nearest frame time).
 """
 
+from soundstorm.kmeans import KMeans
 from soundstorm.semantic.align import align, num_frames_at
 from soundstorm.semantic.base import SemanticTokenizer
-from soundstorm.semantic.kmeans import KMeans
 from soundstorm.semantic.kmeans_tokenizer import (
     HubertKMeansTokenizer,
     KMeansSemanticTokenizer,

@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 from soundstorm.errors import SoundStormError
+from soundstorm.kmeans import KMeans
 from soundstorm.semantic.base import SemanticTokenizer, mono_resampled
-from soundstorm.semantic.kmeans import KMeans
 
 CONFIG_NAME = "semantic_tokenizer.json"
 CENTROIDS_NAME = "kmeans.safetensors"

@@ -1,8 +1,9 @@
-"""K-means in PyTorch: the quantiser that turns self-supervised speech features into tokens.
+"""K-means in PyTorch, shared by the semantic tokenizers and the embedded codec's RVQ.
 
-``KMeans.fit`` runs k-means++ seeding then Lloyd iterations; distances are computed in
-chunks, so a few hundred thousand frames of 1024-dim features fit in memory on a CPU.
-Centroids are saved as safetensors.
+``nearest_centroid`` assigns points in chunks (a few hundred thousand 1024-dim frames fit in
+memory on a CPU); ``lloyd`` runs Lloyd iterations with re-seeding of empty clusters; ``KMeans``
+(k-means++ seeding, then ``lloyd``) turns self-supervised speech features into tokens and is
+saved as safetensors. ``soundstorm.codecs.rvq`` fits its codebooks with ``lloyd`` too.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def _squared_distances(points: torch.Tensor, centroids: torch.Tensor) -> torch.T
 
 
 def nearest_centroid(points: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
-    """Index of the nearest centroid of every point.
+    """Index of the nearest centroid (Euclidean) of every point.
 
     Args:
         points: ``FloatTensor[N, D]``.
@@ -34,11 +35,52 @@ def nearest_centroid(points: torch.Tensor, centroids: torch.Tensor) -> torch.Ten
     Returns:
         ``LongTensor[N]`` in ``[0, K)``.
     """
+    centroid_sq_norms = centroids.pow(2).sum(-1)  # (K,)
     out = torch.empty(points.shape[0], dtype=torch.long, device=points.device)
     for start in range(0, points.shape[0], _CHUNK):
-        block = points[start : start + _CHUNK]
-        out[start : start + _CHUNK] = _squared_distances(block, centroids).argmin(-1)
+        block = points[start : start + _CHUNK]  # (n, D)
+        # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2; ||x||^2 does not change the argmin.
+        scores = centroid_sq_norms - 2.0 * block @ centroids.T  # (n, K)
+        out[start : start + _CHUNK] = scores.argmin(-1)
     return out
+
+
+def lloyd(
+    points: torch.Tensor, centroids: torch.Tensor, num_iters: int, tolerance: float = 0.0
+) -> torch.Tensor:
+    """Lloyd iterations from initial ``centroids``; empty clusters are re-seeded.
+
+    An empty cluster moves to one of the points worst represented by the current centroids
+    (when there are more points than clusters), so all K centroids stay in use.
+
+    Args:
+        points: ``FloatTensor[N, D]``.
+        centroids: ``FloatTensor[K, D]`` initial centroids (not modified).
+        num_iters: maximum iterations.
+        tolerance: stop early when no centroid moves more than ``tolerance`` times the mean
+            point norm (0: run all iterations).
+
+    Returns:
+        ``FloatTensor[K, D]`` fitted centroids.
+    """
+    num_points, num_clusters = points.shape[0], centroids.shape[0]
+    scale = points.norm(dim=-1).mean().clamp(min=1e-8)
+    for _ in range(num_iters):
+        assignment = nearest_centroid(points, centroids)  # (N,)
+        sums = torch.zeros_like(centroids).index_add_(0, assignment, points)  # (K, D)
+        counts = torch.bincount(assignment, minlength=num_clusters)  # (K,)
+        updated = sums / counts.clamp(min=1).unsqueeze(-1).to(sums.dtype)
+        empty = (counts == 0).nonzero().squeeze(-1)
+        updated[empty] = centroids[empty]
+        if empty.numel() and num_points > num_clusters:
+            error = (points - centroids[assignment]).pow(2).sum(-1)
+            worst = error.topk(min(empty.numel(), num_points)).indices
+            updated[empty[: worst.numel()]] = points[worst]
+        shift = (updated - centroids).norm(dim=-1).max()
+        centroids = updated
+        if tolerance > 0 and shift <= tolerance * scale and empty.numel() == 0:
+            break
+    return centroids
 
 
 def _kmeans_plus_plus(points: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
@@ -122,21 +164,7 @@ class KMeans:
         if max_points is not None and points.shape[0] > max_points:
             points = points[torch.randperm(points.shape[0], generator=generator)[:max_points]]
         centroids = _kmeans_plus_plus(points, num_clusters, generator)
-        scale = points.norm(dim=-1).mean().clamp(min=1e-8)
-        for _ in range(num_iters):
-            assignment = nearest_centroid(points, centroids)  # (N,)
-            sums = torch.zeros_like(centroids).index_add_(0, assignment, points)
-            counts = torch.bincount(assignment, minlength=num_clusters)  # (K,)
-            updated = sums / counts.clamp(min=1).unsqueeze(-1).to(sums.dtype)
-            empty = (counts == 0).nonzero().squeeze(-1)
-            if empty.numel() > 0:
-                error = (points - centroids[assignment]).pow(2).sum(-1)
-                farthest = error.topk(min(empty.numel(), points.shape[0])).indices
-                updated[empty[: farthest.numel()]] = points[farthest]
-            shift = (updated - centroids).norm(dim=-1).max()
-            centroids = updated
-            if shift <= tolerance * scale and empty.numel() == 0:
-                break
+        centroids = lloyd(points, centroids, num_iters, tolerance)
         return cls(centroids)
 
     def predict(self, features: torch.Tensor) -> torch.Tensor:
