@@ -64,9 +64,9 @@ class RotarySelfAttention(nn.Module):
         """
         B, T, D = x.shape
         qkv = self.qkv(self.norm(x)).view(B, T, 3, self.heads, self.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, H, T, hd)
-        cos, sin = rope
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        qkv = qkv.permute(2, 0, 3, 1, 4)  # (3, B, H, T, hd)
+        q, k = apply_rotary(qkv[:2], *rope).unbind(0)  # one rotation for q and k
+        v = qkv[2]
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, H, T, hd)
         out = out.transpose(1, 2).reshape(B, T, D)
         return self.dropout(self.proj(out))

@@ -101,8 +101,8 @@ class ConformerBlock(nn.Module):
         keep: torch.Tensor | None,
     ) -> torch.Tensor:
         """``[B, T, D] -> [B, T, D]``; see ``RotarySelfAttention`` and ``ConvModule`` for masks."""
-        x = x + 0.5 * self.ff1(x)
+        x = torch.add(x, self.ff1(x), alpha=0.5)  # half-step feed-forward
         x = x + self.attn(x, rope, attn_mask)
         x = x + self.conv(x, keep)
-        x = x + 0.5 * self.ff2(x)
+        x = torch.add(x, self.ff2(x), alpha=0.5)
         return self.norm(x)
