@@ -310,7 +310,7 @@ def markdown(
     info = points[0]["ours_info"]
     cfg = info["config"]
     lines = [
-        f"## Generation speed, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"#### Generation speed, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "",
         f"- command: `{command}`",
         f"- machine: {args.machine}; device {args.device}, {info['dtype']}, "
