@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from soundstorm.config import SoundStormConfig
 from soundstorm.decoding import decode, resolve_steps
 from soundstorm.errors import SoundStormError
-from soundstorm.model import WEIGHTS_NAME, SoundStorm
+from soundstorm.model import WEIGHTS_NAME, SoundStorm, check_generation_request
 
 # Frame buckets (50 frames/s codecs: ~5 s, 10 s, 20 s, 41 s, 82 s, 164 s, 328 s).
 DEFAULT_BUCKETS: tuple[int, ...] = (256, 512, 1024, 2048, 4096, 8192, 16384)
@@ -274,55 +274,19 @@ class GenerationEngine:
         prompt_lengths: torch.Tensor | None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
         """Validate once per request (one host sync) and move everything to the device."""
-        cfg = self.config
-        if cond.dim() != 2 or cond.dtype.is_floating_point or min(cond.shape) < 1:
-            raise ValueError(f"cond must be an integer tensor [B, T], got {tuple(cond.shape)}")
-        batch, num_frames = cond.shape
-        cond = cond.to(self.device, torch.long)
+
+        def to_device(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(self.device, torch.long)
+
+        if cond.is_floating_point():
+            raise ValueError(f"cond must be an integer tensor [B, T], got {cond.dtype}")
+        cond, prompt = to_device(cond), to_device(prompt)
+        lengths, prompt_lengths = to_device(lengths), to_device(prompt_lengths)
+        check_generation_request(self.config, cond, prompt, lengths, prompt_lengths)
         if lengths is None:
-            lengths = torch.full((batch,), num_frames, dtype=torch.long, device=self.device)
-        lengths = lengths.to(self.device, torch.long)
-        if lengths.shape != (batch,):
-            raise ValueError(f"lengths must have shape [B] = [{batch}], got {tuple(lengths.shape)}")
-        checks = [cond.min(), cond.max(), lengths.min(), lengths.max()]
-        if prompt is not None:
-            if prompt.dim() != 3 or tuple(prompt.shape[:2]) != (batch, cfg.num_levels):
-                raise ValueError(
-                    f"prompt must be [B, Q, P] = [{batch}, {cfg.num_levels}, P], "
-                    f"got {tuple(prompt.shape)}"
-                )
-            if prompt.shape[2] > num_frames:
-                raise ValueError(
-                    f"prompt is longer ({prompt.shape[2]} frames) than cond ({num_frames})"
-                )
-            prompt = prompt.to(self.device, torch.long)
-            if prompt.shape[2] > 0:
-                checks += [prompt.min(), prompt.max()]
-            effective = prompt_lengths if prompt_lengths is not None else prompt.shape[2]
-            checks.append((torch.as_tensor(effective, device=self.device) > lengths).any())
-        if prompt_lengths is not None:
-            if prompt is None:
-                raise ValueError("prompt_lengths given without a prompt")
-            prompt_lengths = prompt_lengths.to(self.device, torch.long)
-            checks += [prompt_lengths.min(), prompt_lengths.max()]
-        values = torch.stack([c.to(torch.long) for c in checks]).tolist()  # one host sync
-        if values[0] < 0 or values[1] >= cfg.cond_vocab_size:
-            raise ValueError(f"cond ids must be in [0, {cfg.cond_vocab_size}), got {values[:2]}")
-        if values[2] < 1 or values[3] > num_frames:
-            raise ValueError(f"lengths must lie in [1, T={num_frames}], got {lengths.tolist()}")
-        rest = values[4:]
-        if prompt is not None and prompt.shape[2] > 0:
-            if rest[0] < 0 or rest[1] >= cfg.codebook_size:
-                raise ValueError(
-                    f"prompt codes must be in [0, {cfg.codebook_size}), got {rest[:2]}"
-                )
-            rest = rest[2:]
-        if prompt is not None:
-            if rest[0]:
-                raise ValueError("a prompt is longer than its example's length")
-            rest = rest[1:]
-        if prompt_lengths is not None and (rest[0] < 0 or rest[1] > prompt.shape[2]):
-            raise ValueError(f"prompt_lengths must lie in [0, P={prompt.shape[2]}], got {rest}")
+            lengths = torch.full(
+                (cond.shape[0],), cond.shape[1], dtype=torch.long, device=self.device
+            )
         return cond, prompt, lengths, prompt_lengths
 
 

@@ -27,6 +27,102 @@ from soundstorm.modules import ConformerBlock, rotary_tables
 WEIGHTS_NAME = "model.safetensors"
 
 
+def check_generation_request(
+    config: SoundStormConfig,
+    cond: torch.Tensor,
+    prompt: torch.Tensor | None = None,
+    lengths: torch.Tensor | None = None,
+    prompt_lengths: torch.Tensor | None = None,
+    read_values: bool = True,
+) -> None:
+    """Validate the inputs of a generation; raise ``ValueError`` saying what was expected.
+
+    Shapes are checked first; then every value check is read back from the device in a
+    single synchronisation (skipped with ``read_values=False``). Used by
+    ``SoundStorm.generate``, ``SoundStorm.forward`` and the inference engine.
+
+    Args:
+        config: the model's configuration.
+        cond: ``LongTensor[B, T]``.
+        prompt: ``LongTensor[B, Q, P]`` with P <= T, or None.
+        lengths: ``LongTensor[B]`` in ``[1, T]``, or None.
+        prompt_lengths: ``LongTensor[B]`` in ``[0, P]`` (needs a prompt), or None.
+    """
+    if cond.dim() != 2 or cond.dtype.is_floating_point or min(cond.shape) < 1:
+        raise ValueError(
+            f"cond must be an integer tensor [B, T] with B, T >= 1, got {cond.dtype} of shape "
+            f"{tuple(cond.shape)}"
+        )
+    batch, num_frames = cond.shape
+    checks = {"cond": (cond.min(), cond.max())}
+    if lengths is not None:
+        if lengths.shape != (batch,) or lengths.dtype.is_floating_point:
+            raise ValueError(
+                f"lengths must be an integer tensor [B] = [{batch}], got {lengths.dtype} of "
+                f"shape {tuple(lengths.shape)}"
+            )
+        checks["lengths"] = (lengths.min(), lengths.max())
+    if prompt_lengths is not None and prompt is None:
+        raise ValueError("prompt_lengths given without a prompt")
+    if prompt is not None:
+        if prompt.dim() != 3 or prompt.dtype.is_floating_point:
+            raise ValueError(
+                f"prompt must be an integer tensor [B, Q, P], got {prompt.dtype} of shape "
+                f"{tuple(prompt.shape)}"
+            )
+        if prompt.shape[:2] != (batch, config.num_levels):
+            raise ValueError(
+                f"prompt shape {tuple(prompt.shape)} does not match [B, Q, P] with B={batch}, "
+                f"Q={config.num_levels}"
+            )
+        P = prompt.shape[2]
+        if P > num_frames:
+            raise ValueError(f"prompt is longer ({P} frames) than cond (T={num_frames})")
+        if P > 0:
+            checks["prompt"] = (prompt.min(), prompt.max())
+        effective = torch.full((batch,), P, device=cond.device)
+        if prompt_lengths is not None:
+            if prompt_lengths.shape != (batch,) or prompt_lengths.dtype.is_floating_point:
+                raise ValueError(f"prompt_lengths must be an integer tensor [B] = [{batch}]")
+            checks["prompt_lengths"] = (prompt_lengths.min(), prompt_lengths.max())
+            effective = prompt_lengths.to(cond.device)
+        if lengths is not None:
+            too_long = (effective > lengths.to(cond.device)).any()
+            checks["prompt_fits"] = (too_long, too_long)
+    if not read_values:
+        return
+    names = list(checks)
+    values = torch.stack(
+        [torch.as_tensor(v, device=cond.device).long() for pair in checks.values() for v in pair]
+    ).tolist()  # the one host synchronisation
+    found = {name: (values[2 * i], values[2 * i + 1]) for i, name in enumerate(names)}
+    low, high = found["cond"]
+    if low < 0 or high >= config.cond_vocab_size:
+        raise ValueError(
+            f"cond ids must be in [0, {config.cond_vocab_size}), got min {low}, max {high}"
+        )
+    if "lengths" in found and (found["lengths"][0] < 1 or found["lengths"][1] > num_frames):
+        raise ValueError(f"lengths must lie in [1, T={num_frames}], got {lengths.tolist()}")
+    if "prompt" in found:
+        low, high = found["prompt"]
+        if low < 0 or high >= config.codebook_size:
+            raise ValueError(
+                f"prompt codes must be in [0, {config.codebook_size}), got min {low}, max {high}"
+            )
+    if "prompt_lengths" in found:
+        low, high = found["prompt_lengths"]
+        if low < 0 or high > prompt.shape[2]:
+            raise ValueError(
+                f"prompt_lengths must lie in [0, P={prompt.shape[2]}], got {prompt_lengths.tolist()}"
+            )
+    if found.get("prompt_fits", (0, 0))[0]:
+        raise ValueError(
+            f"a prompt is longer than its example: prompt lengths "
+            f"{(prompt_lengths if prompt_lengths is not None else [prompt.shape[2]] * batch)!s}, "
+            f"lengths {lengths.tolist()}"
+        )
+
+
 class LossOutput(NamedTuple):
     """The training objective and what a recipe logs about it.
 
@@ -92,50 +188,34 @@ class SoundStorm(
     # ------------------------------------------------------------------ checks
     def _check_inputs(
         self,
-        codes: torch.Tensor | None,
+        codes: torch.Tensor,
         cond: torch.Tensor,
         lengths: torch.Tensor | None,
         check_values: bool,
         allow_mask: bool = True,
     ) -> None:
+        """Shapes always; id ranges and lengths only with ``check_values`` (reads the device)."""
         cfg = self.config
-        if cond.dim() != 2 or cond.dtype.is_floating_point:
-            raise ValueError(
-                f"cond must be an integer tensor [B, T], got {cond.dtype} of shape {tuple(cond.shape)}"
-            )
+        check_generation_request(cfg, cond, lengths=lengths, read_values=check_values)
         batch, num_frames = cond.shape
-        if batch < 1 or num_frames < 1:
-            raise ValueError(f"cond must have B >= 1 and T >= 1, got shape {tuple(cond.shape)}")
-        if codes is not None:
-            if codes.dim() != 3 or codes.dtype.is_floating_point:
-                raise ValueError(
-                    f"codes must be an integer tensor [B, Q, T], got {codes.dtype} of shape {tuple(codes.shape)}"
-                )
-            if tuple(codes.shape) != (batch, cfg.num_levels, num_frames):
-                raise ValueError(
-                    f"codes shape {tuple(codes.shape)} does not match [B, Q, T] = "
-                    f"[{batch}, {cfg.num_levels}, {num_frames}] (Q from the config, B and T from cond)"
-                )
-        if lengths is not None:
-            if lengths.dim() != 1 or lengths.shape[0] != batch or lengths.dtype.is_floating_point:
-                raise ValueError(
-                    f"lengths must be an integer tensor [B] = [{batch}], got {lengths.dtype} of shape {tuple(lengths.shape)}"
-                )
-        if not check_values:
-            return
-        if int(cond.min()) < 0 or int(cond.max()) >= cfg.cond_vocab_size:
+        if codes.dim() != 3 or codes.dtype.is_floating_point:
             raise ValueError(
-                f"cond ids must be in [0, {cfg.cond_vocab_size}), got min {int(cond.min())}, max {int(cond.max())}"
+                f"codes must be an integer tensor [B, Q, T], got {codes.dtype} of shape "
+                f"{tuple(codes.shape)}"
             )
-        if codes is not None:
+        if tuple(codes.shape) != (batch, cfg.num_levels, num_frames):
+            raise ValueError(
+                f"codes shape {tuple(codes.shape)} does not match [B, Q, T] = "
+                f"[{batch}, {cfg.num_levels}, {num_frames}] (Q from the config, B and T from cond)"
+            )
+        if check_values:
             top = cfg.mask_id if allow_mask else cfg.codebook_size - 1
-            if int(codes.min()) < 0 or int(codes.max()) > top:
+            low, high = torch.stack([codes.min(), codes.max()]).tolist()
+            if low < 0 or high > top:
+                allowed = f"mask id {cfg.mask_id} allowed" if allow_mask else "no mask id"
                 raise ValueError(
-                    f"codes must be in [0, {top}] ({'mask id ' + str(cfg.mask_id) + ' allowed' if allow_mask else 'no mask id'}), "
-                    f"got min {int(codes.min())}, max {int(codes.max())}"
+                    f"codes must be in [0, {top}] ({allowed}), got min {low}, max {high}"
                 )
-        if lengths is not None and (int(lengths.min()) < 1 or int(lengths.max()) > num_frames):
-            raise ValueError(f"lengths must lie in [1, T={num_frames}], got {lengths.tolist()}")
 
     # ------------------------------------------------------------------ network
     def embed(self, codes: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
@@ -285,38 +365,7 @@ class SoundStorm(
         steps = resolve_steps(steps, cfg.num_levels)
         if temperature < 0 or choice_temperature < 0:
             raise ValueError("temperature and choice_temperature must be >= 0")
-        self._check_inputs(None, cond, lengths, check_values=True)
-        batch, num_frames = cond.shape
-        if prompt is not None:
-            if prompt.dim() != 3 or prompt.dtype.is_floating_point:
-                raise ValueError(
-                    f"prompt must be an integer tensor [B, Q, P], got {prompt.dtype} of shape {tuple(prompt.shape)}"
-                )
-            if prompt.shape[0] != batch or prompt.shape[1] != cfg.num_levels:
-                raise ValueError(
-                    f"prompt shape {tuple(prompt.shape)} does not match [B, Q, P] with B={batch}, Q={cfg.num_levels}"
-                )
-            P = prompt.shape[2]
-            if P > num_frames:
-                raise ValueError(f"prompt is longer ({P} frames) than cond (T={num_frames})")
-            if P > 0 and (int(prompt.min()) < 0 or int(prompt.max()) >= cfg.codebook_size):
-                raise ValueError(
-                    f"prompt codes must be in [0, {cfg.codebook_size}), got min {int(prompt.min())}, max {int(prompt.max())}"
-                )
-            if prompt_lengths is not None:
-                if prompt_lengths.shape != (batch,) or prompt_lengths.dtype.is_floating_point:
-                    raise ValueError(f"prompt_lengths must be an integer tensor [B] = [{batch}]")
-                if int(prompt_lengths.min()) < 0 or int(prompt_lengths.max()) > P:
-                    raise ValueError(
-                        f"prompt_lengths must lie in [0, P={P}], got {prompt_lengths.tolist()}"
-                    )
-            effective = prompt_lengths if prompt_lengths is not None else torch.full((batch,), P)
-            if lengths is not None and bool((effective.to(lengths.device) > lengths).any()):
-                raise ValueError(
-                    f"a prompt is longer than its example: prompt lengths {effective.tolist()}, lengths {lengths.tolist()}"
-                )
-        elif prompt_lengths is not None:
-            raise ValueError("prompt_lengths given without a prompt")
+        check_generation_request(cfg, cond, prompt, lengths, prompt_lengths)
 
         def level_forward(codes, cond_, lengths_, level):
             return self(codes, cond_, lengths_, level=level, validate=False)
