@@ -8,13 +8,13 @@ with ``soxr`` (both core dependencies).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from soundstorm.errors import SoundStormError
+from soundstorm.files import atomic_path
 
 
 def load_audio(
@@ -76,22 +76,11 @@ def save_audio(
     path = Path(path)
     data = wav.detach().to("cpu", torch.float32).clamp(-1.0, 1.0).T.numpy()  # (S, C)
     file_format = path.suffix.lstrip(".").upper() or "WAV"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
     try:
-        soundfile.write(temp_name, data, int(sample_rate), subtype=subtype, format=file_format)
-        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp makes 0600; use the usual mode
-        os.replace(temp_name, path)
+        with atomic_path(path) as temp:
+            soundfile.write(str(temp), data, int(sample_rate), subtype=subtype, format=file_format)
     except Exception as error:
-        Path(temp_name).unlink(missing_ok=True)
         raise SoundStormError(f"cannot write audio file {path}: {error}") from error
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def resample(wav: torch.Tensor, src_sr: int, dst_sr: int) -> torch.Tensor:

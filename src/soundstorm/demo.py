@@ -10,8 +10,6 @@ level-by-level decoding, checks the result and writes the tokens to a ``.pt``-fr
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 
 import numpy as np
@@ -20,6 +18,7 @@ import torch
 from soundstorm.config import SoundStormConfig
 from soundstorm.decoding import resolve_steps
 from soundstorm.errors import SoundStormError
+from soundstorm.files import atomic_path
 from soundstorm.model import SoundStorm
 
 FRAME_RATE = 50  # frames per second of the paper's codec
@@ -58,11 +57,8 @@ def main(args: argparse.Namespace) -> int:
 
     assert torch.equal(codes[..., :prompt_frames], prompt), "prompt must be kept"
     assert int(codes.max()) < config.codebook_size and int(codes.min()) >= 0
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(out_dir, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=out_dir, suffix=".npz", delete=False) as tmp:
-        np.savez(tmp, codes=codes.numpy().astype(np.uint16), cond=cond.numpy())
-    os.replace(tmp.name, args.out)
+    with atomic_path(args.out, suffix=".npz") as temp:
+        np.savez(temp, codes=codes.numpy().astype(np.uint16), cond=cond.numpy())
 
     audio_seconds = args.seconds * args.batch
     print(

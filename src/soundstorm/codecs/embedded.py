@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -32,6 +31,7 @@ from soundstorm.audio import resample, to_mono
 from soundstorm.codecs.base import Codec
 from soundstorm.codecs.rvq import ResidualVectorQuantizer
 from soundstorm.errors import SoundStormError
+from soundstorm.files import atomic_path
 
 #: Identifies the file kind in the safetensors metadata.
 FILE_FORMAT = "soundstorm-embedded-codec"
@@ -396,16 +396,8 @@ class EmbeddedCodec(Codec):
             "format_version": str(FORMAT_VERSION),
             "config": json.dumps(asdict(self.config)),
         }
-        handle, temp_name = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-        )
-        os.close(handle)
-        try:
-            save_file(tensors, temp_name, metadata=metadata)
-            os.replace(temp_name, path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as temp:
+            save_file(tensors, str(temp), metadata=metadata)
 
     @classmethod
     def load(cls, path: str | os.PathLike, num_levels: int | None = None) -> EmbeddedCodec:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ import torch
 
 from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, load_audio
 from soundstorm.evaluate.suite import METRIC_DESCRIPTIONS, EvaluationReport, ItemResult
+from soundstorm.files import atomic_path
 
 _PERCENT_METRICS = ("wer_",)
 """Metrics shown as percentages in the markdown table."""
@@ -25,15 +24,8 @@ _PERCENT_METRICS = ("wer_",)
 
 def _atomic_write(path: Path, write) -> None:
     """Call ``write(temp_path)`` then rename the temporary file to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        write(Path(temp))
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=path.suffix) as temp:
+        write(temp)
 
 
 def _json_safe(value):
