@@ -54,14 +54,11 @@ def check_generation_request(
             f"{tuple(cond.shape)}"
         )
     batch, num_frames = cond.shape
-    checks = {"cond": (cond.min(), cond.max())}
-    if lengths is not None:
-        if lengths.shape != (batch,) or lengths.dtype.is_floating_point:
-            raise ValueError(
-                f"lengths must be an integer tensor [B] = [{batch}], got {lengths.dtype} of "
-                f"shape {tuple(lengths.shape)}"
-            )
-        checks["lengths"] = (lengths.min(), lengths.max())
+    if lengths is not None and (lengths.shape != (batch,) or lengths.dtype.is_floating_point):
+        raise ValueError(
+            f"lengths must be an integer tensor [B] = [{batch}], got {lengths.dtype} of "
+            f"shape {tuple(lengths.shape)}"
+        )
     if prompt_lengths is not None and prompt is None:
         raise ValueError("prompt_lengths given without a prompt")
     if prompt is not None:
@@ -75,22 +72,29 @@ def check_generation_request(
                 f"prompt shape {tuple(prompt.shape)} does not match [B, Q, P] with B={batch}, "
                 f"Q={config.num_levels}"
             )
-        P = prompt.shape[2]
-        if P > num_frames:
-            raise ValueError(f"prompt is longer ({P} frames) than cond (T={num_frames})")
-        if P > 0:
+        if prompt.shape[2] > num_frames:
+            raise ValueError(
+                f"prompt is longer ({prompt.shape[2]} frames) than cond (T={num_frames})"
+            )
+        if prompt_lengths is not None and (
+            prompt_lengths.shape != (batch,) or prompt_lengths.dtype.is_floating_point
+        ):
+            raise ValueError(f"prompt_lengths must be an integer tensor [B] = [{batch}]")
+    if not read_values:
+        return
+    checks = {"cond": (cond.min(), cond.max())}
+    if lengths is not None:
+        checks["lengths"] = (lengths.min(), lengths.max())
+    if prompt is not None:
+        if prompt.shape[2] > 0:
             checks["prompt"] = (prompt.min(), prompt.max())
-        effective = torch.full((batch,), P, device=cond.device)
+        effective = torch.full((batch,), prompt.shape[2], device=cond.device)
         if prompt_lengths is not None:
-            if prompt_lengths.shape != (batch,) or prompt_lengths.dtype.is_floating_point:
-                raise ValueError(f"prompt_lengths must be an integer tensor [B] = [{batch}]")
             checks["prompt_lengths"] = (prompt_lengths.min(), prompt_lengths.max())
             effective = prompt_lengths.to(cond.device)
         if lengths is not None:
             too_long = (effective > lengths.to(cond.device)).any()
             checks["prompt_fits"] = (too_long, too_long)
-    if not read_values:
-        return
     names = list(checks)
     values = torch.stack(
         [torch.as_tensor(v, device=cond.device).long() for pair in checks.values() for v in pair]
