@@ -33,27 +33,11 @@ import torch
 
 from soundstorm.audio import load_audio
 from soundstorm.codecs import EmbeddedCodec
+from soundstorm.corpus.text import HARVARD_SENTENCES
 
 VOICES = ("kal16", "awb", "rms", "slt")
 WORDNET_NOUNS = Path("/usr/share/wordnet/data.noun")
-FALLBACK_SENTENCES = (
-    "The birch canoe slid on the smooth planks.",
-    "Glue the sheet to the dark blue background.",
-    "It is easy to tell the depth of a well.",
-    "These days a chicken leg is a rare dish.",
-    "Rice is often served in round bowls.",
-    "The juice of lemons makes fine punch.",
-    "The box was thrown beside the parked truck.",
-    "The hogs were fed chopped corn and garbage.",
-    "Four hours of steady work faced us.",
-    "A large size in stockings is hard to sell.",
-    "The boy was there when the sun rose.",
-    "A rod is used to catch pink salmon.",
-    "The source of the huge river is the clear spring.",
-    "Kick the ball straight and follow through.",
-    "Help the woman get back to her feet.",
-    "A pot of tea helps to pass the evening.",
-)
+FALLBACK_SENTENCES = HARVARD_SENTENCES
 
 
 def sentence_pool(count: int, seed: int) -> list[str]:

@@ -20,6 +20,27 @@ from pathlib import Path
 
 from soundstorm.errors import SoundStormError
 
+HARVARD_SENTENCES = (
+    "The birch canoe slid on the smooth planks.",
+    "Glue the sheet to the dark blue background.",
+    "It's easy to tell the depth of a well.",
+    "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.",
+    "The juice of lemons makes fine punch.",
+    "The box was thrown beside the parked truck.",
+    "The hogs were fed chopped corn and garbage.",
+    "Four hours of steady work faced us.",
+    "A large size in stockings is hard to sell.",
+    "The boy was there when the sun rose.",
+    "A rod is used to catch pink salmon.",
+    "The source of the huge river is the clear spring.",
+    "Kick the ball straight and follow through.",
+    "Help the woman get back to her feet.",
+    "A pot of tea helps to pass the evening.",
+)
+"""IEEE 1969 "Harvard" sentences (public domain), the usual intelligibility test material:
+used by the evaluation reference levels and the codec and semantic benchmarks."""
+
 WORDNET_DIR = Path("/usr/share/wordnet")
 WORDNET_DATA_FILES = ("data.noun", "data.verb", "data.adj", "data.adv")
 SPLITS = ("train", "valid", "test")

@@ -28,19 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from soundstorm.corpus.text import HARVARD_SENTENCES
 from soundstorm.errors import SoundStormError
-
-HARVARD_SENTENCES = (
-    "The birch canoe slid on the smooth planks.",
-    "Glue the sheet to the dark blue background.",
-    "It's easy to tell the depth of a well.",
-    "These days a chicken leg is a rare dish.",
-    "Rice is often served in round bowls.",
-    "The juice of lemons makes fine punch.",
-    "The box was thrown beside the parked truck.",
-    "The hogs were fed chopped corn and garbage.",
-)
-"""IEEE 1969 "Harvard" sentences (list 1), the usual intelligibility test material."""
 
 DEFAULT_VOICES = ("slt", "awb", "rms")
 
@@ -58,7 +47,7 @@ def speak(voice: str, text: str, path: Path) -> np.ndarray:
 
 def measure_reference_levels(
     voices: tuple[str, ...] = DEFAULT_VOICES,
-    sentences_count: int = len(HARVARD_SENTENCES),
+    sentences_count: int = 8,
     codec=None,
 ) -> dict:
     """Measure every metric on flite speech.
