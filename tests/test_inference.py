@@ -176,3 +176,45 @@ def test_cuda_engine_defaults_to_bf16_and_generates_valid_codes(sharp_model):
     codes = engine.generate(random_cond(sharp_model, 3, 90).cuda())
     assert codes.shape == (3, sharp_model.config.num_levels, 90)
     assert bool(((codes >= 0) & (codes < sharp_model.config.codebook_size)).all())
+
+
+def test_generate_long_chunks_are_prompted_by_the_previous_tail(sharp_model):
+    engine = GenerationEngine(sharp_model, buckets=(16, 32))
+    cond = random_cond(sharp_model, batch=2, frames=70, seed=7)
+    prompt = torch.randint(
+        0, sharp_model.config.codebook_size, (2, sharp_model.config.num_levels, 5)
+    )
+    greedy = dict(steps=(3, 1, 1, 1), temperature=0.0, choice_temperature=0.0)
+    calls = []
+    original = engine._level_forward
+    engine._level_forward = lambda *a: calls.append(a[0].shape[-1]) or original(*a)
+    out = engine.generate_long(cond, prompt=prompt, window=30, context=10, **greedy)
+    passes = len(calls)
+    assert out.shape == (2, sharp_model.config.num_levels, 70)
+    assert torch.equal(out[..., :5], prompt)
+    # chunks: [0,30) with the voice prompt, then [20,50) and [40,70) prompted by 10 frames
+    expected = engine.generate(cond[:, :30], prompt=prompt, **greedy)
+    expected = torch.cat(
+        [
+            expected,
+            engine.generate(cond[:, 20:50], prompt=expected[..., 20:30], **greedy)[..., 10:],
+        ],
+        -1,
+    )
+    expected = torch.cat(
+        [
+            expected,
+            engine.generate(cond[:, 40:70], prompt=expected[..., 40:50], **greedy)[..., 10:],
+        ],
+        -1,
+    )
+    assert torch.equal(out, expected)
+    assert passes == 3 * sum(greedy["steps"]), "three chunks of sum(steps) passes"
+    assert torch.equal(
+        engine.generate_long(cond[:, :25], prompt=prompt, window=30, context=10, **greedy),
+        engine.generate(cond[:, :25], prompt=prompt, **greedy),
+    )
+    with pytest.raises(ValueError, match="context"):
+        engine.generate_long(cond, window=30, context=30)
+    with pytest.raises(ValueError, match="shorter than window"):
+        engine.generate_long(cond, prompt=prompt, window=5, context=2)

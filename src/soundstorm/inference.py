@@ -240,6 +240,54 @@ class GenerationEngine:
         codes = self.generate(batch, lengths=lengths, **options)
         return [codes[i, :, : int(n)] for i, n in enumerate(lengths.tolist())]
 
+    def generate_long(
+        self,
+        cond: torch.Tensor,
+        prompt: torch.Tensor | None = None,
+        window: int = 1500,
+        context: int = 250,
+        **options,
+    ) -> torch.Tensor:
+        """Generate beyond the training window, in chunks prompted by the previous chunk's tail.
+
+        The first chunk is frames ``[0, window)`` with the voice ``prompt``; each next chunk
+        starts ``context`` frames before the end of what is done, takes those ``context``
+        generated frames as its acoustic prompt, and generates up to ``window - context`` new
+        frames. Every chunk is an ordinary ``generate`` call (``sum(steps)`` passes), so the
+        cost grows linearly with the length and no pass is longer than ``window`` frames.
+
+        Args:
+            cond: ``LongTensor[B, T]`` conditioning tokens of the whole utterance.
+            prompt: ``LongTensor[B, Q, P]`` voice prompt (P < window), kept unchanged.
+            window: frames per chunk (the paper trains on 30 s = 1500 frames).
+            context: frames of the previous chunk used as the next chunk's prompt.
+            **options: ``steps``, ``temperature``, ``choice_temperature``, ``generator``.
+
+        Returns:
+            ``LongTensor[B, Q, T]``.
+        """
+        if not 0 < context < window:
+            raise ValueError(f"need 0 < context < window, got context={context}, window={window}")
+        if prompt is not None and prompt.shape[-1] >= window:
+            raise ValueError(f"the prompt ({prompt.shape[-1]} frames) must be shorter than window")
+        if cond.dim() != 2:
+            raise ValueError(f"cond must be [B, T], got shape {tuple(cond.shape)}")
+        num_frames = cond.shape[1]
+        first = self.generate(cond[:, :window], prompt=prompt, **options)  # (B, Q, <=window)
+        if num_frames <= window:
+            return first
+        codes = torch.empty(
+            cond.shape[0], self.config.num_levels, num_frames, dtype=torch.long, device=first.device
+        )
+        codes[..., :window] = first
+        done = window
+        while done < num_frames:
+            start, end = done - context, min(done - context + window, num_frames)
+            chunk = self.generate(cond[:, start:end], prompt=codes[..., start:done], **options)
+            codes[..., done:end] = chunk[..., context:]
+            done = end
+        return codes
+
     def warmup(
         self,
         batch_sizes: Sequence[int] = (1,),
