@@ -137,7 +137,6 @@ def test_counting_engine_runs_the_schedule_and_measures(sharp_model):
     assert 0 < result.mfu
 
 
-@pytest.mark.slow
 def test_compiled_engine_gives_eager_tokens(sharp_model):
     cond = random_cond(sharp_model, batch=2, frames=24, seed=3)
     eager = GenerationEngine(sharp_model, buckets=(32,))
