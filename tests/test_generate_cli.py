@@ -168,3 +168,67 @@ def test_bad_manifest_line_and_mismatched_codec(model_dir, audio, tmp_path, caps
     assert (
         main(["generate", "--model", str(tmp_path / "none"), "--content", "a", "--out", "b"]) == 2
     )
+
+
+def test_requests_longer_than_the_window_are_generated_in_chunks(model_dir, audio, tmp_path):
+    from soundstorm.pipeline import VoicePipeline
+
+    pipeline = VoicePipeline.from_directory(model_dir)
+    content = torch.from_numpy(tone(2.2, 2))[None]
+    voice = torch.from_numpy(tone(4.0, 3))[None]
+    long_request = pipeline.make_request(content, SR, voice, SR, prompt_seconds=1.0)
+    short_request = pipeline.make_request(content[:, : SR // 2], SR)
+    calls = []
+    generate_long = pipeline.engine.generate_long
+    pipeline.engine.generate_long = lambda *a, **k: (
+        calls.append(k["window"]) or generate_long(*a, **k)
+    )
+    greedy = {"steps": 2, "temperature": 0.0, "choice_temperature": 0.0}
+    out = pipeline.generate([short_request, long_request], window=60, context=20, **greedy)
+    assert calls == [60], "only the long request goes through generate_long"
+    assert [c.shape[-1] for c in out] == [short_request.content_frames, long_request.content_frames]
+    alone = pipeline.generate([short_request], **greedy)[0]
+    assert torch.equal(out[0], alone)
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(model_dir),
+                "--content",
+                str(audio / "a.wav"),
+                "--out",
+                str(tmp_path / "x.wav"),
+                "--window",
+                "40",
+                "--context",
+                "40",
+            ]
+        )
+        == 2
+    )
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                str(model_dir),
+                "--content",
+                str(audio / "b.wav"),
+                "--prompt",
+                str(audio / "voice.wav"),
+                "--out",
+                str(tmp_path / "y.wav"),
+                "--window",
+                "60",
+                "--context",
+                "20",
+                "--steps",
+                "2",
+                "--prompt-seconds",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert abs(soundfile.info(tmp_path / "y.wav").frames - math.ceil(2.2 * 50) * 320) <= 320

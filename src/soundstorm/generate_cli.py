@@ -57,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--choice-temperature", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=1500,
+        help="longest single pass in frames; longer requests are generated in chunks",
+    )
+    parser.add_argument("--context", type=int, default=250, help="frames each chunk is prompted by")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
     parser.add_argument("--seed", type=int, default=0)
@@ -120,6 +127,8 @@ def main(args: argparse.Namespace) -> int:
     from soundstorm.audio import load_audio, save_audio
     from soundstorm.pipeline import VoicePipeline
 
+    if not 0 < args.context < args.window:
+        raise SoundStormError("need 0 < --context < --window")
     if args.batch_size < 1 or args.steps < 1 or args.temperature < 0 or args.prompt_seconds <= 0:
         raise SoundStormError(
             "--batch-size and --steps must be >= 1, --temperature >= 0, --prompt-seconds > 0"
@@ -158,6 +167,8 @@ def main(args: argparse.Namespace) -> int:
             temperature=args.temperature,
             choice_temperature=args.choice_temperature,
             generator=generator,
+            window=args.window,
+            context=args.context,
         )
         tokens_seconds = time.perf_counter() - start
         for row, c in zip(batch, codes):

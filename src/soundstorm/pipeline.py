@@ -164,12 +164,33 @@ class VoicePipeline:
         temperature: float = 1.0,
         choice_temperature: float = 1.0,
         generator: torch.Generator | None = None,
+        window: int | None = None,
+        context: int = 250,
     ) -> list[torch.Tensor]:
         """Generate a batch of requests in one padded call.
+
+        Requests longer than ``window`` frames (prompt included) are generated one by one in
+        chunks (``GenerationEngine.generate_long``, each chunk prompted by ``context`` frames of
+        the previous one); the others share one padded call.
 
         Returns:
             per request, the generated content tokens ``LongTensor[Q, T_content]`` (prompt cut).
         """
+        options = {
+            "steps": steps,
+            "temperature": temperature,
+            "choice_temperature": choice_temperature,
+            "generator": generator,
+        }
+        if window is not None and any(len(r.cond) > window for r in requests):
+            short = iter(self.generate([r for r in requests if len(r.cond) <= window], **options))
+            results = []
+            for r in requests:
+                if len(r.cond) <= window:
+                    results.append(next(short))
+                else:
+                    results.append(self._generate_one_long(r, window, context, options))
+            return results
         if not requests:
             return []
         device = self.engine.device
@@ -193,6 +214,14 @@ class VoicePipeline:
             generator=generator,
         )
         return [codes[i, :, r.prompt_frames : len(r.cond)].cpu() for i, r in enumerate(requests)]
+
+    def _generate_one_long(self, request: Request, window: int, context: int, options: dict):
+        device = self.engine.device
+        prompt = request.prompt[None].to(device) if request.prompt_frames else None
+        codes = self.engine.generate_long(
+            request.cond[None].to(device), prompt=prompt, window=window, context=context, **options
+        )
+        return codes[0, :, request.prompt_frames :].cpu()
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codec tokens ``[Q, T]`` -> audio ``[1, S]`` at ``self.codec.sample_rate``."""
