@@ -8,7 +8,6 @@ embedding of a frame are summed.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -460,12 +459,3 @@ class SoundStorm(
             config.codebook_size + 1
         )
         return model.eval()
-
-
-def estimate_mfu(model: SoundStorm, frames_per_second: float, peak_flops: float) -> float:
-    """Model FLOPs utilisation of generation, from decoded frames (x passes) per second."""
-    return (
-        model.flops_per_forward(1) * frames_per_second / peak_flops
-        if math.isfinite(peak_flops)
-        else 0.0
-    )
