@@ -17,6 +17,7 @@ from soundstorm.semantic.kmeans_tokenizer import (
 )
 from soundstorm.semantic.phones import PhoneTokenizer
 from soundstorm.semantic.registry import get_semantic_tokenizer
+from soundstorm.semantic.text import text_to_semantic
 
 __all__ = [
     "HubertKMeansTokenizer",
@@ -28,4 +29,5 @@ __all__ = [
     "align",
     "get_semantic_tokenizer",
     "num_frames_at",
+    "text_to_semantic",
 ]
