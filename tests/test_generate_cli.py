@@ -2,6 +2,8 @@
 
 import json
 import math
+import shutil
+import types
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ import torch
 from soundstorm import SoundStorm, SoundStormConfig
 from soundstorm.cli import main
 from soundstorm.codecs import EmbeddedCodec
+from soundstorm.errors import SoundStormError
 
 SR = 16000
 
@@ -232,3 +235,82 @@ def test_requests_longer_than_the_window_are_generated_in_chunks(model_dir, audi
         == 0
     )
     assert abs(soundfile.info(tmp_path / "y.wav").frames - math.ceil(2.2 * 50) * 320) <= 320
+
+
+needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite not installed")
+
+
+@needs_flite
+def test_text_request_has_the_prompt_then_the_text_phones(model_dir):
+    from soundstorm.pipeline import VoicePipeline
+    from soundstorm.semantic import text_to_semantic
+
+    pipeline = VoicePipeline.from_directory(model_dir)
+    voice = torch.from_numpy(tone(4.0, 3))[None]
+    from_text = pipeline.make_text_request("Kick the ball.", voice, SR, prompt_seconds=1.0)
+    from_audio = pipeline.make_request(voice[:, :SR], SR, voice, SR, prompt_seconds=1.0)
+    assert torch.equal(from_text.prompt, from_audio.prompt), "same prompt tokens as make_request"
+    assert torch.equal(from_text.cond[: from_text.prompt_frames], from_audio.cond[:50])
+    phones = text_to_semantic("Kick the ball.", frame_rate=pipeline.codec.frame_rate)
+    assert torch.equal(from_text.cond[from_text.prompt_frames :], phones)
+    slow = pipeline.make_text_request("Kick the ball.", voice="flite-kal16", duration_scale=2.0)
+    assert slow.prompt_frames == 0
+    assert slow.content_frames == len(text_to_semantic("Kick the ball.", 50, "flite-kal16", 2.0))
+    pipeline.tokenizer = types.SimpleNamespace(name="hubert-l6-k500")
+    with pytest.raises(SoundStormError, match="trained on phone ids"):
+        pipeline.make_text_request("Kick the ball.")
+
+
+@needs_flite
+def test_text_instead_of_content_and_in_the_manifest(model_dir, audio, tmp_path):
+    from soundstorm.semantic import text_to_semantic
+
+    text = "Rice is often served in round bowls."
+    base = ["generate", "--model", str(model_dir), "--steps", "2"]
+    out = tmp_path / "said.wav"
+    assert main([*base, "--text", text, "--text-voice", "flite-awb", "--out", str(out)]) == 0
+    frames = len(text_to_semantic(text, voice="flite-awb"))
+    assert abs(soundfile.info(out).frames - frames * 320) <= 320
+    manifest = audio / "texts.jsonl"
+    manifest.write_text(
+        json.dumps({"id": "t", "text": text})
+        + "\n"
+        + json.dumps({"content": "a.wav"})
+        + "\n"
+        + json.dumps({"text": "Hi."})
+        + "\n"
+    )
+    assert main([*base, "--manifest", str(manifest), "--out-dir", str(tmp_path / "m")]) == 0
+    listed = {
+        r["id"]: r
+        for r in map(json.loads, (tmp_path / "m" / "generated.jsonl").read_text().splitlines())
+    }
+    assert sorted(listed) == ["a", "line3", "t"]
+    assert listed["t"]["frames"] == len(text_to_semantic(text))
+    assert listed["a"]["frames"] == math.ceil(1.5 * 50)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--text", "hi", "--content", "CONTENT", "--out", "x.wav"], "not --content and --text"),
+        (["--text", "hi"], "--text needs --out"),
+        (["--text", " ", "--out", "x.wav"], "--text is empty"),
+        (["--text", "hi", "--text-voice", "piper-joe", "--out", "x.wav"], "text voice 'piper-joe'"),
+        (["--manifest", "BOTH", "--out-dir", "o"], "a 'content' audio path or a 'text' (one)"),
+        (["--manifest", "EMPTY_TEXT", "--out-dir", "o"], "'text' must be a non-empty string"),
+    ],
+)
+def test_bad_text_input_gives_one_line_error(model_dir, audio, tmp_path, capsys, extra, message):
+    (tmp_path / "both.jsonl").write_text(json.dumps({"content": "a.wav", "text": "hi"}) + "\n")
+    (tmp_path / "empty.jsonl").write_text(json.dumps({"text": ""}) + "\n")
+    files = {
+        "CONTENT": audio / "a.wav",
+        "BOTH": tmp_path / "both.jsonl",
+        "EMPTY_TEXT": tmp_path / "empty.jsonl",
+    }
+    extra = [str(files.get(e, e)) for e in extra]
+    rc = main(["generate", "--model", str(model_dir), *extra])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x.wav").exists()

@@ -5,9 +5,16 @@ One request::
     soundstorm generate --model runs/small/final --content words.wav --prompt voice.wav \\
         --out out.wav
 
-Many requests (JSONL, one object per line: ``content`` and optional ``prompt``, ``id``,
-``out``; relative paths are resolved against the manifest's folder), batched and written to
-``--out-dir``, resumable (existing outputs are skipped unless ``--overwrite``)::
+Text instead of a content recording (phones and durations from a flite / festival voice,
+``--text-voice``; the model must use phone ids, the ``default`` semantic tokenizer)::
+
+    soundstorm generate --model runs/small/final --text "Say this." --prompt voice.wav \\
+        --out out.wav
+
+Many requests (JSONL, one object per line: ``content`` or ``text``, and optional
+``prompt``, ``id``, ``out``; relative paths are resolved against the manifest's folder),
+batched and written to ``--out-dir``, resumable (existing outputs are skipped unless
+``--overwrite``)::
 
     soundstorm generate --model DIR --manifest requests.jsonl --out-dir outputs/
 
@@ -35,10 +42,21 @@ from soundstorm.errors import SoundStormError
 
 @dataclass
 class Row:
+    """One request: ``content`` audio or ``text`` (exactly one), optional ``prompt`` audio."""
+
     id: str
-    content: Path
+    content: Path | None
     prompt: Path | None
     out: Path
+    text: str | None = None
+
+    @property
+    def size(self) -> int:
+        """Rough length in bytes of audio, to batch similar lengths together.
+
+        A text counts as speech at ~15 characters per second in 16-bit 16 kHz audio.
+        """
+        return self.content.stat().st_size if self.content else 2000 * len(self.text or "")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,9 +66,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--semantic", help="semantic tokenizer (default: pipeline.json or 'default')"
     )
     parser.add_argument("--content", help="audio whose words are said")
+    parser.add_argument("--text", help="text to say (instead of --content)")
+    parser.add_argument(
+        "--text-voice",
+        default="flite-slt",
+        help="flite / festival voice timing the phones of --text and manifest texts",
+    )
     parser.add_argument("--prompt", help="audio of the voice to use (a few seconds)")
-    parser.add_argument("--out", help="output audio file (with --content)")
-    parser.add_argument("--manifest", help="JSONL of requests: content, prompt, id, out")
+    parser.add_argument("--out", help="output audio file (with --content or --text)")
+    parser.add_argument("--manifest", help="JSONL of requests: content or text, prompt, id, out")
     parser.add_argument("--out-dir", help="output folder (with --manifest)")
     parser.add_argument("--prompt-seconds", type=float, default=3.0, help="prompt length to keep")
     parser.add_argument("--steps", type=int, default=16, help="iterations of the first level")
@@ -83,10 +107,15 @@ def read_manifest(path: Path, out_dir: Path) -> list[Row]:
             item = json.loads(line)
         except json.JSONDecodeError as error:
             raise SoundStormError(f"{path}:{number}: not JSON ({error.msg})") from None
-        if not isinstance(item, dict) or "content" not in item:
-            raise SoundStormError(f"{path}:{number}: each line needs a 'content' audio path")
-        content = base / item["content"]
-        row_id = str(item.get("id", content.stem))
+        if not isinstance(item, dict) or ("content" in item) == ("text" in item):
+            raise SoundStormError(
+                f"{path}:{number}: each line needs a 'content' audio path or a 'text' (one)"
+            )
+        text = item.get("text")
+        if text is not None and (not isinstance(text, str) or not text.strip()):
+            raise SoundStormError(f"{path}:{number}: 'text' must be a non-empty string")
+        content = base / item["content"] if text is None else None
+        row_id = str(item.get("id", content.stem if content else f"line{number}"))
         if row_id in seen:
             raise SoundStormError(f"{path}:{number}: duplicate id {row_id!r}")
         seen.add(row_id)
@@ -95,29 +124,35 @@ def read_manifest(path: Path, out_dir: Path) -> list[Row]:
         for audio in (content, prompt):
             if audio is not None and not audio.is_file():
                 raise SoundStormError(f"{path}:{number}: audio file not found: {audio}")
-        rows.append(Row(row_id, content, prompt, out))
+        rows.append(Row(row_id, content, prompt, out, text))
     if not rows:
         raise SoundStormError(f"manifest {path} holds no request")
     return rows
 
 
 def rows_from_args(args: argparse.Namespace) -> tuple[list[Row], Path]:
-    if bool(args.manifest) == bool(args.content):
-        raise SoundStormError("give either --content (one request) or --manifest (many)")
+    given = [flag for flag in ("content", "text", "manifest") if getattr(args, flag) is not None]
+    if len(given) != 1:
+        raise SoundStormError(
+            "give either --content or --text (one request) or --manifest (many)"
+            + (f", not --{' and --'.join(given)}" if given else "")
+        )
     if args.manifest:
         if not args.out_dir:
             raise SoundStormError("--manifest needs --out-dir")
         out_dir = Path(args.out_dir)
         return read_manifest(Path(args.manifest), out_dir), out_dir
     if not args.out:
-        raise SoundStormError("--content needs --out")
+        raise SoundStormError(f"--{given[0]} needs --out")
     for audio in (args.content, args.prompt):
         if audio and not Path(audio).is_file():
             raise SoundStormError(f"audio file not found: {audio}")
+    if args.text is not None and not args.text.strip():
+        raise SoundStormError("--text is empty")
     out = Path(args.out)
-    row = Row(
-        Path(args.content).stem, Path(args.content), Path(args.prompt) if args.prompt else None, out
-    )
+    content = Path(args.content) if args.content else None
+    prompt = Path(args.prompt) if args.prompt else None
+    row = Row(content.stem if content else out.stem, content, prompt, out, args.text)
     return [row], out.parent
 
 
@@ -126,6 +161,7 @@ def main(args: argparse.Namespace) -> int:
 
     from soundstorm.audio import load_audio, save_audio
     from soundstorm.pipeline import VoicePipeline
+    from soundstorm.semantic.text import text_voice
 
     if not 0 < args.context < args.window:
         raise SoundStormError("need 0 < --context < --window")
@@ -136,13 +172,15 @@ def main(args: argparse.Namespace) -> int:
     if not Path(args.model).is_dir():
         raise SoundStormError(f"model directory not found: {args.model}")
     rows, out_dir = rows_from_args(args)
+    if any(row.text is not None for row in rows):
+        text_voice(args.text_voice)  # an unknown voice fails before the model loads
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     device = args.device
     if world > 1 and device.startswith("cuda"):
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     rows = rows[rank::world]
     todo = [r for r in rows if args.overwrite or not r.out.exists()]
-    todo.sort(key=lambda r: r.content.stat().st_size)  # similar lengths share a batch
+    todo.sort(key=lambda r: r.size)  # similar lengths share a batch
 
     pipeline = VoicePipeline.from_directory(
         args.model, args.codec, args.semantic, device, args.compile
@@ -153,13 +191,17 @@ def main(args: argparse.Namespace) -> int:
     for batch in tqdm(batches, desc=f"generate (rank {rank})", disable=len(batches) < 2):
         requests = []
         for row in batch:
-            content, content_rate = load_audio(row.content)
             prompt, prompt_rate = load_audio(row.prompt) if row.prompt else (None, None)
-            requests.append(
-                pipeline.make_request(
+            if row.text is not None:
+                request = pipeline.make_text_request(
+                    row.text, prompt, prompt_rate, args.prompt_seconds, args.text_voice
+                )
+            else:
+                content, content_rate = load_audio(row.content)
+                request = pipeline.make_request(
                     content, content_rate, prompt, prompt_rate, args.prompt_seconds
                 )
-            )
+            requests.append(request)
         start = time.perf_counter()
         codes = pipeline.generate(
             requests,

@@ -143,9 +143,53 @@ class VoicePipeline:
             prompt_rate: its sample rate.
             prompt_seconds: keep at most this many seconds of the prompt (None: all of it).
         """
+        cond = self.semantic_frames(content, content_rate)
+        return self._prompted_request(cond, prompt, prompt_rate, prompt_seconds)
+
+    def make_text_request(
+        self,
+        text: str,
+        prompt: torch.Tensor | None = None,
+        prompt_rate: int | None = None,
+        prompt_seconds: float | None = 3.0,
+        voice: str = "flite-slt",
+        duration_scale: float = 1.0,
+    ) -> Request:
+        """Tokenize one request whose content is text (phones timed by a synthesiser).
+
+        The content's semantic ids come from :func:`soundstorm.semantic.text_to_semantic` at
+        the codec frame rate; the model must have been trained on phone ids (semantic
+        tokenizer ``default``, ``phones`` or ``phones-words``).
+
+        Args:
+            text: What to say.
+            prompt: ``[C, S']`` audio of the voice, or None (no prompt).
+            prompt_rate: its sample rate.
+            prompt_seconds: keep at most this many seconds of the prompt (None: all of it).
+            voice: flite / festival voice that times the phones
+                (``soundstorm.semantic.text.TEXT_VOICES``); the output voice is the prompt's.
+            duration_scale: time stretch of the content (> 1: slower).
+        """
+        from soundstorm.semantic import PhoneTokenizer, text_to_semantic
+
+        if not isinstance(self.tokenizer, PhoneTokenizer):
+            raise SoundStormError(
+                f"text requests need a model trained on phone ids; this one uses the "
+                f"semantic tokenizer {self.tokenizer.name!r}"
+            )
+        cond = text_to_semantic(text, self.codec.frame_rate, voice, duration_scale)
+        return self._prompted_request(cond, prompt, prompt_rate, prompt_seconds)
+
+    def _prompted_request(
+        self,
+        cond: torch.Tensor,
+        prompt: torch.Tensor | None,
+        prompt_rate: int | None,
+        prompt_seconds: float | None,
+    ) -> Request:
+        """The request of content ids ``cond [T]`` after the tokenized prompt (if any)."""
         from soundstorm.data.encoding import encode_waveform
 
-        cond = self.semantic_frames(content, content_rate)
         num_levels = self.engine.config.num_levels
         prompt_codes = torch.zeros(num_levels, 0, dtype=torch.long)
         if prompt is not None:
