@@ -41,10 +41,13 @@ def test_phone_frames_places_each_frame_in_the_phone_holding_its_centre():
     hh, ah = phone_id("HH"), phone_id("AH")
     assert phone_frames(phones, 0.4, frame_rate=20).tolist() == [0, 0, hh, hh, ah, ah, 0, 0]
     assert phone_frames([], 0.01, 50).tolist() == [SILENCE_ID], "at least one frame"
+    assert phone_frames(phones, 0.4, num_frames=22).tolist() == expected + [SILENCE_ID] * 2
     with pytest.raises(SoundStormError, match="unknown phone"):
         phone_frames([("qq", 0.0, 0.1)], 0.1)
-    with pytest.raises(SoundStormError, match="must be > 0"):
+    with pytest.raises(SoundStormError, match="must be finite and > 0"):
         phone_frames(phones, 0.4, duration_scale=0.0)
+    with pytest.raises(SoundStormError, match="must be finite and > 0"):
+        text_to_semantic("hello", frame_rate=float("nan"))  # before any synthesiser runs
 
 
 @needs_flite
@@ -64,7 +67,8 @@ def test_length_is_the_synthesised_duration_at_the_frame_rate(frame_rate):
     result = synthesize_text(text)
     seconds = result.audio.shape[0] / result.sample_rate
     tokens = text_to_semantic(text, frame_rate=frame_rate)
-    assert len(tokens) == round(seconds * frame_rate)
+    assert len(tokens) == round(result.audio.shape[0] * frame_rate / result.sample_rate)
+    assert abs(len(tokens) - seconds * frame_rate) <= 0.5
     ends = [end for _, _, end in result.phones]
     assert ends == sorted(ends) and abs(ends[-1] - seconds) < 0.2
 

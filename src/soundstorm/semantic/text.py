@@ -18,6 +18,8 @@ phone durations. ``duration_scale`` stretches (> 1) or compresses (< 1) the whol
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from soundstorm.corpus.voices import VOICES, Synthesis, Voice, missing_requirements, synthesize
@@ -92,11 +94,20 @@ def phone_segments(text: str, voice: str = DEFAULT_TEXT_VOICE) -> list[PhoneSegm
     return synthesize_text(text, voice).phones
 
 
+def _check_timing(frame_rate: float, duration_scale: float) -> None:
+    if not 0 < frame_rate < math.inf or not 0 < duration_scale < math.inf:
+        raise SoundStormError(
+            f"frame_rate and duration_scale must be finite and > 0, got {frame_rate!r}, "
+            f"{duration_scale!r}"
+        )
+
+
 def phone_frames(
     phones: list[PhoneSegment],
     duration_s: float,
     frame_rate: float = 50.0,
     duration_scale: float = 1.0,
+    num_frames: int | None = None,
 ) -> torch.Tensor:
     """Frame-level phone ids of a phone timeline.
 
@@ -109,19 +120,18 @@ def phone_frames(
         duration_s: Length of the utterance (seconds), silences included.
         frame_rate: Output frames per second.
         duration_scale: Time stretch: 2.0 says it twice as slowly.
+        num_frames: Output length ``T`` (default ``round(duration_s * frame_rate *
+            duration_scale)``, at least 1).
 
     Returns:
-        ``LongTensor[T]`` ids in ``[0, 41)``, ``T = round(duration_s * frame_rate *
-        duration_scale)`` (at least 1).
+        ``LongTensor[T]`` ids in ``[0, 41)``.
 
     Raises:
         SoundStormError: for a non-positive rate or scale, or an unknown phone name.
     """
-    if not frame_rate > 0 or not duration_scale > 0:
-        raise SoundStormError(
-            f"frame_rate and duration_scale must be > 0, got {frame_rate!r}, {duration_scale!r}"
-        )
-    num_frames = max(1, round(duration_s * frame_rate * duration_scale))
+    _check_timing(frame_rate, duration_scale)
+    if num_frames is None:
+        num_frames = max(1, round(duration_s * frame_rate * duration_scale))
     ids = torch.full((num_frames,), SILENCE_ID, dtype=torch.long)
     if not phones:
         return ids
@@ -160,10 +170,27 @@ def text_to_semantic(
         SoundStormError: for empty text, an unknown voice, a missing or failing synthesiser,
             a non-positive rate or scale.
     """
-    if not frame_rate > 0 or not duration_scale > 0:  # before running the synthesiser
-        raise SoundStormError(
-            f"frame_rate and duration_scale must be > 0, got {frame_rate!r}, {duration_scale!r}"
-        )
-    result = synthesize_text(text, voice)
-    duration_s = result.audio.shape[0] / result.sample_rate
-    return phone_frames(result.phones, duration_s, frame_rate, duration_scale)
+    _check_timing(frame_rate, duration_scale)  # before running the synthesiser
+    return synthesis_to_semantic(synthesize_text(text, voice), frame_rate, duration_scale)
+
+
+def synthesis_to_semantic(
+    synthesis: Synthesis, frame_rate: float = 50.0, duration_scale: float = 1.0
+) -> torch.Tensor:
+    """Phone-id frames of one synthesis (see :func:`text_to_semantic`).
+
+    Args:
+        synthesis: From :func:`synthesize_text` (or any corpus voice with ARPAbet phones).
+        frame_rate: Output frames per second.
+        duration_scale: Time stretch (> 1: slower).
+
+    Returns:
+        ``LongTensor[T]``, ``T = round(num_samples * frame_rate * duration_scale /
+        sample_rate)`` (at least 1): for ``duration_scale=1`` as many frames as an audio
+        tokenizer gives on ``synthesis.audio`` (e.g. ``PhoneTokenizer.tokenize``).
+    """
+    _check_timing(frame_rate, duration_scale)
+    num_samples = synthesis.audio.shape[0]
+    num_frames = max(1, round(num_samples * frame_rate * duration_scale / synthesis.sample_rate))
+    duration_s = num_samples / synthesis.sample_rate
+    return phone_frames(synthesis.phones, duration_s, frame_rate, duration_scale, num_frames)
