@@ -1,0 +1,208 @@
+"""benchmarks/eval_voice.py: item pairing on a tiny flite corpus, grouping, and one full run.
+
+The corpus is made inside the test by Debian ``flite`` (voices slt, awb, kal16 seen; rms held
+out) plus an "espeak" voice (a copy of awb's files) that must never serve as content.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from soundstorm import SoundStorm, SoundStormConfig
+from soundstorm.codecs import EmbeddedCodec
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "eval_voice.py"
+SENTENCES = (
+    "The birch canoe slid on the smooth planks.",
+    "Glue the sheet to the dark blue background.",
+    "It is easy to tell the depth of a well.",
+    "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.",
+)
+FLITE_VOICES = {"flite-slt": "slt", "flite-awb": "awb", "flite-kal16": "kal16", "flite-rms": "rms"}
+ESPEAK_VOICE = "espeak-fake"
+HELD_OUT = "flite-rms"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("eval_voice_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+eval_voice = _load_script()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    """A ``soundstorm corpus``-like directory: test.jsonl, summary.json, 16 kHz wavs."""
+    flite = shutil.which("flite")
+    if flite is None:
+        pytest.fail("Debian flite is missing: run scripts/install-system-deps (apt flite)")
+    root = tmp_path_factory.mktemp("corpus")
+    rows = []
+    for index, text in enumerate(SENTENCES):
+        sentence_id = f"s{index}"
+        for voice, flite_voice in FLITE_VOICES.items():
+            path = root / "audio" / voice / f"{sentence_id}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run([flite, "-voice", flite_voice, "-t", text, "-o", str(path)], check=True)
+            rows.append((voice, "flite", sentence_id, text, path))
+        espeak = root / "audio" / ESPEAK_VOICE / f"{sentence_id}.wav"
+        espeak.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(root / "audio" / "flite-awb" / f"{sentence_id}.wav", espeak)
+        rows.append((ESPEAK_VOICE, "espeak", sentence_id, text, espeak))
+    with open(root / "test.jsonl", "w") as file:
+        for voice, engine, sentence_id, text, path in rows:
+            info = soundfile.info(str(path))
+            row = {
+                "id": f"{voice}_{sentence_id}",
+                "path": str(path.relative_to(root)),
+                "voice": voice,
+                "engine": engine,
+                "text": text,
+                "sentence_id": sentence_id,
+                "split": "test",
+                "duration": info.frames / info.samplerate,
+                "sample_rate": info.samplerate,
+            }
+            file.write(json.dumps(row) + "\n")
+    seen = sorted(set(FLITE_VOICES) - {HELD_OUT}) + [ESPEAK_VOICE]
+    summary = {"sample_rate": 16000, "train_voices": seen, "held_out_voices": [HELD_OUT]}
+    (root / "summary.json").write_text(json.dumps(summary))
+    return root
+
+
+def test_items_pair_content_prompt_and_reference_as_the_protocol_says(corpus, tmp_path):
+    split = eval_voice.read_test_split(corpus)
+    voices = ["flite-slt", "flite-awb", HELD_OUT]
+    items = eval_voice.pair_items(split, voices, num_sentences=3)
+    assert len(items) == 3 * len(voices)
+    assert [(i.target_voice, i.held_out) for i in items[:3]] == [
+        ("flite-slt", False),
+        ("flite-awb", False),
+        (HELD_OUT, True),
+    ]
+    content_voices = {voice: set() for voice in voices}
+    for item in items:
+        (content,), (reference,) = item.content, item.reference
+        sentence = reference.sentence_id
+        assert content.sentence_id == sentence and content.text == reference.text == item.text
+        assert reference.voice == item.target_voice
+        assert content.voice != item.target_voice
+        assert content.voice not in (ESPEAK_VOICE, HELD_OUT)
+        content_voices[item.target_voice].add(content.voice)
+        assert all(p.voice == item.target_voice for p in item.prompt_parts)
+        assert all(p.sentence_id != sentence for p in item.prompt_parts)
+        assert len({p.sentence_id for p in item.prompt_parts}) == len(item.prompt_parts)
+    assert all(len(used) > 1 for used in content_voices.values())  # round-robin, not fixed
+
+    eval_voice.write_inputs(items, tmp_path, split.sample_rate)
+    for item in items:
+        prompt, rate = soundfile.read(tmp_path / "prompts" / f"{item.id}.wav", dtype="float32")
+        assert len(prompt) == round(eval_voice.PROMPT_SECONDS * rate)
+        expected = eval_voice.join_recordings(item.prompt_parts, rate, eval_voice.PROMPT_SECONDS)
+        np.testing.assert_allclose(prompt, expected[0].numpy(), atol=1e-4)  # 16-bit wav
+        assert eval_voice.input_path(item, tmp_path, "reference") == item.reference[0].path
+
+
+def test_long_items_join_the_same_sentences_and_take_a_prompt_of_others(corpus, tmp_path):
+    split = eval_voice.read_test_split(corpus)
+    items = eval_voice.pair_items(split, ["flite-slt", HELD_OUT], 1, long_seconds=4.0)
+    long_items = [item for item in items if item.is_long]
+    assert [i.id for i in long_items] == ["flite-slt__long", f"{HELD_OUT}__long"]
+    for item in long_items:
+        sentences = [r.sentence_id for r in item.reference]
+        assert [r.sentence_id for r in item.content] == sentences
+        assert {r.voice for r in item.reference} == {item.target_voice}
+        assert len({r.voice for r in item.content}) == 1
+        assert item.content[0].voice not in (item.target_voice, ESPEAK_VOICE, HELD_OUT)
+        assert sum(r.duration for r in item.content) + 0.1 * (len(sentences) - 1) >= 4.0
+        assert not {p.sentence_id for p in item.prompt_parts} & set(sentences)
+    with pytest.raises(eval_voice.SoundStormError, match="last under"):
+        eval_voice.pair_items(split, ["flite-slt"], 1, long_seconds=1000.0)
+    with pytest.raises(eval_voice.SoundStormError, match="not in the test split"):
+        eval_voice.pair_items(split, ["nobody"], 1)
+
+
+def test_groups_and_targets_keep_seen_and_held_out_apart():
+    from soundstorm.evaluate import EvaluationItem
+    from soundstorm.evaluate.suite import EvaluationReport, ItemResult
+
+    def paired(voice, held_out, long=False):
+        recording = eval_voice.Recording(Path("x.wav"), voice, "s", "a b", 1.0)
+        content = (recording,) * (2 if long else 1)
+        suffix = "long" if long else "s"
+        return eval_voice.PairedItem(
+            f"{voice}__{suffix}", voice, held_out, "a b", content, content, ()
+        )
+
+    items = [paired("a", False), paired("b", False), paired("r", True), paired("a", False, True)]
+    sims = {"a__s": 0.9, "b__s": 0.8, "r__s": 0.4, "a__long": 0.7}
+    results = [
+        ItemResult(
+            EvaluationItem(i.id, Path("g.wav")),
+            {"duration_s": 10.0, "sim_generated_prompt": sims[i.id]}
+            | ({"consistency_slope_generated": -0.01} if i.is_long else {}),
+        )
+        for i in items
+    ]
+    groups = eval_voice.group_summaries(EvaluationReport(results, {}, {}), items)
+    assert list(groups) == ["seen", "held_out", "seen_long"]
+    assert groups["seen"]["items"] == 2 and groups["seen"]["voices"] == ["a", "b"]
+    assert groups["seen"]["metric_errors"] == 0
+    assert groups["seen"]["sim_generated_prompt"] == pytest.approx(0.85)
+    assert groups["held_out"]["sim_generated_prompt"] == pytest.approx(0.4)
+    assert groups["seen_long"]["consistency_drift_generated"] == pytest.approx(0.1)
+    targets = eval_voice.check_targets(groups, None)
+    assert [t["pass"] for t in targets] == [None, True, False, None, False, None, None]
+    assert [t["binding"] for t in targets][:6] == [True, True, True, True, False, True]
+
+
+@pytest.mark.slow
+def test_a_full_run_writes_audio_reports_and_grouped_summary(corpus, tmp_path):
+    model_dir = tmp_path / "model"
+    tone = torch.sin(torch.arange(32000) / 16000 * 2 * torch.pi * 180) * 0.3
+    codec = EmbeddedCodec.fit([tone], 16000, num_levels=2, codebook_size=16, num_iters=2)
+    torch.manual_seed(0)
+    config = SoundStormConfig.tiny(num_levels=2, codebook_size=16, cond_vocab_size=48)
+    SoundStorm(config).save_pretrained(model_dir)
+    codec.save(model_dir / "codec.safetensors")
+    (model_dir / "pipeline.json").write_text('{"codec": "codec.safetensors"}')
+    out = tmp_path / "out"
+    argv = ["--model", str(model_dir), "--corpus", str(corpus), "--out", str(out)]
+    argv += ["--sentences", "1", "--voices", "flite-slt", HELD_OUT, "--batch-size", "2"]
+    argv += ["--long-seconds", "0", "--speed-seconds", "2", "--threads", "1", "--max-plots", "1"]
+    assert eval_voice.main(argv) == 0
+
+    assert sorted(p.name for p in (out / "generated").iterdir()) == [
+        f"{HELD_OUT}__s0.wav",
+        "flite-slt__s0.wav",
+    ]
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["groups"]) == {"seen", "held_out"}
+    assert summary["groups"]["seen"]["voices"] == ["flite-slt"]
+    assert summary["groups"]["held_out"]["voices"] == [HELD_OUT]
+    for group in summary["groups"].values():  # a random model's noise may have no voice
+        assert {"wer_generated_corpus", "wer_resynthesis_corpus", "sim_reference_prompt"} <= set(
+            group
+        )
+    assert summary["speed"]["threads"] == 1 and summary["speed"]["tokens_seconds"] > 0
+    report = json.loads((out / "report.json").read_text())
+    assert {item["item"]["id"] for item in report["items"]} == {"flite-slt__s0", f"{HELD_OUT}__s0"}
+    assert all(item["metrics"]["rtf"] > 0 for item in report["items"])
+    markdown = (out / "summary.md").read_text()
+    assert str(model_dir) in markdown and "torch threads: 1" in markdown
+    assert (out / "report.md").is_file() and (out / "consistency.png").is_file()
