@@ -10,43 +10,16 @@ import pytest
 import soundfile
 import torch
 
-from soundstorm import SoundStorm, SoundStormConfig
 from soundstorm.cli import main
 from soundstorm.codecs import EmbeddedCodec
 from soundstorm.errors import SoundStormError
 
-SR = 16000
-
-
-def tone(seconds: float, seed: int) -> np.ndarray:
-    """Speech-like test audio: a gliding harmonic tone with noise bursts."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SR)) / SR
-    f0 = 120 + 40 * np.sin(2 * np.pi * 0.7 * t + seed)
-    phase = 2 * np.pi * np.cumsum(f0) / SR
-    wav = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))
-    wav += 0.05 * rng.standard_normal(t.shape) * (np.sin(2 * np.pi * 1.3 * t) > 0.6)
-    return (0.3 * wav / np.abs(wav).max()).astype(np.float32)
+from tests.voice_fakes import SR, make_voice_model, tone
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("model")
-    codec = EmbeddedCodec.fit(
-        [torch.from_numpy(tone(6.0, s)) for s in range(2)],
-        SR,
-        num_levels=2,
-        codebook_size=16,
-        num_iters=3,
-    )
-    torch.manual_seed(0)
-    model = SoundStorm(SoundStormConfig.tiny(num_levels=2, codebook_size=16, cond_vocab_size=48))
-    model.save_pretrained(root / "m")
-    codec.save(root / "m" / "codec.safetensors")
-    (root / "m" / "pipeline.json").write_text(
-        json.dumps({"codec": "codec.safetensors", "semantic": "default"})
-    )
-    return root / "m"
+    return make_voice_model(tmp_path_factory.mktemp("model") / "m")
 
 
 @pytest.fixture(scope="module")

@@ -50,7 +50,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fit a HuBERT / w2v-BERT k-means tokenizer, or print semantic tokens",
     ),
     "corpus": ("soundstorm.corpus", "synthesise an offline multi-voice English speech corpus"),
-    "demo": ("soundstorm.demo", "generate tokens with a tiny random model (smoke test)"),
+    "export": ("soundstorm.export", "write a trained checkpoint as a self-contained voice model"),
+    "demo": ("soundstorm.demo", "say this in that voice with the shipped default model"),
 }
 
 

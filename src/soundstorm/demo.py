@@ -1,72 +1,178 @@
-"""``soundstorm demo``: generate acoustic tokens with a randomly initialised model.
+"""``soundstorm demo``: say this in that voice, with the shipped default model.
 
-A smoke test of the whole generation path that needs no download and no trained model:
-builds a model from a preset, makes random conditioning tokens and a voice prompt, runs
-level-by-level decoding, checks the result and writes the tokens to a ``.pt``-free ``.npz``.
+The main job on a fresh machine, with no download: the words of a *content* recording (or of
+``--text``, through the flite front end) are said in the voice of a *prompt* recording. The
+shipped default model, codec and sample files are used unless others are given::
 
-    soundstorm demo --preset tiny --seconds 10 --out demo_tokens.npz
+    soundstorm demo                                   # shipped content + prompt
+    soundstorm demo --prompt my_voice.wav             # the shipped sentence in my voice
+    soundstorm demo --content words.wav --prompt voice.wav --model runs/x/checkpoints/step_N/model
+    soundstorm demo --text "Say this sentence."      # flite phones and durations as content
+
+Writes to ``--out-dir`` (default ``out/demo``): ``generated.wav``, the inputs used
+(``content.wav``, ``prompt.wav``), ``results.md`` / ``results.json`` (the evaluation table:
+PocketSphinx WER of generated audio and of codec resynthesis, Resemblyzer similarity to the
+prompt, DNSMOS, consistency over time, real-time factor) and spectrogram PNGs.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
 import torch
 
-from soundstorm.config import SoundStormConfig
-from soundstorm.decoding import resolve_steps
 from soundstorm.errors import SoundStormError
-from soundstorm.files import atomic_path
-from soundstorm.model import SoundStorm
 
-FRAME_RATE = 50  # frames per second of the paper's codec
+EVAL_FAMILIES = ["wer", "speaker", "dnsmos", "consistency", "codec", "plots"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="tiny", choices=["tiny", "small", "paper"])
-    parser.add_argument("--seconds", type=float, default=10.0, help="audio length to generate")
-    parser.add_argument("--prompt-seconds", type=float, default=3.0, help="voice prompt length")
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--first-level-steps", type=int, default=16)
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--content", type=Path, help="audio whose words are said (default: sample)")
+    what.add_argument("--text", help="text to say, through the flite front end (needs flite)")
+    parser.add_argument(
+        "--content-text",
+        help="transcript of --content, for the WER (default: the sample's; else none)",
+    )
+    parser.add_argument("--prompt", type=Path, help="audio of the voice (default: sample)")
+    parser.add_argument(
+        "--unseen",
+        action="store_true",
+        help="use the shipped prompt of a voice held out of training",
+    )
+    parser.add_argument("--prompt-seconds", type=float, default=3.0, help="prompt length kept")
+    parser.add_argument("--text-voice", default="flite-slt", help="front-end voice for --text")
+    parser.add_argument("--model", type=Path, help="model directory (default: the shipped one)")
+    parser.add_argument("--out-dir", type=Path, default=Path("out/demo"))
+    parser.add_argument("--steps", type=int, default=16, help="decoding passes of the first level")
+    parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="demo_tokens.npz", help="where to write the tokens")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-eval", action="store_true", help="generate only, no evaluation")
+
+
+def _inputs(args: argparse.Namespace) -> tuple[Path | None, str | None, Path]:
+    """(content audio or None, transcript or None, prompt audio), checked before any work."""
+    from soundstorm.assets import sample_path
+
+    if args.prompt is not None and args.unseen:
+        raise SoundStormError("give --prompt or --unseen, not both")
+    prompt = args.prompt or sample_path("prompt_unseen.wav" if args.unseen else "prompt.wav")
+    if not Path(prompt).is_file():
+        raise FileNotFoundError(f"prompt audio not found: {prompt}")
+    if args.text is not None:
+        if not args.text.strip():
+            raise SoundStormError("--text is empty")
+        if args.content_text is not None:
+            raise SoundStormError("--content-text goes with --content, not --text")
+        return None, args.text.strip(), Path(prompt)
+    if args.content is None:
+        content = sample_path("content.wav")
+        text = args.content_text or sample_path("content.txt").read_text().strip()
+        return content, text, Path(prompt)
+    if not args.content.is_file():
+        raise FileNotFoundError(f"content audio not found: {args.content}")
+    return args.content, args.content_text, Path(prompt)
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.seconds <= 0 or args.prompt_seconds < 0 or args.prompt_seconds >= args.seconds:
-        raise SoundStormError("need 0 <= --prompt-seconds < --seconds")
-    if args.batch < 1:
-        raise SoundStormError("--batch must be >= 1")
-    torch.manual_seed(args.seed)
-    config = SoundStormConfig.from_name(args.preset)
-    model = SoundStorm(config).eval()
-    frames = round(args.seconds * FRAME_RATE)
-    prompt_frames = round(args.prompt_seconds * FRAME_RATE)
-    g = torch.Generator().manual_seed(args.seed)
-    cond = torch.randint(0, config.cond_vocab_size, (args.batch, frames), generator=g)
-    prompt = torch.randint(
-        0, config.codebook_size, (args.batch, config.num_levels, prompt_frames), generator=g
-    )
-    steps = resolve_steps(args.first_level_steps, config.num_levels)
+    from soundstorm.audio import load_audio, save_audio
+    from soundstorm.decoding import resolve_steps
+    from soundstorm.pipeline import VoicePipeline
 
+    if args.prompt_seconds <= 0:
+        raise SoundStormError("--prompt-seconds must be > 0")
+    if args.steps < 1:
+        raise SoundStormError("--steps must be >= 1")
+    if args.out_dir.exists() and not args.out_dir.is_dir():
+        raise SoundStormError(f"--out-dir {args.out_dir} exists and is not a folder")
+    content_path, text, prompt_path = _inputs(args)
+    if not args.no_eval:
+        from soundstorm.evaluate.cli import check_dependencies
+
+        families = EVAL_FAMILIES if text else [f for f in EVAL_FAMILIES if f != "wer"]
+        check_dependencies(families)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.model is None:
+        from soundstorm.assets import default_model_dir
+
+        model_dir = default_model_dir()
+    else:
+        model_dir = args.model
+    pipeline = VoicePipeline.from_directory(model_dir)
+    rate = pipeline.codec.sample_rate
+
+    prompt_wav, _ = load_audio(prompt_path, rate)
+    prompt_wav = prompt_wav[..., : int(args.prompt_seconds * rate)]
     start = time.perf_counter()
-    codes = model.generate(cond, prompt=prompt, steps=steps, generator=g)
-    elapsed = time.perf_counter() - start
+    if content_path is None:
+        request = pipeline.make_text_request(
+            text, prompt_wav, rate, prompt_seconds=None, voice=args.text_voice
+        )
+        content_wav = None
+    else:
+        content_wav, _ = load_audio(content_path, rate)
+        request = pipeline.make_request(content_wav, rate, prompt_wav, rate, prompt_seconds=None)
+    tokenize_seconds = time.perf_counter() - start
 
-    assert torch.equal(codes[..., :prompt_frames], prompt), "prompt must be kept"
-    assert int(codes.max()) < config.codebook_size and int(codes.min()) >= 0
-    with atomic_path(args.out, suffix=".npz") as temp:
-        np.savez(temp, codes=codes.numpy().astype(np.uint16), cond=cond.numpy())
+    steps = resolve_steps(args.steps, pipeline.engine.config.num_levels)
+    generator = torch.Generator(pipeline.engine.device).manual_seed(args.seed)
+    start = time.perf_counter()
+    codes = pipeline.generate(
+        [request], steps=steps, temperature=args.temperature, generator=generator
+    )[0]
+    token_seconds = time.perf_counter() - start
+    wav = pipeline.decode(codes)
+    generation_seconds = time.perf_counter() - start
+    seconds = wav.shape[-1] / rate
 
-    audio_seconds = args.seconds * args.batch
+    out = args.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    save_audio(out / "generated.wav", wav, rate)
+    save_audio(out / "prompt.wav", prompt_wav, rate)
+    if content_wav is not None:
+        save_audio(out / "content.wav", content_wav, rate)
     print(
-        f"SoundStorm demo ({args.preset} preset, {model.num_parameters() / 1e6:.2f}M parameters, random weights)\n"
-        f"  generated codes {tuple(codes.shape)} = [batch, levels, frames] for {args.seconds:g} s "
-        f"at {FRAME_RATE} frames/s, with a {args.prompt_seconds:g} s prompt kept unchanged\n"
-        f"  {sum(steps)} forward passes (steps {steps[0]} + {len(steps) - 1} x 1) in {elapsed:.2f} s: "
-        f"{audio_seconds / elapsed:.1f}x real time\n"
-        f"  tokens written to {args.out}"
+        f"soundstorm demo: {seconds:.2f} s of audio in the voice of {prompt_path.name} "
+        f"({pipeline.engine.model.num_parameters() / 1e6:.1f}M-parameter model, steps "
+        f"{steps[0]} + {len(steps) - 1} x 1, {torch.get_num_threads()} CPU threads)\n"
+        f"  semantic tokens {tokenize_seconds:.2f} s; tokens {token_seconds:.2f} s + codec decode "
+        f"{generation_seconds - token_seconds:.2f} s = {generation_seconds:.2f} s "
+        f"({seconds / generation_seconds:.1f}x real time)\n"
+        f"  wrote {out / 'generated.wav'}",
+        file=sys.stderr,
     )
+    if args.no_eval:
+        return 0
+    return _evaluate(out, text, content_wav is not None, generation_seconds, pipeline.codec)
+
+
+def _evaluate(out: Path, text: str | None, has_content: bool, seconds: float, codec) -> int:
+    from soundstorm.evaluate.manifest import EvaluationItem
+    from soundstorm.evaluate.report import markdown_table, write_report
+    from soundstorm.evaluate.suite import SuiteOptions, evaluate_items
+
+    item = EvaluationItem(
+        id="demo",
+        generated=out / "generated.wav",
+        reference=out / "content.wav" if has_content else None,
+        prompt=out / "prompt.wav",
+        text=text,
+        generation_seconds=seconds,
+    )
+    metrics = (
+        ("wer", "speaker", "dnsmos", "consistency")
+        if text
+        else ("speaker", "dnsmos", "consistency")
+    )
+    print("soundstorm demo: evaluating (PocketSphinx, Resemblyzer, DNSMOS)...", file=sys.stderr)
+    report = evaluate_items([item], SuiteOptions(metrics=metrics, codec=codec))
+    written = write_report(report, out)
+    print(markdown_table(report), end="")
+    names = ", ".join(p.name for p in written)
+    print(f"soundstorm demo: wrote {names} to {out}", file=sys.stderr)
     return 0

@@ -1,0 +1,98 @@
+"""``soundstorm export``: a trained checkpoint -> a self-contained voice model directory.
+
+The directory holds what ``soundstorm generate`` / ``soundstorm demo --model`` need and
+nothing else: ``model.safetensors`` (weights cast to 16-bit floats: half the size, loaded back
+as float32 on a CPU and bfloat16 on a GPU), ``config.json``, a copy of the codec file and
+``pipeline.json`` naming the codec and the semantic tokenizer::
+
+    soundstorm export runs/default/checkpoints/step_00004000/model OUT_DIR \
+        --codec data/tokens/codec.safetensors
+
+The directory is written beside ``OUT_DIR`` and renamed into place at the end: a failed export
+leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from soundstorm.errors import SoundStormError
+
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="a save_pretrained model directory")
+    parser.add_argument("out_dir", type=Path, help="the voice model directory to write")
+    parser.add_argument(
+        "--codec",
+        required=True,
+        help="codec file to copy in (e.g. data/tokens/codec.safetensors) or a codec name",
+    )
+    parser.add_argument("--semantic", default="default", help="semantic tokenizer name")
+    parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES))
+    parser.add_argument("--force", action="store_true", help="replace an existing OUT_DIR")
+
+
+def export_model(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    codec: str,
+    semantic: str = "default",
+    dtype: torch.dtype = torch.float16,
+    force: bool = False,
+) -> Path:
+    """Write a voice model directory (see the module docstring).
+
+    Args:
+        checkpoint: a ``SoundStorm.save_pretrained`` directory.
+        out_dir: where to write; must not exist unless ``force``.
+        codec: a codec file (copied in as ``codec.safetensors``) or a codec name (kept as is).
+        semantic: the semantic tokenizer name recorded in ``pipeline.json``.
+        dtype: dtype of the saved weights.
+        force: replace an existing ``out_dir``.
+
+    Returns:
+        ``out_dir``.
+
+    Raises:
+        SoundStormError / FileNotFoundError: bad inputs, or ``out_dir`` exists without ``force``.
+    """
+    from soundstorm.inference import load_pretrained
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise SoundStormError(f"{out_dir} exists: pass --force to replace it")
+    model = load_pretrained(checkpoint, "cpu", dtype=torch.float32)
+    codec_path = Path(codec)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.to(dtype).save_pretrained(temp)
+        spec = {"codec": codec, "semantic": semantic}
+        if codec_path.is_file():
+            shutil.copyfile(codec_path, temp / "codec.safetensors")
+            spec["codec"] = "codec.safetensors"
+        (temp / "pipeline.json").write_text(json.dumps(spec, indent=1) + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        temp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def main(args: argparse.Namespace) -> int:
+    out = export_model(
+        args.checkpoint, args.out_dir, args.codec, args.semantic, DTYPES[args.dtype], args.force
+    )
+    size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
+    print(f"soundstorm export: wrote {out} ({size:.1f} MB)")
+    return 0
