@@ -81,3 +81,15 @@ def test_text_and_content_are_exclusive(model_dir, audio, tmp_path, capsys):
         run_demo(model_dir, audio, tmp_path / "out", "--text", "hello")
     assert exit_info.value.code == 2
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_text_is_said_in_the_prompt_voice(model_dir, audio, tmp_path):
+    from soundstorm.semantic import text_to_semantic
+
+    out = tmp_path / "out"
+    args = ["demo", "--model", str(model_dir), "--text", "Kick the ball.", "--prompt",
+            str(audio / "voice.wav"), "--out-dir", str(out), "--no-eval"]  # fmt: skip
+    assert main(args) == 0
+    frames = len(text_to_semantic("Kick the ball.", frame_rate=50.0))
+    assert abs(soundfile.info(out / "generated.wav").duration - frames / 50) <= 0.02
+    assert not (out / "content.wav").exists()
