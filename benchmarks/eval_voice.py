@@ -67,6 +67,7 @@ import torch
 
 from soundstorm.audio import load_audio, save_audio
 from soundstorm.errors import SoundStormError
+from soundstorm.files import atomic_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VOICES = ("flite-slt", "flite-awb", "festival-ked", "piper-joe", "flite-rms")
@@ -94,15 +95,10 @@ class Recording:
 class PairedItem:
     """What one generation takes and is compared with (see the module docstring).
 
-    Attributes:
-        id: ``<voice>__<sentence_id>`` (``<voice>__long`` for a long item).
-        target_voice: the voice to speak in.
-        held_out: whether the target voice was held out of training.
-        text: the words of the content (= of the reference).
-        content: recordings whose words are said, joined with gaps (one for a short item).
-        reference: the target voice's recordings of the same sentences, joined likewise.
-        prompt_parts: the target voice's recordings of other sentences; the prompt is their
-            gap-joined concatenation cut at ``PROMPT_SECONDS``.
+    ``id`` is ``<voice>__<sentence_id>`` (``<voice>__long`` for a long item); ``content`` (the
+    words, another voice) and ``reference`` (the same sentences by ``target_voice``) hold one
+    recording for a short item; the prompt is ``prompt_parts`` (other sentences of
+    ``target_voice``) joined with gaps and cut at ``PROMPT_SECONDS``.
     """
 
     id: str
@@ -319,12 +315,8 @@ def generate_items(
             save_audio(out / "generated" / f"{item.id}.wav", wav, pipeline.codec.sample_rate)
             share = batch_seconds * len(request.cond) / total_frames
             seconds[item.id] = share + decode_seconds
-        done = (number + 1) * batch_size
-        print(
-            f"generated {min(done, len(items))}/{len(items)} ({batch_seconds:.2f} s batch)",
-            file=sys.stderr,
-            flush=True,
-        )
+        done = f"generated {min((number + 1) * batch_size, len(items))}/{len(items)}"
+        print(f"{done} ({batch_seconds:.2f} s batch)", file=sys.stderr, flush=True)
     seconds["_tokenize_seconds"] = tokenize
     return seconds
 
@@ -561,12 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     from soundstorm.evaluate import EvaluationItem, SuiteOptions, evaluate_items
-    from soundstorm.evaluate.report import (
-        plot_consistency,
-        plot_spectrograms,
-        write_json,
-        write_markdown,
-    )
+    from soundstorm.evaluate import report as report_files
     from soundstorm.pipeline import VoicePipeline
 
     started = time.perf_counter()
@@ -610,27 +597,27 @@ def main(argv: list[str] | None = None) -> int:
         "request_tokenization": timing["_tokenize_seconds"],
         "total": time.perf_counter() - started,
     }
-    write_json(report, args.out / "report.json")
-    write_markdown(report, args.out / "report.md", title=f"Voice evaluation: {args.model}")
+    report_files.write_json(report, args.out / "report.json")
+    title = f"Voice evaluation: {args.model}"
+    report_files.write_markdown(report, args.out / "report.md", title=title)
     if args.max_plots > 0:
-        plot_consistency(report, args.out / "consistency.png")
+        report_files.plot_consistency(report, args.out / "consistency.png")
         long_first = sorted(report.results, key=lambda r: not r.item.id.endswith("__long"))
         for result in long_first[: args.max_plots]:
-            plot_spectrograms(result, args.out / f"spectrograms_{result.item.id}.png")
+            path = args.out / f"spectrograms_{result.item.id}.png"
+            report_files.plot_spectrograms(result, path)
     summary = {"header": header, "groups": groups, "targets": targets, "speed": speed}
-    text = json.dumps(finite_or_none(summary), indent=2, allow_nan=False) + "\n"
-    (args.out / "summary.json.tmp").write_text(text)
-    (args.out / "summary.json.tmp").replace(args.out / "summary.json")
     markdown = summary_markdown(header, groups, targets, speed)
-    (args.out / "summary.md.tmp").write_text(markdown)
-    (args.out / "summary.md.tmp").replace(args.out / "summary.md")
+    for name, text in (
+        ("summary.json", json.dumps(finite_or_none(summary), indent=2, allow_nan=False) + "\n"),
+        ("summary.md", markdown),
+    ):
+        with atomic_path(args.out / name) as temp:
+            temp.write_text(text, encoding="utf-8")
     print(markdown)
     seconds = header["seconds"]
-    print(
-        f"done in {seconds['total']:.0f} s (generation {seconds['generation']:.0f} s, "
-        f"evaluation {seconds['evaluation_per_item']:.1f} s per item)",
-        file=sys.stderr,
-    )
+    done = f"done in {seconds['total']:.0f} s (generation {seconds['generation']:.0f} s, "
+    print(done + f"evaluation {seconds['evaluation_per_item']:.1f} s per item)", file=sys.stderr)
     return 0
 
 
