@@ -217,3 +217,10 @@ def test_generate_long_chunks_are_prompted_by_the_previous_tail(sharp_model):
         engine.generate_long(cond, window=30, context=30)
     with pytest.raises(ValueError, match="shorter than window"):
         engine.generate_long(cond, prompt=prompt, window=5, context=2)
+
+
+def test_auto_buckets_pad_only_compiled_engines(tiny_model):
+    assert GenerationEngine(tiny_model).padded_length(650) == 650
+    assert GenerationEngine(tiny_model, compile=True).padded_length(650) == 1024
+    with pytest.raises(ValueError, match="auto"):
+        GenerationEngine(tiny_model, buckets="fast")

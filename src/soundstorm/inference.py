@@ -106,7 +106,9 @@ class GenerationEngine:
         device: default: where the model is.
         dtype: default: bf16 on CUDA, fp32 otherwise.
         buckets: increasing frame counts requests are padded to; ``None`` disables padding
-            (every new length then compiles anew when ``compile`` is set).
+            (every new length then compiles anew when ``compile`` is set); ``"auto"``:
+            ``DEFAULT_BUCKETS`` when compiling, else ``None`` (eager runs gain nothing from
+            static shapes, and a 650-frame request would pay for 1024 frames).
         compile: wrap the network body in ``torch.compile``.
         compile_mode: ``torch.compile`` mode; default ``"reduce-overhead"`` on CUDA, the
             default mode elsewhere.
@@ -118,10 +120,14 @@ class GenerationEngine:
         *,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
-        buckets: Sequence[int] | None = DEFAULT_BUCKETS,
+        buckets: Sequence[int] | None | str = "auto",
         compile: bool = False,
         compile_mode: str | None = None,
     ):
+        if isinstance(buckets, str):
+            if buckets != "auto":
+                raise ValueError(f"buckets must be frame counts, None or 'auto', got {buckets!r}")
+            buckets = DEFAULT_BUCKETS if compile else None
         self.device = torch.device(device) if device is not None else _model_device(model)
         self.dtype = dtype or default_dtype(self.device)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
