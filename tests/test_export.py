@@ -46,3 +46,27 @@ def test_export_writes_half_weights_codec_and_pipeline(checkpoint, tmp_path):
     with torch.no_grad():
         expected, got = original(codes, cond), exported(codes, cond)
     assert (got - expected).abs().max() < 0.01 * expected.std()
+
+
+def test_exported_files_get_the_usual_modes(checkpoint, tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        out = export_model(checkpoint, tmp_path / "voice", str(checkpoint / "codec.safetensors"))
+    finally:
+        os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o755
+    assert {p.stat().st_mode & 0o777 for p in out.iterdir()} == {0o644}
+
+
+def test_export_refuses_to_overwrite_and_leaves_nothing_on_failure(checkpoint, tmp_path, capsys):
+    out = tmp_path / "voice"
+    out.mkdir()
+    code = main(["export", str(checkpoint), str(out), "--codec", "x.safetensors"])
+    assert code == 2
+    assert "exists" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
+    code = main(["export", str(tmp_path / "missing"), str(tmp_path / "new"), "--codec", "c"])
+    assert code == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["voice"]  # no temp dir left behind

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from soundstorm.errors import SoundStormError
+from soundstorm.files import default_file_mode
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
@@ -80,6 +81,10 @@ def export_model(
             shutil.copyfile(codec_path, temp / "codec.safetensors")
             spec["codec"] = "codec.safetensors"
         (temp / "pipeline.json").write_text(json.dumps(spec, indent=1) + "\n")
+        mode = default_file_mode()  # mkdtemp makes the folder private; the files get the usual modes
+        for path in temp.iterdir():
+            path.chmod(mode)
+        temp.chmod(mode | ((mode & 0o444) >> 2))  # r -> x for folders
         if out_dir.exists():
             shutil.rmtree(out_dir)
         temp.rename(out_dir)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def _default_mode() -> int:
+def default_file_mode() -> int:
     """The mode ``open()`` would give a new file: 0o666 less the process umask."""
     mask = os.umask(0)
     os.umask(mask)
@@ -36,7 +36,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     temp = Path(name)
     try:
         yield temp
-        os.chmod(temp, _default_mode())
+        os.chmod(temp, default_file_mode())
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)

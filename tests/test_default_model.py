@@ -1,0 +1,52 @@
+"""The shipped default model: complete, within the size budget, and it does the main job.
+
+`soundstorm demo` on the shipped samples must say the content in the prompt's voice: the
+generated audio is measured with the evaluation suite (Resemblyzer, PocketSphinx) against the
+content recording, which is by another voice.
+"""
+
+import json
+
+import pytest
+import soundfile
+import torch
+
+from soundstorm.assets import SAMPLES_DIR, default_model_dir
+from soundstorm.cli import main
+from soundstorm.pipeline import VoicePipeline
+
+MAX_SHIPPED_BYTES = 50 * 1024 * 1024  # model + codec + tokenizer files + samples
+
+
+def test_shipped_files_are_complete_16_bit_and_within_budget():
+    from safetensors import safe_open
+
+    model_dir = default_model_dir()
+    shipped = [p for d in (model_dir, SAMPLES_DIR) for p in d.iterdir() if p.is_file()]
+    assert sum(p.stat().st_size for p in shipped) <= MAX_SHIPPED_BYTES
+    with safe_open(model_dir / "model.safetensors", "pt") as weights:
+        dtypes = {weights.get_slice(name).get_dtype() for name in weights.keys()}
+    assert dtypes == {"F16"}
+    pipeline = VoicePipeline.from_directory(model_dir)
+    config = pipeline.engine.config
+    assert pipeline.codec.num_levels >= config.num_levels
+    assert pipeline.codec.codebook_size == config.codebook_size
+    assert pipeline.tokenizer.vocab_size <= config.cond_vocab_size
+    assert next(pipeline.engine.model.parameters()).dtype == torch.float32  # CPU inference
+
+
+@pytest.fixture(scope="module")
+def demo_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--out-dir", str(out)]) == 0
+    return out, json.loads((out / "results.json").read_text())["items"][0]["metrics"]
+
+
+def test_demo_says_the_content_in_the_prompt_voice(demo_results):
+    out, metrics = demo_results
+    content = soundfile.info(SAMPLES_DIR / "content.wav").duration
+    assert abs(soundfile.info(out / "generated.wav").duration - content) <= 0.02
+    # the voice moved from the content speaker's to the prompt speaker's
+    assert metrics["sim_generated_prompt"] >= metrics["sim_reference_prompt"] + 0.15
+    for name in ("results.md", "spectrograms_demo.png", "consistency.png"):
+        assert (out / name).stat().st_size > 0, name
