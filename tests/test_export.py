@@ -70,3 +70,24 @@ def test_export_refuses_to_overwrite_and_leaves_nothing_on_failure(checkpoint, t
     code = main(["export", str(tmp_path / "missing"), str(tmp_path / "new"), "--codec", "c"])
     assert code == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["voice"]  # no temp dir left behind
+
+
+def test_recommended_steps_travel_in_pipeline_json(checkpoint, tmp_path, capsys):
+    from soundstorm.pipeline import VoicePipeline
+
+    out = export_model(
+        checkpoint, tmp_path / "voice", str(checkpoint / "codec.safetensors"), steps=3
+    )
+    assert json.loads((out / "pipeline.json").read_text())["steps"] == 3
+    pipeline = VoicePipeline.from_directory(out)
+    assert pipeline.default_steps == 3
+    calls = []  # one call of the first Conformer block per decoding pass
+    pipeline.engine.model.blocks[0].register_forward_hook(lambda *_: calls.append(1))
+    cond = torch.randint(0, 41, (30,), generator=torch.Generator().manual_seed(0))
+    from soundstorm.pipeline import Request
+
+    pipeline.generate([Request(cond, torch.zeros(2, 0, dtype=torch.long))])
+    assert len(calls) == 3 + 1  # 3 passes on level 1, one on level 2
+    (out / "pipeline.json").write_text(json.dumps({"codec": "codec.safetensors", "steps": 0}))
+    assert main(["generate", "--model", str(out), "--text", "hi", "--out", "x.wav"]) == 2
+    assert "'steps' must be a positive integer" in capsys.readouterr().err

@@ -47,7 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-voice", default="flite-slt", help="front-end voice for --text")
     parser.add_argument("--model", type=Path, help="model directory (default: the shipped one)")
     parser.add_argument("--out-dir", type=Path, default=Path("out/demo"))
-    parser.add_argument("--steps", type=int, default=16, help="decoding passes of the first level")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="decoding passes of the first level (default: the model's pipeline.json, else 16)",
+    )
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -85,7 +90,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.prompt_seconds <= 0:
         raise SoundStormError("--prompt-seconds must be > 0")
-    if args.steps < 1:
+    if args.steps is not None and args.steps < 1:
         raise SoundStormError("--steps must be >= 1")
     if args.out_dir.exists() and not args.out_dir.is_dir():
         raise SoundStormError(f"--out-dir {args.out_dir} exists and is not a folder")
@@ -119,7 +124,10 @@ def main(args: argparse.Namespace) -> int:
         request = pipeline.make_request(content_wav, rate, prompt_wav, rate, prompt_seconds=None)
     tokenize_seconds = time.perf_counter() - start
 
-    steps = resolve_steps(args.steps, pipeline.engine.config.num_levels)
+    steps = resolve_steps(
+        args.steps if args.steps is not None else pipeline.default_steps,
+        pipeline.engine.config.num_levels,
+    )
     generator = torch.Generator(pipeline.engine.device).manual_seed(args.seed)
     start = time.perf_counter()
     codes = pipeline.generate(

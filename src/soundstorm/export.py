@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--semantic", default="default", help="semantic tokenizer name")
     parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES))
+    parser.add_argument(
+        "--steps", type=int, help="recommended first-level decoding passes, kept in pipeline.json"
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing OUT_DIR")
 
 
@@ -48,6 +51,7 @@ def export_model(
     semantic: str = "default",
     dtype: torch.dtype = torch.float16,
     force: bool = False,
+    steps: int | None = None,
 ) -> Path:
     """Write a voice model directory (see the module docstring).
 
@@ -58,6 +62,8 @@ def export_model(
         semantic: the semantic tokenizer name recorded in ``pipeline.json``.
         dtype: dtype of the saved weights.
         force: replace an existing ``out_dir``.
+        steps: first-level decoding passes recorded in ``pipeline.json`` (None: none recorded,
+            the paper's 16 apply).
 
     Returns:
         ``out_dir``.
@@ -68,6 +74,8 @@ def export_model(
     from soundstorm.inference import load_pretrained
 
     out_dir = Path(out_dir)
+    if steps is not None and steps < 1:
+        raise SoundStormError(f"--steps must be >= 1, got {steps}")
     if out_dir.exists() and not force:
         raise SoundStormError(f"{out_dir} exists: pass --force to replace it")
     model = load_pretrained(checkpoint, "cpu", dtype=torch.float32)
@@ -77,11 +85,15 @@ def export_model(
     try:
         model.to(dtype).save_pretrained(temp)
         spec = {"codec": codec, "semantic": semantic}
+        if steps is not None:
+            spec["steps"] = steps
         if codec_path.is_file():
             shutil.copyfile(codec_path, temp / "codec.safetensors")
             spec["codec"] = "codec.safetensors"
         (temp / "pipeline.json").write_text(json.dumps(spec, indent=1) + "\n")
-        mode = default_file_mode()  # mkdtemp makes the folder private; the files get the usual modes
+        mode = (
+            default_file_mode()
+        )  # mkdtemp makes the folder private; the files get the usual modes
         for path in temp.iterdir():
             path.chmod(mode)
         temp.chmod(mode | ((mode & 0o444) >> 2))  # r -> x for folders
@@ -96,7 +108,13 @@ def export_model(
 
 def main(args: argparse.Namespace) -> int:
     out = export_model(
-        args.checkpoint, args.out_dir, args.codec, args.semantic, DTYPES[args.dtype], args.force
+        args.checkpoint,
+        args.out_dir,
+        args.codec,
+        args.semantic,
+        DTYPES[args.dtype],
+        args.force,
+        args.steps,
     )
     size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
     print(f"soundstorm export: wrote {out} ({size:.1f} MB)")

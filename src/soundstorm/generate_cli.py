@@ -77,7 +77,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest", help="JSONL of requests: content or text, prompt, id, out")
     parser.add_argument("--out-dir", help="output folder (with --manifest)")
     parser.add_argument("--prompt-seconds", type=float, default=3.0, help="prompt length to keep")
-    parser.add_argument("--steps", type=int, default=16, help="iterations of the first level")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="iterations of the first level (default: the model's pipeline.json, else 16)",
+    )
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--choice-temperature", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -165,7 +170,12 @@ def main(args: argparse.Namespace) -> int:
 
     if not 0 < args.context < args.window:
         raise SoundStormError("need 0 < --context < --window")
-    if args.batch_size < 1 or args.steps < 1 or args.temperature < 0 or args.prompt_seconds <= 0:
+    if (
+        args.batch_size < 1
+        or (args.steps is not None and args.steps < 1)
+        or args.temperature < 0
+        or args.prompt_seconds <= 0
+    ):
         raise SoundStormError(
             "--batch-size and --steps must be >= 1, --temperature >= 0, --prompt-seconds > 0"
         )

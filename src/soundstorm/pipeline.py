@@ -50,8 +50,9 @@ class Request:
         return int(self.cond.shape[-1]) - self.prompt_frames
 
 
-def read_pipeline_file(model_dir: str | Path) -> dict[str, str]:
-    """The codec / semantic names of ``model_dir/pipeline.json`` (relative paths resolved)."""
+def read_pipeline_file(model_dir: str | Path) -> dict:
+    """The codec / semantic names of ``model_dir/pipeline.json`` (relative paths resolved),
+    and ``steps``, the model's first-level decoding passes, when the file recommends some."""
     path = Path(model_dir) / PIPELINE_FILE
     if not path.is_file():
         return {}
@@ -64,6 +65,11 @@ def read_pipeline_file(model_dir: str | Path) -> dict[str, str]:
         if key in spec:
             candidate = Path(model_dir) / spec[key]
             resolved[key] = str(candidate) if candidate.exists() else str(spec[key])
+    if "steps" in spec:
+        steps = spec["steps"]
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+            raise SoundStormError(f"{path}: 'steps' must be a positive integer, got {steps!r}")
+        resolved["steps"] = steps
     return resolved
 
 
@@ -74,9 +80,13 @@ class VoicePipeline:
         engine: the generation engine (model, device, buckets, compilation).
         codec: a ``soundstorm.codecs.Codec`` with the model's levels and codebook size.
         tokenizer: a ``soundstorm.semantic.SemanticTokenizer`` within the model's vocabulary.
+        default_steps: first-level decoding passes used when ``generate`` gets no ``steps``
+            (``pipeline.json`` ``"steps"``; None: the paper's 16).
     """
 
-    def __init__(self, engine: GenerationEngine, codec, tokenizer):
+    def __init__(
+        self, engine: GenerationEngine, codec, tokenizer, default_steps: int | None = None
+    ):
         cfg = engine.config
         if codec.num_levels < cfg.num_levels or codec.codebook_size != cfg.codebook_size:
             raise SoundStormError(
@@ -89,6 +99,7 @@ class VoicePipeline:
                 f"takes at most {cfg.cond_vocab_size}"
             )
         self.engine, self.codec, self.tokenizer = engine, codec, tokenizer
+        self.default_steps = default_steps
 
     @classmethod
     def from_directory(
@@ -115,6 +126,7 @@ class VoicePipeline:
             engine,
             get_codec(codec, num_levels=model.config.num_levels),
             get_semantic_tokenizer(semantic or spec.get("semantic", "default")),
+            default_steps=spec.get("steps"),
         )
 
     # ------------------------------------------------------------------ tokens
@@ -220,6 +232,8 @@ class VoicePipeline:
         Returns:
             per request, the generated content tokens ``LongTensor[Q, T_content]`` (prompt cut).
         """
+        if steps is None:
+            steps = self.default_steps
         options = {
             "steps": steps,
             "temperature": temperature,
