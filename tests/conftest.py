@@ -30,3 +30,11 @@ def random_inputs(config: SoundStormConfig, batch: int, frames: int, seed: int =
     codes = torch.randint(0, config.codebook_size, (batch, config.num_levels, frames), generator=g)
     cond = torch.randint(0, config.cond_vocab_size, (batch, frames), generator=g)
     return codes, cond
+
+
+@pytest.fixture(scope="session")
+def voice_model_dir(tmp_path_factory):
+    """A tiny random voice model with a fitted codec and ``pipeline.json`` (tests only read it)."""
+    from tests.voice_fakes import make_voice_model
+
+    return make_voice_model(tmp_path_factory.mktemp("voice_model") / "m")

@@ -7,32 +7,26 @@ import soundfile
 
 from soundstorm.cli import main
 
-from tests.voice_fakes import SR, make_voice_model, tone
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_voice_model(tmp_path_factory.mktemp("model") / "m")
+from tests.voice_fakes import SR, write_tones
 
 
 @pytest.fixture(scope="module")
 def audio(tmp_path_factory):
-    root = tmp_path_factory.mktemp("audio")
-    for name, seconds, seed in (("content", 1.6, 1), ("voice", 4.0, 3)):
-        soundfile.write(root / f"{name}.wav", tone(seconds, seed), SR)
-    return root
+    return write_tones(tmp_path_factory.mktemp("audio"), (("content", 1.6, 1), ("voice", 4.0, 3)))
 
 
-def run_demo(model_dir, audio, out, *extra):
+def run_demo(voice_model_dir, audio, out, *extra):
     return main(
-        ["demo", "--model", str(model_dir), "--content", str(audio / "content.wav"),
+        ["demo", "--model", str(voice_model_dir), "--content", str(audio / "content.wav"),
          "--prompt", str(audio / "voice.wav"), "--out-dir", str(out), *extra]
     )  # fmt: skip
 
 
-def test_generates_the_content_length_and_keeps_the_prompt_seconds(model_dir, audio, tmp_path):
+def test_generates_the_content_length_and_keeps_the_prompt_seconds(
+    voice_model_dir, audio, tmp_path
+):
     out = tmp_path / "out"
-    assert run_demo(model_dir, audio, out, "--no-eval", "--prompt-seconds", "2.5") == 0
+    assert run_demo(voice_model_dir, audio, out, "--no-eval", "--prompt-seconds", "2.5") == 0
     generated, rate = soundfile.read(out / "generated.wav")
     assert rate == SR
     assert abs(len(generated) / SR - 1.6) <= 0.04  # one 50 Hz frame either side
@@ -41,9 +35,9 @@ def test_generates_the_content_length_and_keeps_the_prompt_seconds(model_dir, au
     assert not (out / "results.md").exists()
 
 
-def test_evaluation_table_and_spectrograms(model_dir, audio, tmp_path, capsys):
+def test_evaluation_table_and_spectrograms(voice_model_dir, audio, tmp_path, capsys):
     out = tmp_path / "out"
-    assert run_demo(model_dir, audio, out, "--content-text", "one two three") == 0
+    assert run_demo(voice_model_dir, audio, out, "--content-text", "one two three") == 0
     table = capsys.readouterr().out
     assert "| demo |" in table and "sim_generated_prompt" in table
     results = json.loads((out / "results.json").read_text())
@@ -64,10 +58,10 @@ def test_evaluation_table_and_spectrograms(model_dir, audio, tmp_path, capsys):
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
-    model_dir, audio, tmp_path, capsys, extra, message
+    voice_model_dir, audio, tmp_path, capsys, extra, message
 ):
     out = tmp_path / "out"
-    args = ["demo", "--model", str(model_dir), "--content", str(audio / "content.wav"),
+    args = ["demo", "--model", str(voice_model_dir), "--content", str(audio / "content.wav"),
             "--prompt", str(audio / "voice.wav"), "--out-dir", str(out), "--no-eval"]  # fmt: skip
     code = main(args + extra)
     err = capsys.readouterr().err.strip()
@@ -76,18 +70,18 @@ def test_bad_input_is_one_line_and_writes_nothing(
     assert not out.exists()
 
 
-def test_text_and_content_are_exclusive(model_dir, audio, tmp_path, capsys):
+def test_text_and_content_are_exclusive(voice_model_dir, audio, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        run_demo(model_dir, audio, tmp_path / "out", "--text", "hello")
+        run_demo(voice_model_dir, audio, tmp_path / "out", "--text", "hello")
     assert exit_info.value.code == 2
     assert "not allowed with" in capsys.readouterr().err
 
 
-def test_text_is_said_in_the_prompt_voice(model_dir, audio, tmp_path):
+def test_text_is_said_in_the_prompt_voice(voice_model_dir, audio, tmp_path):
     from soundstorm.semantic import text_to_semantic
 
     out = tmp_path / "out"
-    args = ["demo", "--model", str(model_dir), "--text", "Kick the ball.", "--prompt",
+    args = ["demo", "--model", str(voice_model_dir), "--text", "Kick the ball.", "--prompt",
             str(audio / "voice.wav"), "--out-dir", str(out), "--no-eval"]  # fmt: skip
     assert main(args) == 0
     frames = len(text_to_semantic("Kick the ball.", frame_rate=50.0))

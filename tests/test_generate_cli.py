@@ -14,29 +14,23 @@ from soundstorm.cli import main
 from soundstorm.codecs import EmbeddedCodec
 from soundstorm.errors import SoundStormError
 
-from tests.voice_fakes import SR, make_voice_model, tone
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return make_voice_model(tmp_path_factory.mktemp("model") / "m")
+from tests.voice_fakes import SR, tone, write_tones
 
 
 @pytest.fixture(scope="module")
 def audio(tmp_path_factory):
-    root = tmp_path_factory.mktemp("audio")
-    for name, seconds, seed in (("a", 1.5, 1), ("b", 2.2, 2), ("voice", 4.0, 3)):
-        soundfile.write(root / f"{name}.wav", tone(seconds, seed), SR)
-    return root
+    return write_tones(
+        tmp_path_factory.mktemp("audio"), (("a", 1.5, 1), ("b", 2.2, 2), ("voice", 4.0, 3))
+    )
 
 
-def test_one_request_writes_audio_of_the_content_length(model_dir, audio, tmp_path):
+def test_one_request_writes_audio_of_the_content_length(voice_model_dir, audio, tmp_path):
     out = tmp_path / "out.wav"
     rc = main(
         [
             "generate",
             "--model",
-            str(model_dir),
+            str(voice_model_dir),
             "--content",
             str(audio / "a.wav"),
             "--prompt",
@@ -55,7 +49,7 @@ def test_one_request_writes_audio_of_the_content_length(model_dir, audio, tmp_pa
     assert np.abs(wav).max() > 0
 
 
-def test_manifest_batch_is_resumable(model_dir, audio, tmp_path, capsys):
+def test_manifest_batch_is_resumable(voice_model_dir, audio, tmp_path, capsys):
     manifest = audio / "requests.jsonl"
     manifest.write_text(
         json.dumps({"id": "r1", "content": "a.wav", "prompt": "voice.wav"})
@@ -68,7 +62,7 @@ def test_manifest_batch_is_resumable(model_dir, audio, tmp_path, capsys):
     args = [
         "generate",
         "--model",
-        str(model_dir),
+        str(voice_model_dir),
         "--manifest",
         str(manifest),
         "--out-dir",
@@ -96,14 +90,14 @@ def test_manifest_batch_is_resumable(model_dir, audio, tmp_path, capsys):
         (["--manifest", "MANIFEST"], "--out-dir"),
     ],
 )
-def test_bad_input_gives_one_line_error(model_dir, audio, tmp_path, capsys, extra, message):
+def test_bad_input_gives_one_line_error(voice_model_dir, audio, tmp_path, capsys, extra, message):
     extra = [str(audio / "requests_bad.jsonl") if e == "MANIFEST" else e for e in extra]
-    rc = main(["generate", "--model", str(model_dir), *extra])
+    rc = main(["generate", "--model", str(voice_model_dir), *extra])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and message in err and len(err.splitlines()) == 1
 
 
-def test_bad_manifest_line_and_mismatched_codec(model_dir, audio, tmp_path, capsys):
+def test_bad_manifest_line_and_mismatched_codec(voice_model_dir, audio, tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"content": "nope.wav"}\n')
     assert (
@@ -111,7 +105,7 @@ def test_bad_manifest_line_and_mismatched_codec(model_dir, audio, tmp_path, caps
             [
                 "generate",
                 "--model",
-                str(model_dir),
+                str(voice_model_dir),
                 "--manifest",
                 str(bad),
                 "--out-dir",
@@ -130,7 +124,7 @@ def test_bad_manifest_line_and_mismatched_codec(model_dir, audio, tmp_path, caps
         [
             "generate",
             "--model",
-            str(model_dir),
+            str(voice_model_dir),
             "--codec",
             str(tmp_path / "other.safetensors"),
             "--content",
@@ -146,10 +140,10 @@ def test_bad_manifest_line_and_mismatched_codec(model_dir, audio, tmp_path, caps
     )
 
 
-def test_requests_longer_than_the_window_are_generated_in_chunks(model_dir, audio, tmp_path):
+def test_requests_longer_than_the_window_are_generated_in_chunks(voice_model_dir, audio, tmp_path):
     from soundstorm.pipeline import VoicePipeline
 
-    pipeline = VoicePipeline.from_directory(model_dir)
+    pipeline = VoicePipeline.from_directory(voice_model_dir)
     content = torch.from_numpy(tone(2.2, 2))[None]
     voice = torch.from_numpy(tone(4.0, 3))[None]
     long_request = pipeline.make_request(content, SR, voice, SR, prompt_seconds=1.0)
@@ -170,7 +164,7 @@ def test_requests_longer_than_the_window_are_generated_in_chunks(model_dir, audi
             [
                 "generate",
                 "--model",
-                str(model_dir),
+                str(voice_model_dir),
                 "--content",
                 str(audio / "a.wav"),
                 "--out",
@@ -188,7 +182,7 @@ def test_requests_longer_than_the_window_are_generated_in_chunks(model_dir, audi
             [
                 "generate",
                 "--model",
-                str(model_dir),
+                str(voice_model_dir),
                 "--content",
                 str(audio / "b.wav"),
                 "--prompt",
@@ -214,11 +208,11 @@ needs_flite = pytest.mark.skipif(shutil.which("flite") is None, reason="flite no
 
 
 @needs_flite
-def test_text_request_has_the_prompt_then_the_text_phones(model_dir):
+def test_text_request_has_the_prompt_then_the_text_phones(voice_model_dir):
     from soundstorm.pipeline import VoicePipeline
     from soundstorm.semantic import text_to_semantic
 
-    pipeline = VoicePipeline.from_directory(model_dir)
+    pipeline = VoicePipeline.from_directory(voice_model_dir)
     voice = torch.from_numpy(tone(4.0, 3))[None]
     from_text = pipeline.make_text_request("Kick the ball.", voice, SR, prompt_seconds=1.0)
     from_audio = pipeline.make_request(voice[:, :SR], SR, voice, SR, prompt_seconds=1.0)
@@ -235,11 +229,11 @@ def test_text_request_has_the_prompt_then_the_text_phones(model_dir):
 
 
 @needs_flite
-def test_text_instead_of_content_and_in_the_manifest(model_dir, audio, tmp_path):
+def test_text_instead_of_content_and_in_the_manifest(voice_model_dir, audio, tmp_path):
     from soundstorm.semantic import text_to_semantic
 
     text = "Rice is often served in round bowls."
-    base = ["generate", "--model", str(model_dir), "--steps", "2"]
+    base = ["generate", "--model", str(voice_model_dir), "--steps", "2"]
     out = tmp_path / "said.wav"
     assert main([*base, "--text", text, "--text-voice", "flite-awb", "--out", str(out)]) == 0
     frames = len(text_to_semantic(text, voice="flite-awb"))
@@ -274,7 +268,9 @@ def test_text_instead_of_content_and_in_the_manifest(model_dir, audio, tmp_path)
         (["--manifest", "EMPTY_TEXT", "--out-dir", "o"], "'text' must be a non-empty string"),
     ],
 )
-def test_bad_text_input_gives_one_line_error(model_dir, audio, tmp_path, capsys, extra, message):
+def test_bad_text_input_gives_one_line_error(
+    voice_model_dir, audio, tmp_path, capsys, extra, message
+):
     (tmp_path / "both.jsonl").write_text(json.dumps({"content": "a.wav", "text": "hi"}) + "\n")
     (tmp_path / "empty.jsonl").write_text(json.dumps({"text": ""}) + "\n")
     files = {
@@ -283,7 +279,7 @@ def test_bad_text_input_gives_one_line_error(model_dir, audio, tmp_path, capsys,
         "EMPTY_TEXT": tmp_path / "empty.jsonl",
     }
     extra = [str(files.get(e, e)) for e in extra]
-    rc = main(["generate", "--model", str(model_dir), *extra])
+    rc = main(["generate", "--model", str(voice_model_dir), *extra])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x.wav").exists()

@@ -44,3 +44,12 @@ def make_voice_model(directory: Path, num_levels: int = 2, codebook_size: int = 
         json.dumps({"codec": "codec.safetensors", "semantic": "default"})
     )
     return directory
+
+
+def write_tones(root: Path, clips: tuple[tuple[str, float, int], ...]) -> Path:
+    """Write ``root/NAME.wav`` for each ``(name, seconds, seed)`` with :func:`tone`."""
+    import soundfile
+
+    for name, seconds, seed in clips:
+        soundfile.write(root / f"{name}.wav", tone(seconds, seed), SR)
+    return root
