@@ -26,8 +26,6 @@ import torch
 
 from soundstorm.errors import SoundStormError
 
-EVAL_FAMILIES = ["wer", "speaker", "dnsmos", "consistency", "codec", "plots"]
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group()
@@ -85,7 +83,6 @@ def _inputs(args: argparse.Namespace) -> tuple[Path | None, str | None, Path]:
 
 def main(args: argparse.Namespace) -> int:
     from soundstorm.audio import load_audio, save_audio
-    from soundstorm.decoding import resolve_steps
     from soundstorm.pipeline import VoicePipeline
 
     if args.prompt_seconds <= 0:
@@ -98,8 +95,7 @@ def main(args: argparse.Namespace) -> int:
     if not args.no_eval:
         from soundstorm.evaluate.cli import check_dependencies
 
-        families = EVAL_FAMILIES if text else [f for f in EVAL_FAMILIES if f != "wer"]
-        check_dependencies(families)
+        check_dependencies([*_metrics(text), "codec", "plots"])
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.model is None:
@@ -124,10 +120,7 @@ def main(args: argparse.Namespace) -> int:
         request = pipeline.make_request(content_wav, rate, prompt_wav, rate, prompt_seconds=None)
     tokenize_seconds = time.perf_counter() - start
 
-    steps = resolve_steps(
-        args.steps if args.steps is not None else pipeline.default_steps,
-        pipeline.engine.config.num_levels,
-    )
+    steps = pipeline.resolve_steps(args.steps)
     generator = torch.Generator(pipeline.engine.device).manual_seed(args.seed)
     start = time.perf_counter()
     codes = pipeline.generate(
@@ -159,6 +152,13 @@ def main(args: argparse.Namespace) -> int:
     return _evaluate(out, text, content_wav is not None, generation_seconds, pipeline.codec)
 
 
+def _metrics(text: str | None) -> tuple[str, ...]:
+    """The suite's metric families for the demo: all of them, less the WER without a text."""
+    from soundstorm.evaluate.suite import ALL_METRICS
+
+    return ALL_METRICS if text else tuple(m for m in ALL_METRICS if m != "wer")
+
+
 def _evaluate(out: Path, text: str | None, has_content: bool, seconds: float, codec) -> int:
     from soundstorm.evaluate.manifest import EvaluationItem
     from soundstorm.evaluate.report import markdown_table, write_report
@@ -172,13 +172,8 @@ def _evaluate(out: Path, text: str | None, has_content: bool, seconds: float, co
         text=text,
         generation_seconds=seconds,
     )
-    metrics = (
-        ("wer", "speaker", "dnsmos", "consistency")
-        if text
-        else ("speaker", "dnsmos", "consistency")
-    )
     print("soundstorm demo: evaluating (PocketSphinx, Resemblyzer, DNSMOS)...", file=sys.stderr)
-    report = evaluate_items([item], SuiteOptions(metrics=metrics, codec=codec))
+    report = evaluate_items([item], SuiteOptions(metrics=_metrics(text), codec=codec))
     written = write_report(report, out)
     print(markdown_table(report), end="")
     names = ", ".join(p.name for p in written)

@@ -213,6 +213,14 @@ class VoicePipeline:
         return Request(cond, prompt_codes)
 
     # ------------------------------------------------------------------ generation
+    def resolve_steps(self, steps: Sequence[int] | int | None = None) -> tuple[int, ...]:
+        """Per-level decoding passes: ``steps`` if given, else the model's ``default_steps``,
+        else the paper's (16, 1, ..., 1)."""
+        from soundstorm.decoding import resolve_steps
+
+        chosen = self.default_steps if steps is None else steps
+        return resolve_steps(chosen, self.engine.config.num_levels)
+
     def generate(
         self,
         requests: Sequence[Request],
@@ -232,8 +240,7 @@ class VoicePipeline:
         Returns:
             per request, the generated content tokens ``LongTensor[Q, T_content]`` (prompt cut).
         """
-        if steps is None:
-            steps = self.default_steps
+        steps = self.resolve_steps(steps)
         options = {
             "steps": steps,
             "temperature": temperature,
