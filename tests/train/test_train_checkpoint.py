@@ -1,19 +1,28 @@
-"""Checkpoint discovery and RNG state round trips."""
+"""Checkpoint discovery, RNG state round trips, and checkpoints without pickle: legacy files
+read with weights_only, pickle payloads never executed, damaged files refused clearly."""
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
+from train_fixtures import synthetic_tokens, tiny_train_config
 
+from soundstorm.errors import SoundStormError
+from soundstorm.train import state_files
 from soundstorm.train.checkpoint import (
     find_resume_checkpoint,
     list_checkpoints,
     rng_state,
     set_rng_state,
 )
+from soundstorm.train.recipe import TrainRecipe
+from soundstorm.train.state_files import read_rng_state, write_rng_state
 
 
 def make_checkpoint(root, step: int, complete: bool = True):
@@ -50,3 +59,166 @@ def test_rng_state_round_trip():
     again = (torch.rand(3), np.random.rand(3), random.random())
     assert torch.equal(first[0], again[0])
     assert np.array_equal(first[1], again[1]) and first[2] == again[2]
+
+
+# ---------------------------------------------------------------- pickle-free state files
+def test_rng_state_file_round_trip_is_exact(tmp_path):
+    np.random.seed(7)
+    np.random.standard_normal()  # leaves a cached gaussian (has_gauss=1)
+    random.seed(8)
+    random.gauss(0.0, 1.0)  # leaves gauss_next set
+    state = rng_state()
+    write_rng_state(tmp_path / "rank.json", state)
+    loaded = read_rng_state(tmp_path / "rank.json")
+    assert torch.equal(loaded["torch"], state["torch"])
+    assert loaded["python"] == state["python"]
+    kind, key, *rest = state["numpy"]
+    assert loaded["numpy"][0] == kind and np.array_equal(loaded["numpy"][1], key)
+    assert list(loaded["numpy"][2:]) == rest
+    first = (np.random.standard_normal(4), random.gauss(0.0, 1.0), torch.rand(2))
+    set_rng_state(loaded)
+    again = (np.random.standard_normal(4), random.gauss(0.0, 1.0), torch.rand(2))
+    assert np.array_equal(first[0], again[0]) and first[1] == again[1]
+    assert torch.equal(first[2], again[2])
+
+
+def tiny_run(output_dir, items, *overrides: str) -> TrainRecipe:
+    recipe = TrainRecipe(tiny_train_config(output_dir, *overrides), items)
+    recipe.setup()
+    try:
+        recipe.train()
+    finally:
+        recipe.cleanup()
+    return recipe
+
+
+def resume_setup(output_dir, items, checkpoint) -> TrainRecipe:
+    """Set up a run that resumes from ``checkpoint`` (the caller cleans up)."""
+    recipe = TrainRecipe(tiny_train_config(output_dir, f"run.resume={checkpoint}"), items)
+    try:
+        recipe.setup()
+    finally:
+        recipe.cleanup()
+    return recipe
+
+
+@pytest.fixture
+def saved_checkpoint(tmp_path):
+    """A tiny run stopped at step 2: ``(items, checkpoint dir)``."""
+    items = synthetic_tokens(12, seed=4)
+    tiny_run(tmp_path / "run", items, "run.max_steps=2")
+    return items, list_checkpoints(tmp_path / "run")[-1]
+
+
+def test_checkpoint_files_hold_no_pickle(saved_checkpoint):
+    _, path = saved_checkpoint
+    names = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())
+    assert "trainer.json" in names and "optimizer.safetensors" in names
+    assert "rng/rank_00000.json" in names
+    assert not [n for n in names if n.endswith((".pt", ".pkl", ".bin"))]
+    trainer = json.loads((path / "trainer.json").read_text())
+    assert trainer["progress"]["step"] == 2
+    assert trainer["optimizer"]["param_groups"][0]["params"][0].startswith("model.")
+
+
+def test_legacy_checkpoint_resumes_exactly_with_weights_only(tmp_path):
+    """A checkpoint of the torch.save format (trainer.pt, rng/rank_*.pt) still resumes, read
+    with torch.load(weights_only=True), and ends bit-identical to a straight run."""
+    items = synthetic_tokens(16, seed=6)
+    common = ["optim.total_steps=6", "model.dropout=0.1", "data.batch_size=3"]
+    straight = tiny_run(tmp_path / "straight", items, *common)
+    tiny_run(tmp_path / "split", items, *common, "run.max_steps=3")
+    path = list_checkpoints(tmp_path / "split")[-1]
+    torch.save(state_files.read_trainer_state(path), path / "trainer.pt")
+    torch.save(read_rng_state(path / "rng" / "rank_00000.json"), path / "rng" / "rank_00000.pt")
+    for name in ("trainer.json", "optimizer.safetensors", "rng/rank_00000.json"):
+        (path / name).unlink()
+    resumed = tiny_run(tmp_path / "split", items, *common)
+    assert resumed.progress.step == 6
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], value), name
+
+
+class _Payload:
+    """Unpickling this creates the file ``marker`` (what an attacker's code could do)."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("target", ["trainer", "rng"])
+def test_pickle_payload_in_a_checkpoint_is_never_executed(tmp_path, saved_checkpoint, target):
+    items, path = saved_checkpoint
+    marker = tmp_path / "pwned"
+    if target == "trainer":  # an old-format checkpoint whose trainer.pt carries the payload
+        trainer = state_files.read_trainer_state(path)
+        trainer["progress"] = _Payload(marker)
+        (path / "trainer.json").unlink()
+        torch.save(trainer, path / "trainer.pt")
+        bad = path / "trainer.pt"
+    else:
+        (path / "rng" / "rank_00000.json").unlink()
+        bad = path / "rng" / "rank_00000.pt"
+        torch.save({"torch": torch.get_rng_state(), "numpy": _Payload(marker)}, bad)
+    with pytest.raises(SoundStormError, match=r"refused or unreadable legacy checkpoint") as info:
+        resume_setup(tmp_path / "victim", items, path)
+    assert "\n" not in str(info.value) and str(bad) in str(info.value)
+    assert not marker.exists()
+    torch.load(bad, weights_only=False)  # the payload is real: unpickling runs it
+    assert marker.exists()
+
+
+def test_damaged_checkpoint_files_give_one_line_errors(tmp_path, saved_checkpoint):
+    items, path = saved_checkpoint
+    pristine = tmp_path / "pristine"
+    shutil.copytree(path, pristine)
+
+    def damage(name: str, edit) -> str:
+        shutil.rmtree(path)
+        shutil.copytree(pristine, path)
+        target = path / name
+        edit(target)
+        with pytest.raises(SoundStormError) as info:
+            resume_setup(tmp_path / "victim", items, path)
+        message = str(info.value)
+        assert "\n" not in message and name.split("/")[-1] in message
+        return message
+
+    def truncate(target):
+        target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+
+    def flip(target):
+        data = bytearray(target.read_bytes())
+        data[-5] ^= 0xFF
+        target.write_bytes(bytes(data))
+
+    assert "damaged JSON" in damage("trainer.json", truncate)
+    assert "checksum does not match" in damage("optimizer.safetensors", flip)
+    assert "checksum does not match" in damage("optimizer.safetensors", truncate)
+    assert "damaged JSON" in damage("rng/rank_00000.json", truncate)
+    assert "damaged safetensors" in damage("model/model.safetensors", truncate)
+
+    def wrong_rng(target):
+        data = json.loads(target.read_text())
+        data["numpy"]["key"] = data["numpy"]["key"][:10]
+        target.write_text(json.dumps(data))
+
+    assert "not a valid RNG state" in damage("rng/rank_00000.json", wrong_rng)
+
+    def newer(target):
+        data = json.loads(target.read_text())
+        data["format"] = 99
+        target.write_text(json.dumps(data))
+
+    assert "newer than this soundstorm reads" in damage("trainer.json", newer)
+
+    def consistent_but_wrong(target):  # valid safetensors + checksum, wrong tensor names
+        save_file({"weird": torch.zeros(2)}, str(target))
+        trainer = json.loads((path / "trainer.json").read_text())
+        trainer["optimizer"]["sha256"] = state_files._sha256(target)
+        (path / "trainer.json").write_text(json.dumps(trainer))
+
+    assert "unexpected tensor name" in damage("optimizer.safetensors", consistent_but_wrong)

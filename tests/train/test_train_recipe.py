@@ -86,7 +86,7 @@ def test_checkpoints_are_complete_and_pruned(tmp_path, train_items):
     for name, value in recipe.model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value), name
     assert (tmp_path / "train_config.yaml").is_file()
-    assert (tmp_path / "checkpoints" / "step_00000007" / "rng" / "rank_00000.pt").is_file()
+    assert (tmp_path / "checkpoints" / "step_00000007" / "rng" / "rank_00000.json").is_file()
 
 
 def test_resume_latest_without_checkpoint_is_an_error(tmp_path, train_items):

@@ -2,18 +2,23 @@
 
 Layout of ``OUTPUT_DIR/checkpoints/step_00001000/``::
 
-    model/               SoundStorm.save_pretrained: config.json + model.safetensors
-    trainer.pt           optimizer, scheduler, progress (step, epoch, batch in epoch), config
-    rng/rank_00000.pt    each rank's torch / CUDA / numpy / python RNG states
+    model/                 SoundStorm.save_pretrained: config.json + model.safetensors
+    trainer.json           progress (step, epoch, batch in epoch...), scheduler, optimizer
+                           hyper-parameters, config, and the checksum of:
+    optimizer.safetensors  the optimizer's tensors, keyed by parameter name
+    rng/rank_00000.json    each rank's torch / CUDA / numpy / python RNG states
 
 A checkpoint is first written to ``.tmp_step_00001000`` and renamed when complete, so a
 crash never leaves a half-written ``step_*`` directory; older ones beyond ``keep_last`` are
 then deleted. The optimizer state is stored with parameter names as keys (full, unsharded),
-so a checkpoint of a DDP run can resume an FSDP run and the other way round.
+so a checkpoint of a DDP run can resume an FSDP run and the other way round. Nothing is
+pickled: see ``soundstorm.train.state_files`` (older ``trainer.pt`` checkpoints are read with
+``torch.load(weights_only=True)``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 import shutil
@@ -26,10 +31,12 @@ import torch
 from torch import nn
 
 from soundstorm.errors import SoundStormError
+from soundstorm.train import state_files
 from soundstorm.train.distributed import DistributedContext
 
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d{8})$")
-TRAINER_STATE = "trainer.pt"
+TRAINER_STATE = state_files.TRAINER_JSON
+TRAINER_FILES = (state_files.TRAINER_JSON, state_files.LEGACY_TRAINER)  # new, legacy
 
 
 @dataclass
@@ -43,6 +50,8 @@ class TrainProgress:
         nonfinite_streak: consecutive non-finite steps just before this point.
         examples_seen: utterances consumed since the start of training.
         frames_seen: real frames consumed since the start of training.
+        train_seconds: wall-clock seconds spent in ``TrainRecipe.train`` since the start of
+            training, over all resumed runs (setup excluded).
     """
 
     step: int = 0
@@ -51,6 +60,18 @@ class TrainProgress:
     nonfinite_streak: int = 0
     examples_seen: int = 0
     frames_seen: int = 0
+    train_seconds: float = 0.0
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainProgress:
+        """From a saved dict (fields unknown to this version are ignored)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    """A directory with a trainer state (this format or the legacy ``trainer.pt``)."""
+    return any((Path(path) / name).is_file() for name in TRAINER_FILES)
 
 
 def checkpoint_dir(output_dir: str | Path) -> Path:
@@ -63,6 +84,7 @@ def list_checkpoints(output_dir: str | Path) -> list[Path]:
     if not root.is_dir():
         return []
     found = [p for p in root.iterdir() if p.is_dir() and CHECKPOINT_PATTERN.match(p.name)]
+    found = [p for p in found if is_checkpoint(p)]
     return sorted(found, key=lambda p: p.name)
 
 
@@ -84,7 +106,7 @@ def find_resume_checkpoint(output_dir: str | Path, resume: str) -> Path | None:
             raise FileNotFoundError(f"no checkpoint to resume from in {checkpoint_dir(output_dir)}")
         return found[-1] if found else None
     path = Path(resume)
-    if not (path / TRAINER_STATE).is_file():
+    if not is_checkpoint(path):
         raise FileNotFoundError(f"not a training checkpoint (no {TRAINER_STATE}): {path}")
     return path
 
@@ -151,7 +173,7 @@ def save_checkpoint(
             shutil.rmtree(tmp)
         (tmp / "rng").mkdir(parents=True)
     context.barrier()
-    torch.save(rng_state(), tmp / "rng" / f"rank_{context.rank:05d}.pt")
+    state_files.write_rng_state(tmp / "rng" / f"rank_{context.rank:05d}.json", rng_state())
     optimizer_state = _full_optimizer_state(objective, optimizer)
     if sharded:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
@@ -171,7 +193,7 @@ def save_checkpoint(
             "world_size": context.world_size,
             **extra,
         }
-        torch.save(trainer, tmp / TRAINER_STATE)
+        state_files.write_trainer_state(tmp, trainer)
     context.barrier()
     if context.is_main:
         if final.exists():
@@ -193,7 +215,10 @@ def load_model_weights(path: str | Path, objective: nn.Module, sharded: bool) ->
     weights = Path(path) / "model" / WEIGHTS_NAME
     if not weights.is_file():
         raise FileNotFoundError(f"checkpoint has no model weights: {weights}")
-    state = load_file(str(weights))
+    try:
+        state = load_file(str(weights))
+    except Exception as error:  # SafetensorError (header, truncation), OSError
+        raise SoundStormError(f"{weights}: damaged safetensors file ({error})") from None
     if sharded:
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
@@ -214,21 +239,42 @@ def load_trainer_state(
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     context: DistributedContext,
 ) -> tuple[TrainProgress, dict[str, Any]]:
-    """Restore optimizer, scheduler and this rank's RNG states.
+    """Restore optimizer, scheduler and this rank's RNG states (nothing is unpickled).
 
     Returns:
         ``(progress, info)``: ``info`` holds ``world_size`` and the ``extra`` items saved.
+
+    Raises:
+        SoundStormError: damaged, altered or malformed state files, or a state that does not
+            fit the optimizer (another model config).
     """
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
     path = Path(path)
-    trainer = torch.load(path / TRAINER_STATE, map_location="cpu", weights_only=False)
-    set_optimizer_state_dict(
-        objective, optimizer, trainer["optimizer"], options=StateDictOptions(full_state_dict=True)
-    )
-    scheduler.load_state_dict(trainer["scheduler"])
-    rng_file = path / "rng" / f"rank_{context.rank:05d}.pt"
-    if rng_file.is_file():
-        set_rng_state(torch.load(rng_file, map_location="cpu", weights_only=False))
+    trainer = state_files.read_trainer_state(path)
+    rng_file = None
+    for suffix in (".json", ".pt"):  # this format, then the legacy one
+        candidate = path / "rng" / f"rank_{context.rank:05d}{suffix}"
+        if candidate.is_file():
+            rng_file = candidate
+            break
+    rng = state_files.read_rng_state(rng_file) if rng_file is not None else None
+    try:
+        progress = TrainProgress.from_dict(trainer["progress"])
+        set_optimizer_state_dict(
+            objective,
+            optimizer,
+            trainer["optimizer"],
+            options=StateDictOptions(full_state_dict=True),
+        )
+        scheduler.load_state_dict(trainer["scheduler"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise SoundStormError(
+            f"{path}: the trainer state does not fit this run's model and optimizer "
+            f"({type(error).__name__}: {first})"
+        ) from None
+    if rng is not None:
+        set_rng_state(rng)
     info = {k: v for k, v in trainer.items() if k not in ("progress", "optimizer", "scheduler")}
-    return TrainProgress(**trainer["progress"]), info
+    return progress, info

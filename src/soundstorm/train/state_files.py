@@ -1,0 +1,321 @@
+"""Trainer and RNG state files without pickle: JSON for structure, safetensors for tensors.
+
+A checkpoint written by someone else must never run code when it is resumed, so nothing in
+it is unpickled (``torch.load(weights_only=False)`` would execute whatever a crafted file
+asks for). A checkpoint directory holds::
+
+    trainer.json           progress, scheduler state, optimizer hyper-parameters (parameter
+                           groups with parameter names), config, global batch size, and the
+                           SHA-256 of optimizer.safetensors
+    optimizer.safetensors  the optimizer's per-parameter tensors, named
+                           ``state/<parameter name>/<key>`` (e.g. ``.../exp_avg``)
+    rng/rank_00000.json    one rank's torch / CUDA (bytes as hex), numpy and python RNG states
+
+Floats go through JSON with Python's shortest round-trip repr and tensors through
+safetensors byte for byte, so a resumed run is bit-identical to an uninterrupted one.
+
+Checkpoints of the older format (``trainer.pt``, ``rng/rank_*.pt``, written with
+``torch.save``) are still read, with ``torch.load(weights_only=True)``: only tensors,
+containers, numbers and strings (plus numpy's plain arrays, for the numpy RNG state) are
+accepted. Anything else, a damaged or truncated file, a wrong checksum or a malformed state
+is a ``SoundStormError`` with a one-line message naming the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from soundstorm.errors import SoundStormError
+
+FORMAT_VERSION = 1
+TRAINER_JSON = "trainer.json"
+OPTIMIZER_TENSORS = "optimizer.safetensors"
+LEGACY_TRAINER = "trainer.pt"
+_STATE_PREFIX = "state/"
+
+
+# ---------------------------------------------------------------------------- RNG states
+def encode_rng_state(state: dict[str, Any]) -> dict[str, Any]:
+    """JSON-able form of ``checkpoint.rng_state()``'s dict (exact round trip).
+
+    Args:
+        state: ``{"torch": ByteTensor, "numpy": np.random.get_state(), "python":
+            random.getstate(), "cuda"?: ByteTensor}``.
+    """
+    kind, key, pos, has_gauss, cached = state["numpy"]
+    version, internal, gauss_next = state["python"]
+    out: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "torch": _tensor_hex(state["torch"]),
+        "numpy": {
+            "kind": str(kind),
+            "key": [int(v) for v in np.asarray(key, dtype=np.uint32)],
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "python": {"version": int(version), "state": list(internal), "gauss_next": gauss_next},
+    }
+    if "cuda" in state:
+        out["cuda"] = _tensor_hex(state["cuda"])
+    return out
+
+
+def decode_rng_state(data: Any, where: str) -> dict[str, Any]:
+    """Inverse of ``encode_rng_state``, checking every field.
+
+    Raises:
+        SoundStormError: a field is missing or of the wrong type (names ``where``).
+    """
+    try:
+        numpy_state = data["numpy"]
+        key = numpy_state["key"]
+        python_state = data["python"]
+        internal = python_state["state"]
+        gauss_next = python_state["gauss_next"]
+        checks = [
+            isinstance(numpy_state["kind"], str),
+            isinstance(key, list) and len(key) == 624 and all(_is_int(v) for v in key),
+            all(_is_int(numpy_state[k]) for k in ("pos", "has_gauss")),
+            isinstance(numpy_state["cached_gaussian"], (int, float)),
+            _is_int(python_state["version"]),
+            isinstance(internal, list) and all(_is_int(v) for v in internal),
+            gauss_next is None or isinstance(gauss_next, (int, float)),
+        ]
+        if not all(checks):
+            raise ValueError("a field has the wrong type")
+        state = {
+            "torch": _tensor_from_hex(data["torch"]),
+            "numpy": (
+                numpy_state["kind"],
+                np.array(key, dtype=np.uint32),
+                numpy_state["pos"],
+                numpy_state["has_gauss"],
+                float(numpy_state["cached_gaussian"]),
+            ),
+            "python": (python_state["version"], tuple(internal), gauss_next),
+        }
+        if "cuda" in data:
+            state["cuda"] = _tensor_from_hex(data["cuda"])
+        # Validate by applying to scratch generators (the global ones are set by the caller).
+        np.random.RandomState().set_state(state["numpy"])
+        random.Random().setstate(state["python"])
+        torch.Generator().set_state(state["torch"])
+    except (KeyError, TypeError, ValueError, OverflowError, RuntimeError) as error:
+        raise SoundStormError(f"{where}: not a valid RNG state ({_short(error)})") from None
+    return state
+
+
+def write_rng_state(path: str | Path, state: dict[str, Any]) -> None:
+    """Write ``state`` (see ``encode_rng_state``) as JSON to ``path``."""
+    Path(path).write_text(json.dumps(encode_rng_state(state)))
+
+
+def read_rng_state(path: str | Path) -> dict[str, Any]:
+    """Read an RNG state file: ``.json`` (this format) or a legacy ``.pt``.
+
+    Raises:
+        SoundStormError: unreadable, damaged or malformed file.
+    """
+    path = Path(path)
+    if path.suffix == ".pt":
+        return _legacy_rng_state(path)
+    return decode_rng_state(_read_json(path), str(path))
+
+
+def _legacy_rng_state(path: Path) -> dict[str, Any]:
+    data = _weights_only_load(path, allow_numpy=True)
+    try:
+        kind, key, pos, has_gauss, cached = data["numpy"]
+        version, internal, gauss_next = data["python"]
+        encoded = encode_rng_state(
+            {
+                "torch": data["torch"],
+                "numpy": (kind, key, pos, has_gauss, cached),
+                "python": (version, internal, gauss_next),
+                **({"cuda": data["cuda"]} if "cuda" in data else {}),
+            }
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise SoundStormError(f"{path}: not a valid RNG state ({_short(error)})") from None
+    return decode_rng_state(encoded, str(path))
+
+
+def _tensor_hex(tensor: torch.Tensor) -> str:
+    return tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes().hex()
+
+
+def _tensor_from_hex(text: Any) -> torch.Tensor:
+    if not isinstance(text, str):
+        raise TypeError("expected a hex string")
+    return torch.frombuffer(bytearray.fromhex(text), dtype=torch.uint8).clone()
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# ---------------------------------------------------------------------------- trainer state
+def write_trainer_state(directory: str | Path, trainer: dict[str, Any]) -> None:
+    """Write ``trainer`` (``optimizer``: a full state dict keyed by parameter name, other
+    items JSON-able) as ``trainer.json`` + ``optimizer.safetensors`` in ``directory``."""
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    optimizer = trainer["optimizer"]
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for name, values in optimizer["state"].items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{_STATE_PREFIX}{name}/{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(name), {})[key] = value
+    tensor_file = directory / OPTIMIZER_TENSORS
+    save_file(tensors, str(tensor_file), metadata={"format": "soundstorm-optimizer"})
+    body = {k: v for k, v in trainer.items() if k != "optimizer"}
+    body["format"] = FORMAT_VERSION
+    body["optimizer"] = {
+        "param_groups": optimizer["param_groups"],
+        "scalars": scalars,
+        "tensors": OPTIMIZER_TENSORS,
+        "sha256": _sha256(tensor_file),
+    }
+    (directory / TRAINER_JSON).write_text(json.dumps(_json_safe(body), indent=1) + "\n")
+
+
+def read_trainer_state(directory: str | Path) -> dict[str, Any]:
+    """Read what ``write_trainer_state`` wrote (or a legacy ``trainer.pt``).
+
+    Returns:
+        ``{"progress": dict, "optimizer": {"state": {name: {key: value}}, "param_groups":
+        [...]}, "scheduler": dict, ...}``.
+
+    Raises:
+        SoundStormError: damaged or malformed files, checksum mismatch, newer format.
+    """
+    directory = Path(directory)
+    path = directory / TRAINER_JSON
+    if not path.is_file() and (directory / LEGACY_TRAINER).is_file():
+        return _legacy_trainer_state(directory / LEGACY_TRAINER)
+    body = _read_json(path)
+    try:
+        version = body["format"]
+        if not _is_int(version) or version > FORMAT_VERSION:
+            raise SoundStormError(
+                f"{path}: trainer state format {version!r} is newer than this soundstorm "
+                f"reads ({FORMAT_VERSION}); update soundstorm"
+            )
+        meta = body["optimizer"]
+        groups, scalars = meta["param_groups"], meta["scalars"]
+        tensor_file = directory / str(meta["tensors"])
+        expected = meta["sha256"]
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            raise TypeError("optimizer.param_groups must be a list of mappings")
+        for key in ("progress", "scheduler"):
+            if not isinstance(body[key], dict):
+                raise TypeError(f"{key} must be a mapping")
+    except (KeyError, TypeError) as error:
+        raise SoundStormError(f"{path}: not a valid trainer state ({_short(error)})") from None
+    if not tensor_file.is_file():
+        raise SoundStormError(f"{path}: its optimizer tensors {tensor_file} are missing")
+    if _sha256(tensor_file) != expected:
+        raise SoundStormError(
+            f"{tensor_file}: checksum does not match {TRAINER_JSON} (damaged or altered file)"
+        )
+    tensors = _load_safetensors(tensor_file)
+    state: dict[str, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        param, _, key = name.removeprefix(_STATE_PREFIX).rpartition("/")
+        if not name.startswith(_STATE_PREFIX) or not param or not key:
+            raise SoundStormError(f"{tensor_file}: unexpected tensor name {name!r}")
+        state.setdefault(param, {})[key] = value
+    for param, values in scalars.items():
+        state.setdefault(param, {}).update(values)
+    for group in groups:
+        if isinstance(group.get("betas"), list):  # JSON has no tuples
+            group["betas"] = tuple(group["betas"])
+    trainer = {k: v for k, v in body.items() if k not in ("format", "optimizer")}
+    trainer["optimizer"] = {"state": state, "param_groups": groups}
+    return trainer
+
+
+def _legacy_trainer_state(path: Path) -> dict[str, Any]:
+    trainer = _weights_only_load(path, allow_numpy=False)
+    if not isinstance(trainer, dict) or not {"progress", "optimizer", "scheduler"} <= set(trainer):
+        raise SoundStormError(f"{path}: not a valid trainer state (missing keys)")
+    return trainer
+
+
+# ---------------------------------------------------------------------------- helpers
+def _weights_only_load(path: Path, allow_numpy: bool) -> Any:
+    """``torch.load(weights_only=True)``: no code runs, whatever the file holds."""
+    safe: list[Any] = []
+    if allow_numpy:  # plain numpy arrays (the numpy RNG key), nothing else of numpy
+        try:
+            from numpy._core.multiarray import _reconstruct
+        except ImportError:  # numpy < 2
+            from numpy.core.multiarray import _reconstruct
+
+        safe = [_reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+    try:
+        with torch.serialization.safe_globals(safe):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # UnpicklingError, RuntimeError (zip), EOFError, ...
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SoundStormError(
+            f"{path}: refused or unreadable legacy checkpoint file (only plain tensors and "
+            f"containers are loaded, nothing is unpickled): {first[:200]}"
+        ) from None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SoundStormError(f"{path}: missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SoundStormError(f"{path}: damaged JSON ({_short(error)})") from None
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise SoundStormError(f"{path}: damaged safetensors file ({_short(error)})") from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _json_safe(value: Any) -> Any:
+    """Tuples to lists, tensors of one value and numpy scalars to numbers."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:200]
