@@ -224,3 +224,26 @@ def test_auto_buckets_pad_only_compiled_engines(tiny_model):
     assert GenerationEngine(tiny_model, compile=True).padded_length(650) == 1024
     with pytest.raises(ValueError, match="auto"):
         GenerationEngine(tiny_model, buckets="fast")
+
+
+def test_engine_with_non_finite_logits_keeps_prompt_and_equals_eager(sharp_model):
+    """The engine shares ``decoding.decode``: a diverged model gives the eager model's valid codes."""
+    cfg = sharp_model.config
+    with torch.no_grad():
+        sharp_model.head_bias[0, ::2] = float("nan")
+        sharp_model.head_bias[1, 3] = float("inf")
+        sharp_model.head_bias[2] = float("-inf")
+    cond = random_cond(sharp_model, batch=2, frames=30, seed=3)
+    lengths = torch.tensor([30, 19])
+    prompt = torch.randint(0, cfg.codebook_size, (2, cfg.num_levels, 6))
+    kwargs = dict(prompt=prompt, lengths=lengths, steps=(5, 2, 1, 1), **GREEDY)
+    eager = sharp_model.generate(cond, **kwargs)
+    bucketed = GenerationEngine(sharp_model, buckets=(48,)).generate(cond, **kwargs)
+    assert torch.equal(bucketed, eager)
+    assert torch.equal(bucketed[..., :6], prompt)
+    assert ((bucketed >= 0) & (bucketed < cfg.codebook_size)).all()
+    sampled = GenerationEngine(sharp_model, buckets=(48,)).generate(
+        cond, prompt=prompt, lengths=lengths, temperature=1e-40, generator=torch.Generator()
+    )
+    assert torch.equal(sampled[..., :6], prompt)
+    assert ((sampled >= 0) & (sampled < cfg.codebook_size)).all()

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from soundstorm.validation import require_int, require_real
+
 
 @dataclass
 class SoundStormConfig:
@@ -42,6 +44,11 @@ class SoundStormConfig:
     norm_eps: float = 1e-5
 
     def __post_init__(self) -> None:
+        """Check every field; ``ValueError`` naming the field and what was expected.
+
+        Integer fields refuse floats, bools and strings (``require_int``: never truncated);
+        real fields refuse ``nan``, ``inf`` and non-numbers.
+        """
         positive = (
             "num_levels",
             "codebook_size",
@@ -50,13 +57,18 @@ class SoundStormConfig:
             "depth",
             "heads",
             "ff_dim",
+            "conv_kernel",
+            "conv_expansion",
         )
         for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(
-                    f"SoundStormConfig.{name} must be a positive integer, got {value!r}"
-                )
+            require_int(f"SoundStormConfig.{name}", getattr(self, name), minimum=1)
+        for name in ("dropout", "rope_base", "norm_eps"):
+            require_real(f"SoundStormConfig.{name}", getattr(self, name))
+        if self.rope_base <= 0 or self.norm_eps <= 0:
+            raise ValueError(
+                f"SoundStormConfig.rope_base and norm_eps must be > 0, got {self.rope_base} "
+                f"and {self.norm_eps}"
+            )
         if self.dim % self.heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
         if (self.dim // self.heads) % 2:

@@ -13,17 +13,25 @@ level ``q`` gets ``steps[q]`` iterations, each exactly one forward pass of the m
 Finer levels stay masked (fed as the mask id) while a coarser one is decoded. Prompt frames are
 never changed and are not counted in the schedule; padding frames are ignored.
 
+Whatever the logits hold (NaN, +-inf from a diverged or fp16-overflowing model, or values that
+overflow when divided by a tiny temperature), decoding stays well defined: scores are taken in
+float32 with NaN and -inf mapped to the lowest finite value and +inf to the highest
+(``finite_scores``), so a NaN never wins the argmax and confidences are always finite. Only
+positions still to fill are ranked (the others rank above every candidate), so a prompt, padding
+or already decided token is never re-masked, and every returned id lies in ``[0, K)``.
+
 The loop never synchronises with the device: schedules are Python floats computed up front,
 per-example counts stay on the device, and the ranking is a sort, not a data-dependent branch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
 from soundstorm.masking import remaining_masked
+from soundstorm.validation import require_int, require_real
 
 # forward(codes [B,Q,T], cond [B,T], lengths [B], level) -> logits [B,T,K]
 LevelForward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
@@ -35,17 +43,62 @@ def default_steps(num_levels: int) -> tuple[int, ...]:
 
 
 def resolve_steps(steps: Sequence[int] | int | None, num_levels: int) -> tuple[int, ...]:
-    """Validate ``steps``: None -> the paper's; an int n -> (n, 1, ..., 1); else Q positive ints."""
+    """Validate ``steps``: None -> the paper's; an int n -> (n, 1, ..., 1); else Q positive ints.
+
+    Raises:
+        ValueError: a value that is not an integer (``16.7``, ``True``, ``"16"``: never
+            truncated), a wrong count, or a count below 1.
+    """
+    num_levels = require_int("num_levels", num_levels, minimum=1)
     if steps is None:
         return default_steps(num_levels)
-    if isinstance(steps, int):
-        steps = (steps,) + (1,) * (num_levels - 1)
-    steps = tuple(int(s) for s in steps)
+    scalar = isinstance(steps, (str, bytes)) or not isinstance(steps, Iterable)
+    if scalar or (isinstance(steps, torch.Tensor) and steps.dim() == 0):
+        first = require_int("steps", steps, minimum=1)
+        return (first,) + (1,) * (num_levels - 1)
+    steps = tuple(require_int(f"steps[{i}]", s) for i, s in enumerate(steps))
     if len(steps) != num_levels or any(s < 1 for s in steps):
         raise ValueError(
             f"steps must be {num_levels} positive integers (one per RVQ level), got {steps}"
         )
     return steps
+
+
+def check_temperatures(temperature: float, choice_temperature: float) -> tuple[float, float]:
+    """Both as floats; ``ValueError`` unless each is a finite number >= 0.
+
+    Any finite temperature is usable: one so small that ``logits / temperature`` overflows
+    acts as argmax (see ``finite_scores``); one so large that it underflows acts as uniform.
+    """
+    return (
+        require_real("temperature", temperature, minimum=0.0),
+        require_real("choice_temperature", choice_temperature, minimum=0.0),
+    )
+
+
+_LOWEST = torch.finfo(torch.float32).min
+_HIGHEST = torch.finfo(torch.float32).max
+_TINY = torch.finfo(torch.float32).tiny  # smallest normal float32: a divisor that is never 0
+
+
+def finite_scores(logits: torch.Tensor, temperature: float = 0.0) -> torch.Tensor:
+    """``logits / temperature`` in float32 with every value finite.
+
+    NaN and -inf become the lowest finite float32, +inf (including overflow of the division)
+    the highest, so a NaN logit never wins an argmax and ``log_softmax`` of the result has no
+    NaN. Finite logits that do not overflow are unchanged.
+
+    Args:
+        logits: ``[..., K]`` of any floating dtype.
+        temperature: divisor; 0 means none (argmax decoding).
+
+    Returns:
+        float32 ``[..., K]``.
+    """
+    scores = logits.float()
+    if temperature > 0:
+        scores = scores / max(temperature, _TINY)
+    return torch.nan_to_num(scores, nan=_LOWEST, posinf=_HIGHEST, neginf=_LOWEST)
 
 
 def gumbel_noise(shape: torch.Size, device: torch.device, generator: torch.Generator | None):
@@ -60,12 +113,13 @@ def fill_greedy(
     """One-step level: every masked position takes its argmax.
 
     Args:
-        logits: ``[B, T, K]``. level_codes: ``LongTensor[B, T]``. masked: ``BoolTensor[B, T]``.
+        logits: ``[B, T, K]`` (non-finite values allowed: NaN never wins, see
+            ``finite_scores``). level_codes: ``LongTensor[B, T]``. masked: ``BoolTensor[B, T]``.
 
     Returns:
-        the level's codes ``[B, T]`` with no position left masked.
+        the level's codes ``[B, T]`` with no position left masked; the others unchanged.
     """
-    return torch.where(masked, logits.argmax(dim=-1), level_codes)
+    return torch.where(masked, finite_scores(logits).argmax(dim=-1), level_codes)
 
 
 def confidence_step(
@@ -81,22 +135,23 @@ def confidence_step(
     """One MaskGIT iteration at one level: sample, score, keep the confident, re-mask the rest.
 
     Args:
-        logits: ``[B, T, K]`` for the level being decoded.
+        logits: ``[B, T, K]`` for the level being decoded (non-finite values allowed).
         level_codes: ``LongTensor[B, T]``, the level's current codes (``mask_id`` where masked).
-        masked: ``BoolTensor[B, T]``, positions still to fill (never prompt or padding).
+        masked: ``BoolTensor[B, T]``, positions still to fill (never prompt or padding); only
+            these are filled or re-masked.
         keep_masked: ``LongTensor[B]``, how many positions must stay masked afterwards
-            (at most the number currently masked).
+            (at most the number currently masked; clipped to it).
         mask_id: the mask id.
         temperature: sampling temperature (0 = argmax).
         noise_scale: scale of the Gumbel noise added to the confidence (0 = none).
         generator: random generator for reproducible sampling.
 
     Returns:
-        the level's new codes ``[B, T]``.
+        the level's new codes ``[B, T]``: positions outside ``masked`` unchanged, exactly
+        ``keep_masked`` of the ``masked`` ones holding ``mask_id``, the rest ids in ``[0, K)``.
     """
-    scores = logits.float()
+    scores = finite_scores(logits, temperature)  # (B, T, K) float32, finite
     if temperature > 0:
-        scores = scores / temperature
         sampled = (scores + gumbel_noise(scores.shape, scores.device, generator)).argmax(dim=-1)
     else:
         sampled = scores.argmax(dim=-1)  # (B, T)
@@ -106,10 +161,12 @@ def confidence_step(
         confidence = confidence + noise_scale * gumbel_noise(
             log_probs.shape, log_probs.device, generator
         )
-    # Already-decided positions (and prompt, padding) rank last: they are never re-masked.
+    # Candidates get finite confidences; everything else (already decided, prompt, padding)
+    # gets +inf and so ranks above every candidate: it is never re-masked.
+    confidence = torch.nan_to_num(confidence, nan=_LOWEST, posinf=_HIGHEST, neginf=_LOWEST)
     confidence = confidence.masked_fill(~masked, float("inf"))
     rank = confidence.argsort(dim=-1, stable=True).argsort(dim=-1)  # 0 = least confident
-    remask = rank < keep_masked[:, None]
+    remask = masked & (rank < keep_masked[:, None])
     filled = torch.where(masked, sampled, level_codes)
     return filled.masked_fill(remask, mask_id)
 
@@ -141,14 +198,20 @@ def decode(
         lengths: ``LongTensor[B]`` real frames per example (default: all T).
         prompt_lengths: ``LongTensor[B]`` prompt frames per example (default: all P).
         steps: iterations per level (default ``(16, 1, ..., 1)``).
-        temperature: sampling temperature of multi-iteration levels.
-        choice_temperature: scale of the annealed Gumbel noise on the confidence.
+        temperature: sampling temperature of multi-iteration levels (finite, >= 0).
+        choice_temperature: scale of the annealed Gumbel noise on the confidence (finite, >= 0).
         generator: random generator (on ``cond.device``).
 
     Returns:
-        ``LongTensor[B, Q, T]``; padding frames hold 0.
+        ``LongTensor[B, Q, T]`` with ids in ``[0, K)`` whatever the logits (NaN, +-inf); the
+        prompt unchanged; padding frames hold 0.
+
+    Raises:
+        ValueError: bad ``steps`` or temperatures, or ``forward`` returning logits that are not
+            ``[B, T, K]`` with ``K == mask_id``.
     """
     steps = resolve_steps(steps, num_levels)
+    temperature, choice_temperature = check_temperatures(temperature, choice_temperature)
     batch, num_frames = cond.shape
     device = cond.device
     frames = torch.arange(num_frames, device=device)
@@ -170,6 +233,11 @@ def decode(
     for level, iterations in enumerate(steps):
         for i in range(iterations):
             logits = forward(codes, cond, lengths, level)  # (B, T, K)
+            if logits.shape != (batch, num_frames, mask_id):  # shapes only: no device sync
+                raise ValueError(
+                    f"forward returned logits of shape {tuple(logits.shape)} at level {level}, "
+                    f"expected [B, T, K] = [{batch}, {num_frames}, {mask_id}]"
+                )
             level_codes = codes[:, level]
             masked = generate_here & (level_codes == mask_id)
             if iterations == 1:

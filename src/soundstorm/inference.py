@@ -38,9 +38,10 @@ import torch
 import torch.nn.functional as F
 
 from soundstorm.config import SoundStormConfig
-from soundstorm.decoding import decode, resolve_steps
+from soundstorm.decoding import check_temperatures, decode, resolve_steps
 from soundstorm.errors import SoundStormError
 from soundstorm.model import WEIGHTS_NAME, SoundStorm, check_generation_request
+from soundstorm.validation import require_int, resolve_device
 
 # Frame buckets (50 frames/s codecs: ~5 s, 10 s, 20 s, 41 s, 82 s, 164 s, 328 s).
 DEFAULT_BUCKETS: tuple[int, ...] = (256, 512, 1024, 2048, 4096, 8192, 16384)
@@ -61,8 +62,7 @@ def bucket_length(num_frames: int, buckets: Sequence[int]) -> int:
     Returns:
         The padded length (>= ``num_frames``).
     """
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    num_frames = require_int("num_frames", num_frames, minimum=1)
     for size in buckets:
         if size >= num_frames:
             return size
@@ -82,19 +82,24 @@ def load_pretrained(
 
     Args:
         directory: a directory written by ``SoundStorm.save_pretrained``.
-        device: where the weights go.
+        device: where the weights go (``"auto"``: CUDA when available; see ``resolve_device``).
         dtype: parameter dtype; default bf16 on CUDA, fp32 otherwise.
 
     Returns:
         The model in eval mode.
+
+    Raises:
+        FileNotFoundError: no such directory, or a file missing in it.
+        SoundStormError: a device this machine lacks (``"cuda"`` without CUDA).
     """
+    device = resolve_device(device)
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"no model directory {str(directory)!r}")
     for name in ("config.json", WEIGHTS_NAME):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"no {name} in {str(directory)!r} (expected save_pretrained)")
-    model = SoundStorm.from_pretrained(str(directory), map_location=str(device))
+    model = SoundStorm.from_pretrained(str(directory), map_location=device)
     return model.to(dtype=dtype or default_dtype(device)).eval()
 
 
@@ -103,7 +108,8 @@ class GenerationEngine:
 
     Args:
         model: a trained model; moved to ``device`` and cast to ``dtype`` (in place).
-        device: default: where the model is.
+        device: default: where the model is; ``"auto"``: CUDA when available. A device this
+            machine lacks raises ``SoundStormError`` (see ``resolve_device``).
         dtype: default: bf16 on CUDA, fp32 otherwise.
         buckets: increasing frame counts requests are padded to; ``None`` disables padding
             (every new length then compiles anew when ``compile`` is set); ``"auto"``:
@@ -128,13 +134,15 @@ class GenerationEngine:
             if buckets != "auto":
                 raise ValueError(f"buckets must be frame counts, None or 'auto', got {buckets!r}")
             buckets = DEFAULT_BUCKETS if compile else None
-        self.device = torch.device(device) if device is not None else _model_device(model)
+        self.device = resolve_device(device) if device is not None else _model_device(model)
         self.dtype = dtype or default_dtype(self.device)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         self.config: SoundStormConfig = model.config
         if buckets is not None:
-            buckets = tuple(sorted(int(b) for b in buckets))
-            if not buckets or buckets[0] < 1:
+            buckets = tuple(
+                sorted(require_int(f"buckets[{i}]", b, minimum=1) for i, b in enumerate(buckets))
+            )
+            if not buckets:
                 raise ValueError(f"buckets must be positive frame counts, got {buckets}")
         self.buckets = buckets
         self.compiled = compile
@@ -205,8 +213,7 @@ class GenerationEngine:
             cond, prompt, lengths, prompt_lengths
         )
         steps = resolve_steps(steps, cfg.num_levels)
-        if temperature < 0 or choice_temperature < 0:
-            raise ValueError("temperature and choice_temperature must be >= 0")
+        temperature, choice_temperature = check_temperatures(temperature, choice_temperature)
         batch, num_frames = cond.shape
         padded = self.padded_length(num_frames)
         cond = F.pad(cond, (0, padded - num_frames))  # (B, T_bucket), padding id 0
@@ -237,7 +244,7 @@ class GenerationEngine:
         """
         if not conds:
             return []
-        if any(c.dim() != 1 for c in conds):
+        if any(not isinstance(c, torch.Tensor) or c.dim() != 1 for c in conds):
             raise ValueError("generate_many expects 1-D conditioning sequences [T_i]")
         lengths = torch.tensor([len(c) for c in conds], device=self.device)
         batch = torch.nn.utils.rnn.pad_sequence(
@@ -272,6 +279,8 @@ class GenerationEngine:
         Returns:
             ``LongTensor[B, Q, T]``.
         """
+        window = require_int("window", window, minimum=2)
+        context = require_int("context", context, minimum=1)
         if not 0 < context < window:
             raise ValueError(f"need 0 < context < window, got context={context}, window={window}")
         if prompt is not None and prompt.shape[-1] >= window:
@@ -311,6 +320,9 @@ class GenerationEngine:
             Seconds spent (compilation included).
         """
         sizes = buckets if buckets is not None else (self.buckets or ())
+        sizes = [require_int("buckets", frames, minimum=1) for frames in sizes]
+        batch_sizes = [require_int("batch_sizes", batch, minimum=1) for batch in batch_sizes]
+        steps = resolve_steps(steps, self.config.num_levels)
         start = time.perf_counter()
         for batch in batch_sizes:
             for frames in sizes:
@@ -332,8 +344,10 @@ class GenerationEngine:
         def to_device(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(self.device, torch.long)
 
-        if cond.is_floating_point():
-            raise ValueError(f"cond must be an integer tensor [B, T], got {cond.dtype}")
+        # Types and shapes first: a float or bool tensor is refused, never cast to long.
+        check_generation_request(
+            self.config, cond, prompt, lengths, prompt_lengths, read_values=False
+        )
         cond, prompt = to_device(cond), to_device(prompt)
         lengths, prompt_lengths = to_device(lengths), to_device(prompt_lengths)
         check_generation_request(self.config, cond, prompt, lengths, prompt_lengths)

@@ -20,6 +20,13 @@ import math
 
 import torch
 
+from soundstorm.validation import (
+    describe_value,
+    is_integer_tensor,
+    require_int,
+    require_optional_int,
+)
+
 
 def sample_training_masks(
     num_levels: int,
@@ -38,13 +45,18 @@ def sample_training_masks(
     Returns:
         ``(masked, level, prompt_len)``: ``BoolTensor[B, Q, T]`` (True = replace by the mask id),
         ``LongTensor[B]`` the level of the loss (0-based), ``LongTensor[B]`` the prompt length.
+
+    Raises:
+        ValueError: ``lengths`` not a non-empty integer tensor ``[B]`` (float lengths are not
+            truncated), ``num_levels`` / ``num_frames`` not integers >= 1, or lengths out of
+            ``[1, num_frames]``.
     """
-    if lengths.dim() != 1 or lengths.numel() == 0:
+    if not is_integer_tensor(lengths) or lengths.dim() != 1 or lengths.numel() == 0:
         raise ValueError(
-            f"lengths must be a non-empty 1-D tensor [B], got shape {tuple(lengths.shape)}"
+            f"lengths must be a non-empty 1-D integer tensor [B], got {describe_value(lengths)}"
         )
-    if num_levels < 1:
-        raise ValueError(f"num_levels must be >= 1, got {num_levels}")
+    num_levels = require_int("num_levels", num_levels, minimum=1)
+    num_frames = require_optional_int("num_frames", num_frames, minimum=1)
     device = lengths.device
     lengths = lengths.long()
     if num_frames is None:
@@ -87,7 +99,17 @@ def remaining_masked(num_tokens: torch.Tensor, iteration: int, num_iterations: i
 
     Returns:
         ``LongTensor[B]``.
+
+    Raises:
+        ValueError: ``iteration`` / ``num_iterations`` not integers (``>= 0`` / ``>= 1``), or
+            ``num_tokens`` not an integer tensor.
     """
+    num_iterations = require_int("num_iterations", num_iterations, minimum=1)
+    iteration = require_int("iteration", iteration, minimum=0)
+    if not is_integer_tensor(num_tokens):
+        raise ValueError(
+            f"num_tokens must be an integer tensor [B], got {describe_value(num_tokens)}"
+        )
     if iteration >= num_iterations - 1:
         return torch.zeros_like(num_tokens)
     ratio = math.cos(math.pi / 2 * (iteration + 1) / num_iterations)

@@ -19,9 +19,10 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from soundstorm.config import SoundStormConfig
-from soundstorm.decoding import decode, resolve_steps
+from soundstorm.decoding import check_temperatures, decode, resolve_steps
 from soundstorm.masking import sample_training_masks
 from soundstorm.modules import ConformerBlock, rotary_tables
+from soundstorm.validation import describe_value, is_integer_tensor, require_int, resolve_device
 
 WEIGHTS_NAME = "model.safetensors"
 
@@ -46,25 +47,26 @@ def check_generation_request(
         prompt: ``LongTensor[B, Q, P]`` with P <= T, or None.
         lengths: ``LongTensor[B]`` in ``[1, T]``, or None.
         prompt_lengths: ``LongTensor[B]`` in ``[0, P]`` (needs a prompt), or None.
+
+    Raises:
+        ValueError: a tensor that is not an integer tensor (floating or bool values are never
+            truncated), a wrong shape, or ids / lengths out of range.
     """
-    if cond.dim() != 2 or cond.dtype.is_floating_point or min(cond.shape) < 1:
+    if not is_integer_tensor(cond) or cond.dim() != 2 or min(cond.shape) < 1:
         raise ValueError(
-            f"cond must be an integer tensor [B, T] with B, T >= 1, got {cond.dtype} of shape "
-            f"{tuple(cond.shape)}"
+            f"cond must be an integer tensor [B, T] with B, T >= 1, got {describe_value(cond)}"
         )
     batch, num_frames = cond.shape
-    if lengths is not None and (lengths.shape != (batch,) or lengths.dtype.is_floating_point):
+    if lengths is not None and (not is_integer_tensor(lengths) or lengths.shape != (batch,)):
         raise ValueError(
-            f"lengths must be an integer tensor [B] = [{batch}], got {lengths.dtype} of "
-            f"shape {tuple(lengths.shape)}"
+            f"lengths must be an integer tensor [B] = [{batch}], got {describe_value(lengths)}"
         )
     if prompt_lengths is not None and prompt is None:
         raise ValueError("prompt_lengths given without a prompt")
     if prompt is not None:
-        if prompt.dim() != 3 or prompt.dtype.is_floating_point:
+        if not is_integer_tensor(prompt) or prompt.dim() != 3:
             raise ValueError(
-                f"prompt must be an integer tensor [B, Q, P], got {prompt.dtype} of shape "
-                f"{tuple(prompt.shape)}"
+                f"prompt must be an integer tensor [B, Q, P], got {describe_value(prompt)}"
             )
         if prompt.shape[:2] != (batch, config.num_levels):
             raise ValueError(
@@ -76,9 +78,12 @@ def check_generation_request(
                 f"prompt is longer ({prompt.shape[2]} frames) than cond (T={num_frames})"
             )
         if prompt_lengths is not None and (
-            prompt_lengths.shape != (batch,) or prompt_lengths.dtype.is_floating_point
+            not is_integer_tensor(prompt_lengths) or prompt_lengths.shape != (batch,)
         ):
-            raise ValueError(f"prompt_lengths must be an integer tensor [B] = [{batch}]")
+            raise ValueError(
+                f"prompt_lengths must be an integer tensor [B] = [{batch}], got "
+                f"{describe_value(prompt_lengths)}"
+            )
     if not read_values:
         return
     checks = {"cond": (cond.min(), cond.max())}
@@ -201,10 +206,9 @@ class SoundStorm(
         cfg = self.config
         check_generation_request(cfg, cond, lengths=lengths, read_values=check_values)
         batch, num_frames = cond.shape
-        if codes.dim() != 3 or codes.dtype.is_floating_point:
+        if not is_integer_tensor(codes) or codes.dim() != 3:
             raise ValueError(
-                f"codes must be an integer tensor [B, Q, T], got {codes.dtype} of shape "
-                f"{tuple(codes.shape)}"
+                f"codes must be an integer tensor [B, Q, T], got {describe_value(codes)}"
             )
         if tuple(codes.shape) != (batch, cfg.num_levels, num_frames):
             raise ValueError(
@@ -283,8 +287,13 @@ class SoundStorm(
             ``[B, Q, T, K]`` logits, or ``[B, T, K]`` when ``level`` is given.
         """
         self._check_inputs(codes, cond, lengths, check_values=validate)
-        if isinstance(level, int) and not 0 <= level < self.config.num_levels:
-            raise ValueError(f"level must be in [0, {self.config.num_levels}), got {level}")
+        if isinstance(level, torch.Tensor) and level.dim() == 1:
+            if not is_integer_tensor(level) or level.shape != (cond.shape[0],):
+                raise ValueError(
+                    f"level must be an integer tensor [B], got {describe_value(level)}"
+                )
+        elif level is not None:
+            level = require_int("level", level, minimum=0, maximum=self.config.num_levels - 1)
         return self.logits(self.hidden_states(codes, cond, lengths), level)
 
     # ------------------------------------------------------------------ training
@@ -362,12 +371,16 @@ class SoundStorm(
                 prompts of different lengths; default P for every example.
 
         Returns:
-            ``LongTensor[B, Q, T]``; frames beyond ``lengths`` hold 0.
+            ``LongTensor[B, Q, T]`` with ids in ``[0, K)`` (also when the network's logits are
+            NaN or infinite); frames beyond ``lengths`` hold 0.
+
+        Raises:
+            ValueError: a wrongly typed or out-of-range argument (e.g. ``steps=16.7``,
+                ``temperature=nan``, float ``lengths``), saying what was expected.
         """
         cfg = self.config
         steps = resolve_steps(steps, cfg.num_levels)
-        if temperature < 0 or choice_temperature < 0:
-            raise ValueError("temperature and choice_temperature must be >= 0")
+        temperature, choice_temperature = check_temperatures(temperature, choice_temperature)
         check_generation_request(cfg, cond, prompt, lengths, prompt_lengths)
 
         def level_forward(codes, cond_, lengths_, level):
@@ -402,6 +415,7 @@ class SoundStorm(
         (4 x T^2 x D per layer); with ``level_only`` only one head is counted.
         """
         cfg = self.config
+        num_frames = require_int("num_frames", num_frames, minimum=0)
         params = self.num_parameters(exclude_embeddings=True)
         head = cfg.codebook_size * cfg.dim
         if level_only:
@@ -428,9 +442,14 @@ class SoundStorm(
         config: SoundStormConfig | dict | None = None,
         **unused,
     ) -> SoundStorm:
-        """Build on the meta device, then assign the safetensors weights (memory-mapped)."""
+        """Build on the meta device, then assign the safetensors weights (memory-mapped).
+
+        ``map_location`` goes through ``resolve_device``: a device this machine lacks (e.g.
+        ``"cuda"`` without CUDA) raises ``SoundStormError`` saying so before anything loads.
+        """
         from safetensors.torch import load_file
 
+        map_location = resolve_device(map_location)
         if config is None:
             raise FileNotFoundError(f"no config.json for a SoundStorm model in {model_id!r}")
         if isinstance(config, dict):
