@@ -64,8 +64,10 @@ def _load(name: str):
             raise SoundStormError(
                 f"the '{name}' command is not available in this version"
             ) from None
-        raise SoundStormError(
-            f"the '{name}' command needs the package '{error.name}': pip install {error.name}"
+        from soundstorm.dependencies import missing_dependency_error
+
+        raise missing_dependency_error(
+            [error.name.split(".")[0]], f"the '{name}' command"
         ) from None
 
 

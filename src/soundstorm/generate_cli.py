@@ -1,9 +1,8 @@
 """``soundstorm generate``: say this in that voice, for one request or a manifest of many.
 
-One request::
+One request, with the shipped default model (``--model DIR`` for another)::
 
-    soundstorm generate --model runs/small/final --content words.wav --prompt voice.wav \\
-        --out out.wav
+    soundstorm generate --content words.wav --prompt voice.wav --out out.wav
 
 Text instead of a content recording (phones and durations from a flite / festival voice,
 ``--text-voice``; the model must use phone ids, the ``default`` semantic tokenizer)::
@@ -60,7 +59,11 @@ class Row:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="save_pretrained directory of a SoundStorm")
+    parser.add_argument(
+        "--model",
+        help="voice model directory (soundstorm export) or save_pretrained directory of a "
+        "SoundStorm (default: the shipped default model)",
+    )
     parser.add_argument("--codec", help="codec name or fitted codec file (default: pipeline.json)")
     parser.add_argument(
         "--semantic", help="semantic tokenizer (default: pipeline.json or 'default')"
@@ -179,7 +182,11 @@ def main(args: argparse.Namespace) -> int:
         raise SoundStormError(
             "--batch-size and --steps must be >= 1, --temperature >= 0, --prompt-seconds > 0"
         )
-    if not Path(args.model).is_dir():
+    if args.model is None:
+        from soundstorm.assets import default_model_dir
+
+        args.model = str(default_model_dir())
+    elif not Path(args.model).is_dir():
         raise SoundStormError(f"model directory not found: {args.model}")
     rows, out_dir = rows_from_args(args)
     if any(row.text is not None for row in rows):

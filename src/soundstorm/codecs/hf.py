@@ -14,6 +14,7 @@ import os
 import torch
 
 from soundstorm.codecs.base import Codec
+from soundstorm.dependencies import missing_dependency_error
 from soundstorm.errors import SoundStormError
 
 
@@ -22,9 +23,7 @@ def _load_pretrained(model_class_name: str, name_or_path: str | os.PathLike, dev
     try:
         import transformers
     except ImportError as error:
-        raise SoundStormError(
-            f"the {model_class_name} codec needs transformers: pip install 'soundstorm[hf]'"
-        ) from error
+        raise missing_dependency_error(["transformers"], f"the {model_class_name} codec") from error
     model_class = getattr(transformers, model_class_name)
     try:
         model = model_class.from_pretrained(str(name_or_path))

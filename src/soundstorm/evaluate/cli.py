@@ -113,12 +113,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
-# metric family -> modules it imports (PyPI names differ only for pkg_resources: setuptools<81)
+# metric family -> modules it imports (soundstorm.dependencies maps them to the 'eval' extra)
 _NEEDED_MODULES = {
     "wer": ("pocketsphinx", "jiwer"),
     "speaker": ("resemblyzer", "webrtcvad", "pkg_resources"),
     "consistency": ("resemblyzer", "webrtcvad", "pkg_resources"),
-    "dnsmos": ("speechmos", "onnxruntime", "librosa"),
+    "dnsmos": ("speechmos", "onnxruntime", "librosa", "requests"),
     "codec": ("pystoi", "pesq"),
     "plots": ("matplotlib",),
 }
@@ -130,19 +130,9 @@ def check_dependencies(families: list[str]) -> None:
     Raises:
         SoundStormError: a package needed by one of ``families`` is not installed.
     """
-    import importlib.util
+    from soundstorm.dependencies import require
 
-    missing = []
-    for family in families:
-        for module in _NEEDED_MODULES[family]:
-            if module not in missing and importlib.util.find_spec(module) is None:
-                missing.append(module)
-    if missing:
-        names = ["setuptools<81" if m == "pkg_resources" else m for m in missing]
-        raise SoundStormError(
-            f"soundstorm evaluate needs {', '.join(names)}: pip install 'soundstorm[eval]' "
-            "matplotlib"
-        )
+    require([m for family in families for m in _NEEDED_MODULES[family]], "soundstorm evaluate")
 
 
 def _read_texts(path: Path) -> list[str]:

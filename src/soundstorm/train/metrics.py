@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from soundstorm.dependencies import install_command
+
 logger = logging.getLogger("soundstorm.train")
 
 # Dense bf16 peak FLOP/s per device (no sparsity), matched against torch.cuda.get_device_name.
@@ -85,8 +87,8 @@ class MetricsLogger:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
                 logger.warning(
-                    "tensorboard is not installed (pip install tensorboard); "
-                    "metrics go to the text log only"
+                    "tensorboard is not installed (%s); metrics go to the text log only",
+                    install_command(["tensorboard"]),
                 )
             else:
                 self.writer = SummaryWriter(str(Path(output_dir) / "tensorboard"))
