@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from soundstorm.errors import SoundStormError
+from soundstorm.validation import require_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
 
         check_dependencies([*_metrics(text), "codec", "plots"])
     if args.threads is not None:
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(require_int("--threads", args.threads, minimum=1))
     if args.model is None:
         from soundstorm.assets import default_model_dir
 

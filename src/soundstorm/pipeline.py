@@ -25,6 +25,7 @@ import torch
 
 from soundstorm.errors import SoundStormError
 from soundstorm.inference import GenerationEngine, load_pretrained
+from soundstorm.validation import require_int, require_optional_int, require_real
 
 PIPELINE_FILE = "pipeline.json"
 
@@ -99,7 +100,7 @@ class VoicePipeline:
                 f"takes at most {cfg.cond_vocab_size}"
             )
         self.engine, self.codec, self.tokenizer = engine, codec, tokenizer
-        self.default_steps = default_steps
+        self.default_steps = require_optional_int("default_steps", default_steps, minimum=1)
 
     @classmethod
     def from_directory(
@@ -154,7 +155,12 @@ class VoicePipeline:
             prompt: ``[C, S']`` audio of the voice, or None (no prompt).
             prompt_rate: its sample rate.
             prompt_seconds: keep at most this many seconds of the prompt (None: all of it).
+
+        Raises:
+            ValueError: a sample rate that is not a positive integer, or a bad
+                ``prompt_seconds``.
         """
+        content_rate = require_int("content_rate", content_rate, minimum=1)
         cond = self.semantic_frames(content, content_rate)
         return self._prompted_request(cond, prompt, prompt_rate, prompt_seconds)
 
@@ -205,7 +211,11 @@ class VoicePipeline:
         num_levels = self.engine.config.num_levels
         prompt_codes = torch.zeros(num_levels, 0, dtype=torch.long)
         if prompt is not None:
+            prompt_rate = require_int("prompt_rate", prompt_rate, minimum=1)
             if prompt_seconds is not None:
+                prompt_seconds = require_real("prompt_seconds", prompt_seconds, minimum=0.0)
+                if prompt_seconds == 0:
+                    raise ValueError("prompt_seconds must be > 0 (None keeps the whole prompt)")
                 prompt = prompt[..., : max(1, int(prompt_seconds * prompt_rate))]
             codes, semantic = encode_waveform(self.codec, self.tokenizer, prompt, prompt_rate)
             prompt_codes = torch.from_numpy(codes.astype("int64"))[:num_levels]
@@ -239,8 +249,14 @@ class VoicePipeline:
 
         Returns:
             per request, the generated content tokens ``LongTensor[Q, T_content]`` (prompt cut).
+
+        Raises:
+            ValueError: ``steps``, ``window`` or ``context`` not integers (never truncated), or
+                out of range.
         """
         steps = self.resolve_steps(steps)
+        window = require_optional_int("window", window, minimum=2)
+        context = require_int("context", context, minimum=1)
         options = {
             "steps": steps,
             "temperature": temperature,
