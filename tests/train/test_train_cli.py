@@ -104,3 +104,20 @@ def test_user_errors_exit_with_status_2(tmp_path, capsys, shards, config_file, e
     args = ["train", str(config_file), f"data.train_dir={shards}", f"run.output_dir={tmp_path}/x"]
     assert main(args + extra) == 2
     assert message in capsys.readouterr().err
+
+
+def test_max_minutes_option_sets_the_budget(capsys, config_file):
+    assert main(["train", str(config_file), "--max-minutes", "2.5", "--print-config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["run"]["max_minutes"] == 2.5
+
+
+def test_damaged_checkpoint_is_a_one_line_error(tmp_path, capsys, shards, config_file):
+    out = tmp_path / "run"
+    args = ["train", str(config_file), f"data.train_dir={shards}", "--output-dir", str(out)]
+    assert main([*args, "--max-steps", "2", "log.val_every=0"]) == 0
+    trainer = list_checkpoints(out)[-1] / "trainer.json"
+    trainer.write_text(trainer.read_text()[:100])
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "damaged JSON" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -4,12 +4,11 @@ global batch, with DDP and with FSDP (``fully_shard``, stopped and resumed half-
 from __future__ import annotations
 
 import os
-import socket
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from train_fixtures import synthetic_tokens, tiny_train_config
+from train_fixtures import free_port, synthetic_tokens, tiny_train_config
 
 from soundstorm import SoundStorm
 from soundstorm.train.recipe import TrainRecipe
@@ -22,12 +21,6 @@ COMMON = [
     "data.max_frames=24",
     "run.device=cpu",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def train_rank(rank: int, world_size: int, port: int, output_dir: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 
 from soundstorm.train.config import TrainConfig, load_train_config
@@ -57,3 +59,10 @@ def tiny_train_config(output_dir, *overrides: str) -> TrainConfig:
         "run.checkpoint_every=1000",
     ]
     return load_train_config(None, base + list(overrides))
+
+
+def free_port() -> int:
+    """A free TCP port on localhost (for a Gloo rendezvous)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

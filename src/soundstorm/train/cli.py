@@ -6,6 +6,7 @@ Examples::
     torchrun --standalone --nproc_per_node 8 -m soundstorm train configs/paper.yaml \\
         data.train_dir=shards/train run.output_dir=runs/paper
     soundstorm train configs/paper.yaml data.train_dir=shards/train --max-steps 50  # benchmark
+    soundstorm train configs/gpu.yaml data.train_dir=shards --max-minutes 6 export.dir=out/voice
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="stop at this global step (run.max_steps); the LR schedule is unchanged",
+    )
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="wall-clock budget of this run (run.max_minutes): stop after the step that ends "
+        "past it, checkpoint (and export with export.dir=DIR)",
     )
     parser.add_argument("--output-dir", default=None, help="run directory (run.output_dir)")
     parser.add_argument(
@@ -82,6 +90,8 @@ def main(args: argparse.Namespace) -> int:
         overrides.append("run.resume=never")
     if args.max_steps is not None:
         overrides.append(f"run.max_steps={args.max_steps}")
+    if args.max_minutes is not None:
+        overrides.append(f"run.max_minutes={args.max_minutes}")
     if args.output_dir is not None:
         overrides.append(f"run.output_dir={args.output_dir}")
     config = load_train_config(args.config, overrides)

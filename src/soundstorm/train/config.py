@@ -103,6 +103,17 @@ class RunConfig:
         strategy: ``auto`` (DDP when launched with several processes), ``ddp`` or ``fsdp``.
         max_steps: stop this run at this global step (None: ``optim.total_steps``); the
             schedule is unchanged, so a later run can continue.
+        max_minutes: wall-clock budget of this run in minutes (None or 0: none). The clock
+            starts when training starts in this process (setup, data indexing and resuming
+            excluded; compilation, validation and checkpoints included); the run stops after
+            the first optimizer step that ends past the budget (rank 0's clock decides for
+            every rank), writes a checkpoint and, with ``export.dir``, exports. The schedule
+            still follows ``optim.total_steps`` unless ``schedule_by_time``.
+        schedule_by_time: fit the warm-up + cosine schedule to ``max_minutes``: once 10% of
+            the budget has passed, the steps per second measured since 3% are used to set the
+            schedule's length (replacing ``optim.total_steps``) to the steps that fit the rest
+            of the budget, so the learning rate has decayed when time is up. The fitted
+            length is saved in checkpoints; a resumed run keeps it.
         resume: ``auto`` (continue from the newest checkpoint in ``output_dir`` if any),
             ``never``, ``latest`` (the newest, which must exist) or a checkpoint directory.
         checkpoint_every: save a checkpoint every this many steps (and at the end).
@@ -117,6 +128,8 @@ class RunConfig:
     compile: bool = False
     strategy: str = "auto"
     max_steps: int | None = None
+    max_minutes: float | None = None
+    schedule_by_time: bool = False
     resume: str = "auto"
     checkpoint_every: int = 1000
     keep_last: int = 3
@@ -154,14 +167,37 @@ class LogConfig:
 
 
 @dataclass
+class ExportConfig:
+    """A voice model directory written when training ends (what ``soundstorm export`` writes).
+
+    Attributes:
+        dir: the directory to write (None: no export); replaced if it exists.
+        codec: codec file or name copied in; ``auto`` for the codec file recorded in the
+            training shards (``soundstorm prepare`` output).
+        semantic: semantic tokenizer name recorded in ``pipeline.json``.
+        steps: recommended first-level decoding passes recorded in ``pipeline.json`` (None:
+            none recorded, the paper's 16 apply).
+        dtype: dtype of the exported weights: ``float16``, ``bfloat16`` or ``float32``.
+    """
+
+    dir: str | None = None
+    codec: str = "auto"
+    semantic: str = "default"
+    steps: int | None = None
+    dtype: str = "float16"
+
+
+@dataclass
 class TrainConfig:
-    """Everything a training run needs: ``model``, ``data``, ``optim``, ``run``, ``log``."""
+    """Everything a training run needs: ``model``, ``data``, ``optim``, ``run``, ``log``,
+    ``export``."""
 
     model: SoundStormConfig = field(default_factory=SoundStormConfig.tiny)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -189,6 +225,16 @@ class TrainConfig:
                 "run.strategy must be auto, ddp or fsdp",
             ),
             (self.run.checkpoint_every >= 1, "run.checkpoint_every must be >= 1"),
+            ((self.run.max_minutes or 0) >= 0, "run.max_minutes must be >= 0"),
+            (
+                not self.run.schedule_by_time or (self.run.max_minutes or 0) > 0,
+                "run.schedule_by_time needs a budget: set run.max_minutes",
+            ),
+            (
+                self.export.dtype in ("float16", "bfloat16", "float32"),
+                "export.dtype must be float16, bfloat16 or float32",
+            ),
+            (self.export.steps is None or self.export.steps >= 1, "export.steps must be >= 1"),
             (self.run.keep_last >= 1, "run.keep_last must be >= 1"),
             (self.log.every >= 1, "log.every must be >= 1"),
             (self.log.val_every >= 0, "log.val_every must be >= 0"),
@@ -199,7 +245,7 @@ class TrainConfig:
 
     @property
     def stop_step(self) -> int:
-        """Global step at which this run stops."""
+        """Global step at which this run stops (before any ``run.schedule_by_time`` fit)."""
         if self.run.max_steps is None:
             return self.optim.total_steps
         return min(self.run.max_steps, self.optim.total_steps)
@@ -354,7 +400,8 @@ def load_train_config(path: str | Path | None, overrides: list[str] | None = Non
     """Load a YAML config file (optional) and apply ``key=value`` overrides.
 
     Args:
-        path: YAML file with sections ``model``, ``data``, ``optim``, ``run``, ``log``.
+        path: YAML file with sections ``model``, ``data``, ``optim``, ``run``, ``log``,
+            ``export``.
         overrides: dotted ``key=value`` strings, values parsed as YAML scalars or lists.
 
     Raises:

@@ -19,6 +19,8 @@ From Python (tests pass in-memory datasets)::
 from __future__ import annotations
 
 import contextlib
+import csv
+import dataclasses
 import logging
 import math
 import time
@@ -66,6 +68,81 @@ from soundstorm.train.optim import build_optimizer, build_scheduler
 
 logger = logging.getLogger("soundstorm.train")
 
+CURVE_FILE = "learning_curve.csv"
+CURVE_COLUMNS = [
+    "step",
+    "seconds",
+    "frames",
+    "examples",
+    "train_loss",
+    "train_accuracy",
+    "train_lr",
+    "val_loss",
+    "val_accuracy",
+    "val_generate_accuracy",
+]
+
+
+class TrainBudget:
+    """The wall-clock budget of one ``train`` call (``run.max_minutes``) and the step rate
+    used to fit the schedule to it (``run.schedule_by_time``).
+
+    Args:
+        minutes: the budget (None or 0: unlimited).
+        clock: seconds, monotonic.
+        fit_at: fraction of the budget after which the schedule is fitted.
+        measure_from: fraction of the budget from which the step rate is measured (the
+            first steps hold compilation and warm-up).
+        margin: fraction of the remaining time the fitted schedule fills (validation,
+            checkpoints and the final checkpoint need the rest).
+    """
+
+    def __init__(
+        self,
+        minutes: float | None,
+        clock=time.monotonic,
+        fit_at: float = 0.10,
+        measure_from: float = 0.03,
+        margin: float = 0.95,
+    ) -> None:
+        self.seconds = 60.0 * minutes if minutes else 0.0
+        self.clock = clock
+        self.start = clock()
+        self.fit_at, self.measure_from, self.margin = fit_at, measure_from, margin
+        self.mark: tuple[float, int] | None = None  # (elapsed, step) at measure_from
+        self.first: tuple[float, int] | None = None  # (elapsed, step) after the first step
+        self.rate = 0.0
+
+    @property
+    def limited(self) -> bool:
+        return self.seconds > 0
+
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
+    def spent(self) -> bool:
+        """True once the budget is used up."""
+        return self.limited and self.elapsed() >= self.seconds
+
+    def fit_total_steps(self, step: int) -> int | None:
+        """The schedule length that ends with the budget, once ``fit_at`` of it has passed
+        (None before). Call after every step; ``step`` is the global step just finished."""
+        elapsed = self.elapsed()
+        if self.first is None:
+            self.first = (elapsed, step)
+        if self.mark is None and elapsed >= self.measure_from * self.seconds:
+            self.mark = (elapsed, step)
+        if elapsed < self.fit_at * self.seconds:
+            return None
+        if step - self.first[1] < 2:  # the first step holds compilation: wait for two more
+            return None
+        since, from_step = self.mark if self.mark is not None else self.first
+        if step - from_step < 3:  # slow steps: the rate since the first step instead
+            since, from_step = self.first
+        self.rate = (step - from_step) / max(elapsed - since, 1e-9)
+        remaining = max(self.seconds - elapsed, 0.0)
+        return step + max(1, int(self.rate * remaining * self.margin))
+
 
 class TrainRecipe:
     """Trains a SoundStorm model with the paper's masked objective.
@@ -88,6 +165,13 @@ class TrainRecipe:
         self.progress = ckpt.TrainProgress()
         self.output_dir = Path(config.run.output_dir)
         self._logged_targets: set[str] = set()
+        self.clock = time.monotonic  # the budget's clock (tests replace it)
+        self.stop_reason: str | None = None  # "total_steps", "max_steps" or "max_minutes"
+        self.export_path: Path | None = None
+        # The schedule's own copy of the optim section: run.schedule_by_time changes its
+        # total_steps (the scheduler reads it at every step).
+        self.schedule = dataclasses.replace(config.optim)
+        self._schedule_fitted = False
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -125,13 +209,16 @@ class TrainRecipe:
             ckpt.load_model_weights(resume_from, self.objective, sharded=True)
         fused = cuda and not self.sharded
         self.optimizer = build_optimizer(self.objective, cfg.optim, fused=fused)
-        self.scheduler = build_scheduler(self.optimizer, cfg.optim)
+        self.scheduler = build_scheduler(self.optimizer, self.schedule)
         torch.manual_seed(cfg.run.seed + 1 + ctx.rank)  # dropout differs across ranks
         if resume_from is not None:
             self.progress, info = ckpt.load_trainer_state(
                 resume_from, self.objective, self.optimizer, self.scheduler, ctx
             )
             self._adapt_data_position(info)
+            fitted = info.get("schedule_total_steps")
+            if cfg.run.schedule_by_time and isinstance(fitted, int) and fitted >= 1:
+                self.schedule.total_steps, self._schedule_fitted = fitted, True
             if ctx.is_main:
                 logger.info("resumed from %s at step %d", resume_from, self.progress.step)
 
@@ -139,6 +226,7 @@ class TrainRecipe:
         self.peak_flops = cfg.log.peak_flops or guess_peak_flops(self.device)
         self.metrics = MetricsLogger(self.output_dir, ctx.is_main, cfg.log.tensorboard)
         self.codec = self._load_codec() if ctx.is_main else None
+        self.export_codec = self._export_codec()
         if ctx.is_main:
             save_train_config(cfg, self.output_dir / "train_config.yaml")
             params = sum(p.numel() for p in model.parameters())
@@ -169,6 +257,21 @@ class TrainRecipe:
                 ) from None
             logger.warning("no audio in TensorBoard: codec %r not loaded (%s)", name, error)
             return None
+
+    def _export_codec(self) -> str | None:
+        """The codec ``export`` copies in (checked now, not after hours of training)."""
+        export = self.config.export
+        if not export.dir:
+            return None
+        if export.codec != "auto":
+            return export.codec
+        path = getattr(self.train_items, "meta", {}).get("codec_path")
+        if not path or not Path(path).is_file():
+            raise SoundStormError(
+                "export.codec=auto: the training data records no codec file; set export.codec "
+                "to a codec file or name"
+            )
+        return str(path)
 
     def _setup_data(self) -> None:
         cfg, ctx = self.config, self.context
@@ -357,10 +460,25 @@ class TrainRecipe:
             "examples": examples,
         }
 
+    def stop_step(self) -> int:
+        """Global step at which training stops: the schedule's length (``optim.total_steps``
+        or its ``run.schedule_by_time`` fit), or ``run.max_steps`` if smaller."""
+        if self.config.run.max_steps is None:
+            return self.schedule.total_steps
+        return min(self.config.run.max_steps, self.schedule.total_steps)
+
     def train(self) -> ckpt.TrainProgress:
-        """Train until ``run.max_steps`` (or ``optim.total_steps``); returns the progress."""
+        """Train until ``run.max_steps`` (or the schedule's end, or ``run.max_minutes``);
+        write a final checkpoint, export if ``export.dir`` is set; returns the progress.
+
+        ``stop_reason`` then says why it stopped: ``total_steps``, ``max_steps`` or
+        ``max_minutes``.
+        """
         cfg, ctx, progress = self.config, self.context, self.progress
-        stop = self.config.stop_step
+        stop = self.stop_step()
+        budget = TrainBudget(cfg.run.max_minutes, self.clock)
+        seconds_before = progress.train_seconds
+        self.stop_reason = None
         accum = cfg.optim.grad_accum
         bar = tqdm(
             total=stop,
@@ -385,6 +503,7 @@ class TrainRecipe:
                 progress.batch_in_epoch += accum
                 progress.examples_seen += int(result["examples"])
                 progress.frames_seen += int(result["frames"])
+                progress.train_seconds = seconds_before + budget.elapsed()
                 self._handle_nonfinite(result)
                 window.add(result)
                 steady.add(result)
@@ -403,14 +522,103 @@ class TrainRecipe:
                 paused = time.perf_counter() - paused
                 window.paused += paused
                 steady.paused += paused
+                if budget.limited:
+                    stop = self._check_budget(budget, stop, bar)
+                    if self.stop_reason is not None:
+                        if window.steps:  # the last, partial window
+                            self._log_window(window, bar)
+                        break
                 if progress.step < stop:
                     micro = [b for _, b in zip(range(accum), batches)]
+            if self.stop_reason is not None:
+                break
         bar.close()
+        if self.stop_reason is None:
+            at_max = cfg.run.max_steps is not None and stop == cfg.run.max_steps
+            self.stop_reason = "max_steps" if at_max else "total_steps"
+        if ctx.is_main:
+            message = self._stop_message(stop, budget.elapsed() / 60)
+            logger.info("training stopped at step %d: %s", progress.step, message)
         if warm and steady.steps:
             self._log_throughput(steady)
+        progress.train_seconds = seconds_before + budget.elapsed()
         if last_saved != progress.step:
             self.save_checkpoint()
+        if cfg.export.dir:
+            self.export()
         return progress
+
+    def _stop_message(self, stop: int, minutes: float) -> str:
+        run = self.config.run
+        if self.stop_reason == "max_minutes":
+            return (
+                f"time budget run.max_minutes={run.max_minutes:g} reached after {minutes:.2f} "
+                f"min (schedule: {self.schedule.total_steps} steps)"
+            )
+        if self.stop_reason == "max_steps":
+            return f"reached run.max_steps={run.max_steps}"
+        fitted = " (fitted to the time budget)" if self._schedule_fitted else ""
+        return f"end of the schedule, {stop} steps{fitted}"
+
+    def _check_budget(self, budget: TrainBudget, stop: int, bar: tqdm) -> int:
+        """After a step: stop past the budget, or fit the schedule to it (rank 0's clock
+        decides; one tiny all-reduce gives every rank the same decision). Returns the stop
+        step (changed by a schedule fit)."""
+        cfg, ctx = self.config, self.context
+        step = self.progress.step
+        over, fitted = 0.0, 0.0
+        if ctx.is_main:
+            over = float(budget.spent())
+            if cfg.run.schedule_by_time and not self._schedule_fitted:
+                fitted = float(budget.fit_total_steps(step) or 0)
+        if ctx.is_distributed:
+            decision = torch.tensor([over, fitted], device=self.device, dtype=torch.float64)
+            ctx.all_reduce_sum(decision)  # only rank 0 contributes
+            over, fitted = decision.tolist()
+        if fitted > 0:
+            self.schedule.total_steps = int(fitted)
+            self._schedule_fitted = True
+            stop = self.stop_step()
+            bar.total = stop
+            if ctx.is_main:
+                logger.info(
+                    "run.schedule_by_time: %.2f steps/s measured, the schedule now ends at "
+                    "step %d (was optim.total_steps=%d)",
+                    budget.rate,
+                    self.schedule.total_steps,
+                    cfg.optim.total_steps,
+                )
+                if self.schedule.total_steps <= self.schedule.warmup_steps:
+                    logger.warning(
+                        "the fitted schedule (%d steps) ends within optim.warmup_steps=%d: "
+                        "lower the warm-up or raise run.max_minutes",
+                        self.schedule.total_steps,
+                        self.schedule.warmup_steps,
+                    )
+        if over > 0 and step < stop:
+            self.stop_reason = "max_minutes"
+        return stop
+
+    def export(self) -> Path:
+        """Write ``export.dir`` from the newest checkpoint (rank 0; every rank must call)."""
+        export = self.config.export
+        if self.context.is_main:
+            from soundstorm.export import DTYPES, export_model
+
+            newest = ckpt.list_checkpoints(self.output_dir)[-1]
+            self.export_path = export_model(
+                newest / "model",
+                export.dir,
+                self.export_codec,
+                semantic=export.semantic,
+                dtype=DTYPES[export.dtype],
+                force=True,
+                steps=export.steps,
+            )
+            size = sum(p.stat().st_size for p in self.export_path.iterdir()) / 1e6
+            logger.info("exported %s (%.1f MB) from %s", self.export_path, size, newest.name)
+        self.context.barrier()
+        return Path(export.dir)
 
     def _log_throughput(self, steady: MetricsWindow) -> None:
         """Steady-state speed of the run (after the first log window): the benchmark line."""
@@ -445,6 +653,7 @@ class TrainRecipe:
         scalars["train/lr"] = self.scheduler.get_last_lr()[0]
         scalars["train/epoch"] = self.progress.epoch
         self.metrics.scalars(scalars, self.progress.step)
+        self._write_curve(scalars)
         bar.set_postfix(loss=f"{scalars['train/loss']:.3f}", lr=f"{scalars['train/lr']:.2e}")
 
     def _handle_nonfinite(self, result: dict[str, Any]) -> None:
@@ -502,6 +711,7 @@ class TrainRecipe:
         if cfg.log.generate_examples > 0 and (ctx.is_main or self.sharded):
             scalars.update(self._validate_generation())
         self.metrics.scalars(scalars, self.progress.step)
+        self._write_curve(scalars)
         self.wrapped.train()
         return scalars
 
@@ -550,7 +760,11 @@ class TrainRecipe:
             self.optimizer,
             self.scheduler,
             self.progress,
-            {"config": self.config.to_dict(), "global_batch": self.global_batch},
+            {
+                "config": self.config.to_dict(),
+                "global_batch": self.global_batch,
+                "schedule_total_steps": self.schedule.total_steps,
+            },
             self.context,
             sharded=self.sharded,
             keep_last=self.config.run.keep_last,
@@ -558,6 +772,30 @@ class TrainRecipe:
         if self.context.is_main:
             logger.info("saved checkpoint %s", path)
         return path
+
+    def _write_curve(self, scalars: dict[str, float]) -> None:
+        """Append a row to ``OUTPUT_DIR/learning_curve.csv`` (rank 0): the training position
+        (step, cumulative training seconds, frames, utterances) and the window's or the
+        validation's loss and accuracy."""
+        if not self.context.is_main:
+            return
+        progress = self.progress
+        row = {
+            "step": progress.step,
+            "seconds": round(progress.train_seconds, 3),
+            "frames": progress.frames_seen,
+            "examples": progress.examples_seen,
+        }
+        for key in CURVE_COLUMNS[4:]:
+            value = scalars.get(key.replace("_", "/", 1))
+            row[key] = "" if value is None else f"{value:.6g}"
+        path = self.output_dir / CURVE_FILE
+        new = not path.is_file()
+        with open(path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CURVE_COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
 
     def cleanup(self) -> None:
         """Close the log writers and the process group."""

@@ -1,0 +1,174 @@
+"""The wall-clock budget (``run.max_minutes``): a clean stop with a checkpoint, exact
+continuation, the schedule fitted to the budget, the export at the end, and ranks that agree.
+
+The clock is replaced by one that advances a fixed number of seconds per optimizer step, so
+the tests are deterministic and take no real minutes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from safetensors.torch import load_file
+from train_fixtures import free_port, synthetic_tokens, tiny_train_config
+
+from soundstorm.errors import SoundStormError
+from soundstorm.train.checkpoint import list_checkpoints
+from soundstorm.train.config import load_train_config
+from soundstorm.train.optim import warmup_cosine_factor
+from soundstorm.train.recipe import CURVE_FILE, TrainRecipe
+
+
+def step_clock(recipe: TrainRecipe, seconds_per_step: float):
+    """A clock that reads ``seconds_per_step x`` the steps taken in this process."""
+    start = recipe.progress.step
+    return lambda: (recipe.progress.step - start) * seconds_per_step
+
+
+def run(output_dir, items, *overrides: str, seconds_per_step: float | None = None):
+    recipe = TrainRecipe(tiny_train_config(output_dir, *overrides), items)
+    recipe.setup()
+    if seconds_per_step is not None:
+        recipe.clock = step_clock(recipe, seconds_per_step)
+    try:
+        recipe.train()
+    finally:
+        recipe.cleanup()
+    return recipe
+
+
+def read_curve(output_dir) -> list[dict[str, str]]:
+    with open(output_dir / CURVE_FILE, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_budget_stops_with_a_checkpoint_and_resumes_exactly(tmp_path, caplog):
+    items = synthetic_tokens(20, seed=3, max_frames=50)
+    common = ["optim.total_steps=15", "model.dropout=0.1", "data.batch_size=3", "log.every=4"]
+    straight = run(tmp_path / "straight", items, *common)
+    assert straight.stop_reason == "total_steps"
+
+    split = tmp_path / "split"
+    budget = ["run.max_minutes=1"]  # 60 s at 10 s per step: 6 steps per run
+    with caplog.at_level("INFO", logger="soundstorm.train"):
+        first = run(split, items, *common, *budget, seconds_per_step=10.0)
+    assert first.stop_reason == "max_minutes" and first.progress.step == 6
+    assert [p.name for p in list_checkpoints(split)] == ["step_00000006"]
+    assert "training stopped at step 6: time budget run.max_minutes=1 reached" in caplog.text
+    trainer = json.loads((list_checkpoints(split)[-1] / "trainer.json").read_text())
+    assert trainer["progress"]["train_seconds"] == pytest.approx(60.0)
+
+    second = run(split, items, *common, *budget, seconds_per_step=10.0)  # a fresh budget
+    assert second.stop_reason == "max_minutes" and second.progress.step == 12
+    third = run(split, items, *common)  # no budget: to the end of the schedule
+    assert third.stop_reason == "total_steps" and third.progress.step == 15
+    assert third.progress.train_seconds >= 120.0
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(third.model.state_dict()[name], value), name
+
+    curve = read_curve(split)
+    assert [int(r["step"]) for r in curve][:4] == [4, 6, 8, 12]  # 6 and 12: budget stops
+    assert float(curve[1]["seconds"]) == pytest.approx(60.0)
+    assert int(curve[-1]["step"]) == 15 and float(curve[-1]["train_loss"]) > 0
+    assert int(curve[-1]["frames"]) == third.progress.frames_seen
+
+
+def test_schedule_fitted_to_the_budget(tmp_path):
+    items = synthetic_tokens(20, seed=3)
+    overrides = ["optim.total_steps=1000", "run.max_minutes=0.5", "run.schedule_by_time=true"]
+    # 1 s per step, 30 s: fitted at 3 s (step 3) to 3 + 0.95 x 27 steps = 28 steps
+    first = run(tmp_path, items, *overrides, "run.max_steps=10", seconds_per_step=1.0)
+    assert first.schedule.total_steps == 28 and first.config.optim.total_steps == 1000
+    assert first.stop_reason == "max_steps" and first.progress.step == 10
+    lr = first.config.optim.lr
+    expected = lr * warmup_cosine_factor(10, 3, 28, first.config.optim.min_lr_ratio)
+    assert first.scheduler.get_last_lr()[0] == pytest.approx(expected)
+
+    resumed = run(tmp_path, items, *overrides, seconds_per_step=1.0)  # keeps the fit
+    assert resumed.schedule.total_steps == 28
+    assert resumed.stop_reason == "total_steps" and resumed.progress.step == 28
+    final = resumed.config.optim.lr * resumed.config.optim.min_lr_ratio
+    assert resumed.scheduler.get_last_lr()[0] == pytest.approx(final)
+
+
+def test_export_at_the_end(tmp_path, voice_model_dir):
+    items = synthetic_tokens(12, seed=2)
+    out = tmp_path / "voice"
+    recipe = run(
+        tmp_path / "run",
+        items,
+        "optim.total_steps=3",
+        f"export.dir={out}",
+        f"export.codec={voice_model_dir / 'codec.safetensors'}",
+        "export.steps=4",
+    )
+    assert recipe.export_path == out
+    assert json.loads((out / "pipeline.json").read_text()) == {
+        "codec": "codec.safetensors",
+        "semantic": "default",
+        "steps": 4,
+    }
+    weights = load_file(str(out / "model.safetensors"))
+    assert all(w.dtype == torch.float16 for w in weights.values())
+    for name, value in recipe.model.state_dict().items():
+        assert torch.equal(weights[name], value.half()), name
+
+
+def test_export_codec_auto_needs_shards_with_a_codec(tmp_path):
+    items = synthetic_tokens(8)
+    recipe = TrainRecipe(tiny_train_config(tmp_path, f"export.dir={tmp_path / 'v'}"), items)
+    with pytest.raises(SoundStormError, match="export.codec=auto"):
+        recipe.setup()
+    recipe.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("run.max_minutes=-1", "run.max_minutes must be >= 0"),
+        ("run.schedule_by_time=true", "run.schedule_by_time needs a budget"),
+        ("export.dtype=int8", "export.dtype must be"),
+    ],
+)
+def test_budget_config_errors(override, message):
+    with pytest.raises(SoundStormError, match=message):
+        load_train_config(None, [override])
+
+
+def budget_rank(rank: int, port: int, output_dir: str) -> None:
+    """Rank 0's clock runs out after 3 steps; rank 1's never does: both must stop at 3."""
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE="2",
+    )
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    try:
+        config = tiny_train_config(
+            output_dir, "run.device=cpu", "run.max_minutes=0.5", "data.batch_size=2"
+        )
+        recipe = TrainRecipe(config, synthetic_tokens(24, seed=5))
+        recipe.setup()
+        recipe.clock = step_clock(recipe, 10.0) if rank == 0 else (lambda: 0.0)
+        recipe.train()
+        with open(f"{output_dir}/rank{rank}.json", "w") as handle:
+            json.dump({"step": recipe.progress.step, "reason": recipe.stop_reason}, handle)
+        recipe.cleanup()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ranks_agree_on_the_budget_stop(tmp_path):
+    mp.spawn(budget_rank, args=(free_port(), str(tmp_path)), nprocs=2, join=True)
+    results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert results == [{"step": 3, "reason": "max_minutes"}] * 2
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000003"]
