@@ -32,6 +32,7 @@ from soundstorm.config import SoundStormConfig
 from soundstorm.decoding import resolve_steps
 from soundstorm.inference import GenerationEngine
 from soundstorm.model import SoundStorm
+from soundstorm.validation import require_int, resolve_device
 
 CODEC_FRAME_RATE = 50.0  # frames per second of audio (SoundStream / EnCodec 24 kHz)
 
@@ -138,8 +139,17 @@ def measure_generation(
     warmup: int = 1,
     peak: float = float("nan"),
 ) -> GenerationMeasurement:
-    """Warm up (compilation included), then time ``repeats`` calls and summarise them."""
+    """Warm up (compilation included), then time ``repeats`` calls and summarise them.
+
+    Raises:
+        ValueError: ``batch``, ``frames``, ``repeats`` (>= 1) or ``warmup`` (>= 0) not an
+            integer, or bad ``steps``.
+    """
     steps = resolve_steps(steps, engine.config.num_levels)
+    batch = require_int("batch", batch, minimum=1)
+    frames = require_int("frames", frames, minimum=1)
+    repeats = require_int("repeats", repeats, minimum=1)
+    warmup = require_int("warmup", warmup, minimum=0)
     start = time.perf_counter()
     for i in range(warmup):
         time_generate(engine, batch, frames, steps, seed=i)
@@ -222,7 +232,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="frames per example (50 per second of audio)",
     )
     parser.add_argument("--batch", type=int, nargs="+", default=[1])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when available)"
+    )
     parser.add_argument(
         "--dtype",
         choices=("float32", "bfloat16", "float16"),
@@ -246,11 +258,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda given but CUDA is not available")
+    if args.threads is not None:
+        torch.set_num_threads(require_int("--threads", args.threads, minimum=1))
+    device = resolve_device(args.device)
     if min(args.frames) < 1 or min(args.batch) < 1 or args.repeats < 1 or args.warmup < 0:
         raise ValueError("--frames, --batch and --repeats must be >= 1, --warmup >= 0")
     torch.manual_seed(args.seed)

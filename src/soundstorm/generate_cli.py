@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from soundstorm.errors import SoundStormError
+from soundstorm.validation import resolve_device
 
 
 @dataclass
@@ -96,7 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="longest single pass in frames; longer requests are generated in chunks",
     )
     parser.add_argument("--context", type=int, default=250, help="frames each chunk is prompted by")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when available)"
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="redo existing outputs")
@@ -192,9 +195,9 @@ def main(args: argparse.Namespace) -> int:
     if any(row.text is not None for row in rows):
         text_voice(args.text_voice)  # an unknown voice fails before the model loads
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    device = args.device
-    if world > 1 and device.startswith("cuda"):
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    device = resolve_device(args.device)  # "cuda" without CUDA: a one-line error, exit 2
+    if world > 1 and device.type == "cuda":
+        device = resolve_device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
     rows = rows[rank::world]
     todo = [r for r in rows if args.overwrite or not r.out.exists()]
     todo.sort(key=lambda r: r.size)  # similar lengths share a batch

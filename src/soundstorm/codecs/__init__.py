@@ -21,6 +21,7 @@ from pathlib import Path
 from soundstorm.codecs.base import Codec
 from soundstorm.codecs.embedded import EmbeddedCodec, EmbeddedCodecConfig
 from soundstorm.errors import SoundStormError
+from soundstorm.validation import require_optional_int, resolve_device
 
 __all__ = [
     "Codec",
@@ -91,8 +92,11 @@ def get_codec(
         The codec.
 
     Raises:
-        SoundStormError: unknown name, missing file, or a file of the wrong kind.
+        SoundStormError: unknown name, missing file, a file of the wrong kind, or a device
+            this machine lacks (``resolve_device``).
+        ValueError: ``num_levels`` not an integer >= 1 (never truncated).
     """
+    num_levels = require_optional_int("num_levels", num_levels, minimum=1)
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.is_file():
@@ -116,6 +120,7 @@ def get_codec(
     from soundstorm.codecs import hf
 
     adapter = {"encodec": hf.EncodecCodec, "dac": hf.DacCodec, "mimi": hf.MimiCodec}[family]
+    device = str(resolve_device(device))
     return adapter(hub_id, num_levels=num_levels, device=device, **kwargs)
 
 

@@ -36,6 +36,7 @@ from soundstorm.data.shards import (
     write_manifest,
 )
 from soundstorm.errors import SoundStormError
+from soundstorm.validation import require_int, resolve_device
 
 SETTINGS_NAME = "prepare.json"
 BAD_FILES_NAME = "bad_files.tsv"
@@ -406,8 +407,12 @@ def prepare(
     env_rank, env_world = distributed_rank()
     rank = env_rank if rank is None else rank
     world_size = env_world if world_size is None else world_size
-    if workers < 1:
-        raise SoundStormError(f"--workers must be >= 1, got {workers}")
+    workers = require_int("--workers", workers, minimum=1)
+    shard_size = require_int("--shard-size", shard_size, minimum=1)
+    num_levels = require_int("--num-levels", num_levels, minimum=1)
+    codebook_size = require_int("--codebook-size", codebook_size, minimum=1)
+    fit_files = require_int("--fit-files", fit_files, minimum=1)
+    device = str(resolve_device(device))  # "cuda" without CUDA: a clear error, before any work
     if min_duration < 0:
         raise SoundStormError(f"--min-duration must be >= 0, got {min_duration}")
     # Everything that can fail on user input is checked before anything is written.

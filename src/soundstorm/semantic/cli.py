@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 
 from soundstorm.errors import SoundStormError
+from soundstorm.validation import resolve_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument(
         "--max-seconds", type=float, default=3600.0, help="use at most this much audio"
     )
-    fit.add_argument("--device", default="cpu", help="torch device of the speech model")
+    fit.add_argument(
+        "--device", default="cpu", help="torch device of the speech model (cpu, cuda, auto)"
+    )
     fit.add_argument("--iters", type=int, default=50, help="maximum k-means iterations")
     fit.add_argument("--seed", type=int, default=0)
 
@@ -51,6 +54,7 @@ def _fit(args: argparse.Namespace) -> int:
 
     if args.clusters < 1:
         raise SoundStormError(f"--clusters must be >= 1, got {args.clusters}")
+    device = resolve_device(args.device)  # before the audio is read and the model loaded
     clips, seconds = [], 0.0
     for item in list_inputs(args.source):
         if seconds >= args.max_seconds:
@@ -65,7 +69,7 @@ def _fit(args: argparse.Namespace) -> int:
         16000,
         layer=args.layer,
         num_clusters=args.clusters,
-        device=args.device,
+        device=device,
         num_iters=args.iters,
         seed=args.seed,
     )

@@ -16,6 +16,7 @@ import torch.distributed as dist
 from torch import nn
 
 from soundstorm.errors import SoundStormError
+from soundstorm.validation import resolve_device
 
 
 @dataclass
@@ -64,9 +65,10 @@ def init_distributed(device: str = "auto") -> DistributedContext:
     Returns:
         The context; ``device`` is ``cuda:LOCAL_RANK`` on GPUs.
     """
-    use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
-    if use_cuda and not torch.cuda.is_available():
-        raise SoundStormError("run.device=cuda but no CUDA device is available")
+    try:
+        use_cuda = resolve_device(device).type == "cuda"
+    except SoundStormError as error:  # e.g. "CUDA is not available on this machine (...)"
+        raise SoundStormError(f"run.device={device}: {error}") from None
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
