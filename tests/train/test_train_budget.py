@@ -22,7 +22,8 @@ from soundstorm.errors import SoundStormError
 from soundstorm.train.checkpoint import list_checkpoints
 from soundstorm.train.config import load_train_config
 from soundstorm.train.optim import warmup_cosine_factor
-from soundstorm.train.recipe import CURVE_FILE, TrainRecipe
+from soundstorm.train.budget import CURVE_FILE
+from soundstorm.train.recipe import TrainRecipe
 
 
 def step_clock(recipe: TrainRecipe, seconds_per_step: float):
