@@ -249,3 +249,12 @@ def test_cli_device_cuda_without_cuda_is_a_one_line_error(tmp_path, capsys):
         assert err[0].startswith(f"soundstorm {name}: error: CUDA is not available")
         assert err[0].endswith("use the CPU (--device cpu)")
         assert not (tmp_path / "shards").exists()
+
+
+def test_export_refuses_fractional_steps(tiny_model, tmp_path):
+    from soundstorm.export import export_model
+
+    tiny_model.save_pretrained(tmp_path / "ckpt")
+    with pytest.raises(ValueError, match=r"steps must be an integer >= 1, got 8.5 \(float\)"):
+        export_model(tmp_path / "ckpt", tmp_path / "out", codec="encodec", steps=8.5)
+    assert not (tmp_path / "out").exists()

@@ -24,6 +24,7 @@ import torch
 
 from soundstorm.errors import SoundStormError
 from soundstorm.files import default_file_mode
+from soundstorm.validation import require_optional_int
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
@@ -70,12 +71,12 @@ def export_model(
 
     Raises:
         SoundStormError / FileNotFoundError: bad inputs, or ``out_dir`` exists without ``force``.
+        ValueError: ``steps`` not an integer >= 1.
     """
     from soundstorm.inference import load_pretrained
 
     out_dir = Path(out_dir)
-    if steps is not None and steps < 1:
-        raise SoundStormError(f"--steps must be >= 1, got {steps}")
+    steps = require_optional_int("steps", steps, minimum=1)  # 8.5 is refused, not truncated
     if out_dir.exists() and not force:
         raise SoundStormError(f"{out_dir} exists: pass --force to replace it")
     model = load_pretrained(checkpoint, "cpu", dtype=torch.float32)
