@@ -20,6 +20,7 @@ import time
 import torch
 
 from soundstorm import SoundStorm, SoundStormConfig
+from soundstorm.validation import resolve_device
 
 
 def time_call(fn, repeats: int) -> tuple[float, float]:
@@ -45,9 +46,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     args = parser.parse_args()
+    args.device = str(resolve_device(args.device))  # "cuda" without CUDA: a clear error
 
     torch.set_num_threads(args.threads)
     config = SoundStormConfig.from_name(args.preset)

@@ -48,11 +48,12 @@ def run_worker(args: argparse.Namespace) -> int:
     from soundstorm import SoundStorm, SoundStormConfig
     from soundstorm.bench import CountingEngine, peak_memory_mib, time_generate
     from soundstorm.decoding import resolve_steps
+    from soundstorm.validation import resolve_device
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     config = SoundStormConfig.from_name(args.preset, **model_overrides(args))
-    device = torch.device(args.device)
+    device = resolve_device(args.device)
     engine = CountingEngine(
         SoundStorm(config), device=device, compile=args.compile, buckets=(args.frames[0],)
     )
@@ -411,9 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from soundstorm.bench import peak_flops
+    from soundstorm.validation import resolve_device
 
     torch.set_num_threads(args.threads)
-    peak, peak_source = peak_flops(torch.device(args.device))
+    peak, peak_source = peak_flops(resolve_device(args.device))
     peer_frames = set(args.frames if args.peer_frames is None else args.peer_frames)
     points = []
     for batch in args.batch:
