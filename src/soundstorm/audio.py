@@ -7,13 +7,15 @@ with ``soxr`` (both core dependencies).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from soundstorm.errors import SoundStormError
+from soundstorm.errors import AudioInputError, AudioTooShortError, SoundStormError
 from soundstorm.files import atomic_path
 
 
@@ -31,19 +33,27 @@ def load_audio(
         ``(wav, sr)``: ``FloatTensor[C, S]`` (``C == 1`` when ``mono``) and its sample rate.
 
     Raises:
-        SoundStormError: the file is missing, unreadable or holds no samples.
+        SoundStormError: the file is missing, a folder, unreadable or not audio (one line
+            naming the file, whatever libsndfile or the operating system raised).
+        AudioInputError: the file holds no samples, or NaN / infinite ones.
     """
     import soundfile
 
     path = Path(path)
+    if path.is_dir():
+        raise SoundStormError(f"{path} is a folder, not an audio file")
     if not path.is_file():
         raise SoundStormError(f"audio file not found: {path}")
     try:
         data, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)  # (S, C)
     except Exception as error:  # libsndfile raises several types (RuntimeError, LibsndfileError)
-        raise SoundStormError(f"cannot read audio file {path}: {error}") from error
+        reason = " ".join(str(error).split())  # one line, whatever the library said
+        reason = reason.replace(f"Error opening {str(path)!r}: ", "")  # the path is said once
+        raise SoundStormError(f"cannot read audio file {path}: {reason}") from error
     if data.shape[0] == 0 or data.shape[1] == 0:
-        raise SoundStormError(f"audio file {path} holds no samples")
+        raise AudioInputError("the file holds no samples", source=path)
+    if not np.isfinite(data).all():  # float files can: no reader downstream copes
+        raise AudioInputError("the file holds NaN or infinite samples", source=path)
     wav = torch.from_numpy(np.ascontiguousarray(data.T))  # (C, S)
     if mono:
         wav = to_mono(wav)
@@ -125,3 +135,48 @@ def to_mono(wav: torch.Tensor) -> torch.Tensor:
     if wav.shape[-2] == 1:
         return wav
     return wav.mean(dim=-2, keepdim=True)
+
+
+def check_audio_samples(
+    wav: torch.Tensor, sample_rate: float, frame_rate: float, frame: str = "codec frame"
+) -> None:
+    """Refuse audio that a frame-based model cannot read: shorter than one frame, or NaN/inf.
+
+    Shared by ``Codec.encode`` and ``SemanticTokenizer.tokenize``, so every path that takes
+    audio from a user (encode, prepare, generate, demo, evaluate) gives the same one-line
+    error instead of a failure deep inside an STFT or a convolution.
+
+    Args:
+        wav: ``[..., S]`` audio.
+        sample_rate: its rate (Hz).
+        frame_rate: frames per second of the model that reads it.
+        frame: the frame's name in the message (``"codec frame"``, ``"semantic frame"``).
+
+    Raises:
+        AudioTooShortError: ``S / sample_rate < 1 / frame_rate`` (empty audio included).
+        AudioInputError: some samples are NaN or infinite.
+    """
+    num_samples = wav.shape[-1]
+    if num_samples * frame_rate < sample_rate:
+        raise AudioTooShortError(num_samples / sample_rate, 1.0 / frame_rate, frame)
+    if not bool(torch.isfinite(wav).all()):
+        raise AudioInputError("audio holds NaN or infinite samples")
+
+
+@contextlib.contextmanager
+def naming_audio_errors(source: str | os.PathLike | None) -> Iterator[None]:
+    """Name ``source`` (a file, or a role such as ``"prompt"``) in the ``AudioInputError``
+    raised inside the block: the codec and tokenizers see samples, not files.
+
+    Example::
+
+        with naming_audio_errors(path):
+            codes = codec.encode(wav, rate)  # "x.wav: audio is 10.0 ms long, shorter than ..."
+    """
+    try:
+        yield
+    except AudioInputError as error:
+        named = error.named(source)
+        if named is error:
+            raise
+        raise named from None

@@ -113,12 +113,25 @@ def main(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if content_path is None:
         request = pipeline.make_text_request(
-            text, prompt_wav, rate, prompt_seconds=None, voice=args.text_voice
+            text,
+            prompt_wav,
+            rate,
+            prompt_seconds=None,
+            voice=args.text_voice,
+            prompt_source=prompt_path,
         )
         content_wav = None
     else:
         content_wav, _ = load_audio(content_path, rate)
-        request = pipeline.make_request(content_wav, rate, prompt_wav, rate, prompt_seconds=None)
+        request = pipeline.make_request(
+            content_wav,
+            rate,
+            prompt_wav,
+            rate,
+            prompt_seconds=None,
+            content_source=content_path,
+            prompt_source=prompt_path,
+        )
     tokenize_seconds = time.perf_counter() - start
 
     steps = pipeline.resolve_steps(args.steps)

@@ -214,12 +214,23 @@ def main(args: argparse.Namespace) -> int:
             prompt, prompt_rate = load_audio(row.prompt) if row.prompt else (None, None)
             if row.text is not None:
                 request = pipeline.make_text_request(
-                    row.text, prompt, prompt_rate, args.prompt_seconds, args.text_voice
+                    row.text,
+                    prompt,
+                    prompt_rate,
+                    args.prompt_seconds,
+                    args.text_voice,
+                    prompt_source=row.prompt,
                 )
             else:
                 content, content_rate = load_audio(row.content)
                 request = pipeline.make_request(
-                    content, content_rate, prompt, prompt_rate, args.prompt_seconds
+                    content,
+                    content_rate,
+                    prompt,
+                    prompt_rate,
+                    args.prompt_seconds,
+                    content_source=row.content,
+                    prompt_source=row.prompt,
                 )
             requests.append(request)
         start = time.perf_counter()

@@ -146,6 +146,8 @@ class VoicePipeline:
         prompt: torch.Tensor | None = None,
         prompt_rate: int | None = None,
         prompt_seconds: float | None = 3.0,
+        content_source: str | Path | None = None,
+        prompt_source: str | Path | None = None,
     ) -> Request:
         """Tokenize one request.
 
@@ -155,14 +157,21 @@ class VoicePipeline:
             prompt: ``[C, S']`` audio of the voice, or None (no prompt).
             prompt_rate: its sample rate.
             prompt_seconds: keep at most this many seconds of the prompt (None: all of it).
+            content_source: file the content came from, named in the ``AudioInputError`` of
+                unusable audio (``AudioTooShortError``: shorter than one semantic frame).
+            prompt_source: file the prompt came from, named likewise (a prompt must be at
+                least one codec frame and one semantic frame long).
 
         Raises:
             ValueError: a sample rate that is not a positive integer, or a bad
                 ``prompt_seconds``.
         """
         content_rate = require_int("content_rate", content_rate, minimum=1)
-        cond = self.semantic_frames(content, content_rate)
-        return self._prompted_request(cond, prompt, prompt_rate, prompt_seconds)
+        from soundstorm.audio import naming_audio_errors
+
+        with naming_audio_errors(content_source):
+            cond = self.semantic_frames(content, content_rate)
+        return self._prompted_request(cond, prompt, prompt_rate, prompt_seconds, prompt_source)
 
     def make_text_request(
         self,
@@ -172,6 +181,7 @@ class VoicePipeline:
         prompt_seconds: float | None = 3.0,
         voice: str = "flite-slt",
         duration_scale: float = 1.0,
+        prompt_source: str | Path | None = None,
     ) -> Request:
         """Tokenize one request whose content is text (phones timed by a synthesiser).
 
@@ -187,6 +197,7 @@ class VoicePipeline:
             voice: flite / festival voice that times the phones
                 (``soundstorm.semantic.text.TEXT_VOICES``); the output voice is the prompt's.
             duration_scale: time stretch of the content (> 1: slower).
+            prompt_source: file the prompt came from, named in audio errors.
         """
         from soundstorm.semantic import PhoneTokenizer, text_to_semantic
 
@@ -196,7 +207,7 @@ class VoicePipeline:
                 f"semantic tokenizer {self.tokenizer.name!r}"
             )
         cond = text_to_semantic(text, self.codec.frame_rate, voice, duration_scale)
-        return self._prompted_request(cond, prompt, prompt_rate, prompt_seconds)
+        return self._prompted_request(cond, prompt, prompt_rate, prompt_seconds, prompt_source)
 
     def _prompted_request(
         self,
@@ -204,8 +215,10 @@ class VoicePipeline:
         prompt: torch.Tensor | None,
         prompt_rate: int | None,
         prompt_seconds: float | None,
+        prompt_source: str | Path | None = None,
     ) -> Request:
         """The request of content ids ``cond [T]`` after the tokenized prompt (if any)."""
+        from soundstorm.audio import naming_audio_errors
         from soundstorm.data.encoding import encode_waveform
 
         num_levels = self.engine.config.num_levels
@@ -217,7 +230,8 @@ class VoicePipeline:
                 if prompt_seconds == 0:
                     raise ValueError("prompt_seconds must be > 0 (None keeps the whole prompt)")
                 prompt = prompt[..., : max(1, int(prompt_seconds * prompt_rate))]
-            codes, semantic = encode_waveform(self.codec, self.tokenizer, prompt, prompt_rate)
+            with naming_audio_errors(prompt_source):
+                codes, semantic = encode_waveform(self.codec, self.tokenizer, prompt, prompt_rate)
             prompt_codes = torch.from_numpy(codes.astype("int64"))[:num_levels]
             cond = torch.cat([torch.from_numpy(semantic.astype("int64")), cond])
         return Request(cond, prompt_codes)

@@ -79,3 +79,64 @@ def test_saved_audio_has_the_usual_file_mode(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_unusable_files_give_one_line_errors_naming_the_file(tmp_path):
+    import numpy as np
+    import soundfile
+
+    from soundstorm.errors import AudioInputError
+
+    cases = {}
+    cases["folder.wav"] = "is a folder"
+    (tmp_path / "folder.wav").mkdir()
+    header = tmp_path / "header_only.wav"
+    soundfile.write(str(header), np.zeros(0, np.float32), 16000)
+    cases["header_only.wav"] = "holds no samples"
+    full = tmp_path / "full.wav"
+    soundfile.write(str(full), np.zeros(1600, np.float32), 16000)
+    (tmp_path / "cut.wav").write_bytes(full.read_bytes()[:30])  # the header cut short
+    cases["cut.wav"] = "cannot read audio file"
+    (tmp_path / "text.flac").write_text("no audio here\nat all\n")
+    cases["text.flac"] = "cannot read audio file"
+    for name, value in (("nan.wav", np.nan), ("inf.wav", np.inf)):
+        soundfile.write(str(tmp_path / name), np.full(800, value, np.float32), 16000, "FLOAT")
+        cases[name] = "NaN or infinite"
+    for name, expected in cases.items():
+        with pytest.raises(SoundStormError) as caught:
+            load_audio(tmp_path / name)
+        message = str(caught.value)
+        assert expected in message and name in message and "\n" not in message, message
+        assert message.count(name) == 1, message  # libsndfile's own copy of the path is cut
+    with pytest.raises(AudioInputError, match="header_only.wav: the file holds no samples"):
+        load_audio(header)
+
+
+def test_naming_audio_errors_prefixes_the_source_once():
+    from soundstorm.audio import check_audio_samples, naming_audio_errors
+    from soundstorm.errors import AudioTooShortError
+
+    with pytest.raises(AudioTooShortError) as caught:
+        with naming_audio_errors("outer.wav"), naming_audio_errors("x.wav"):
+            check_audio_samples(torch.zeros(1, 160), 16000, 50.0)
+    assert (
+        str(caught.value) == "x.wav: audio is 10.0 ms long, shorter than one codec frame (20.0 ms)"
+    )
+    assert caught.value.source == "x.wav" and caught.value.__cause__ is None
+    with pytest.raises(AudioTooShortError, match=r"^audio is 10\.0 ms .* semantic frame \(40\.0"):
+        with naming_audio_errors(None):
+            check_audio_samples(torch.zeros(1, 160), 16000, 25.0, "semantic frame")
+    check_audio_samples(torch.zeros(1, 320), 16000, 50.0)  # exactly one frame: fine
+
+
+def test_audio_errors_survive_pickling_for_worker_processes():
+    import pickle
+
+    from soundstorm.errors import AudioInputError, AudioTooShortError
+
+    error = AudioTooShortError(0.01, 0.02).named("x.wav")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is AudioTooShortError and str(copy) == str(error)
+    assert (copy.seconds, copy.frame_seconds, copy.source) == (0.01, 0.02, "x.wav")
+    plain = pickle.loads(pickle.dumps(AudioInputError("bad")))
+    assert str(plain) == "bad" and str(plain.named("y.wav")) == "y.wav: bad"

@@ -137,3 +137,58 @@ def test_linear_spectrum_variant_round_trip(speech, tmp_path):
     assert audio.shape == (1, 1, 50 * 320) and torch.isfinite(audio).all()
     codec.save(tmp_path / "mel.safetensors")
     assert torch.equal(get_codec(tmp_path / "mel.safetensors").encode(wav, 16000), codes)
+
+
+@pytest.mark.parametrize(
+    ("num_samples", "sample_rate", "message"),
+    [
+        (160, 16000, "audio is 10.0 ms long, shorter than one codec frame (20.0 ms)"),
+        (319, 16000, "audio is 19.9 ms long, shorter than one codec frame (20.0 ms)"),
+        (1, 16000, "audio is 0.1 ms long, shorter than one codec frame (20.0 ms)"),
+        (0, 16000, "audio is 0.0 ms long, shorter than one codec frame (20.0 ms)"),
+        (479, 24000, "audio is 20.0 ms long, shorter than one codec frame (20.0 ms)"),
+    ],
+)
+def test_audio_under_one_frame_is_refused_in_one_line(
+    small_embedded_codec, num_samples, sample_rate, message
+):
+    from soundstorm.errors import AudioTooShortError
+
+    wav = 0.1 * torch.randn(1, 1, num_samples, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(AudioTooShortError) as caught:
+        small_embedded_codec.encode(wav, sample_rate)
+    assert str(caught.value) == message
+    assert isinstance(caught.value, SoundStormError) and isinstance(caught.value, ValueError)
+    assert caught.value.seconds == pytest.approx(num_samples / sample_rate)
+    assert caught.value.frame_seconds == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize(("num_samples", "sample_rate"), [(320, 16000), (480, 24000)])
+def test_one_frame_of_audio_encodes_and_decodes(
+    small_embedded_codec, speech, num_samples, sample_rate
+):
+    # The centred STFT of the encoder and of Griffin-Lim needs more than half a window:
+    # a clip of exactly one frame used to fail inside torch.stft's reflection padding.
+    codec = small_embedded_codec
+    wav = speech(0.1, sample_rate=sample_rate)[:num_samples][None, None]
+    codes = codec.encode(wav, sample_rate)
+    assert codes.shape == (1, 4, 1)
+    assert 0 <= int(codes.min()) and int(codes.max()) < 32
+    audio = codec.decode(codes)
+    assert audio.shape == (1, 1, 320) and torch.isfinite(audio).all()
+    longer = codec.encode(speech(0.1)[None, None], 16000)  # 5 frames
+    assert torch.equal(codec.encode(speech(0.1)[:320][None, None], 16000), longer[..., :1])
+
+
+def test_silent_and_non_finite_audio(small_embedded_codec):
+    from soundstorm.errors import AudioInputError
+
+    codec = small_embedded_codec
+    codes = codec.encode(torch.zeros(1, 1, 16000), 16000)  # digital silence: valid codes
+    assert codes.shape == (1, 4, 50) and 0 <= int(codes.min()) and int(codes.max()) < 32
+    wav = torch.zeros(1, 1, 16000)
+    wav[0, 0, 100] = float("inf")
+    with pytest.raises(AudioInputError, match="NaN or infinite"):
+        codec.encode(wav, 16000)
+    with pytest.raises(SoundStormError, match="sample_rate must be positive"):
+        codec.encode(torch.zeros(1, 1, 16000), 0)

@@ -173,3 +173,26 @@ def test_hub_names_resolve_to_adapters_without_network(monkeypatch):
         with pytest.raises(SoundStormError, match="offline"):
             get_codec(name)
         assert loaded[-1] == expected
+
+
+@pytest.mark.parametrize("family", ["encodec", "dac", "mimi"])
+def test_adapters_refuse_audio_under_one_frame_and_encode_one_frame(saved_models, family):
+    from soundstorm.errors import AudioInputError, AudioTooShortError
+
+    codec = get_codec(saved_models[family])
+    hop = round(SAMPLE_RATE / codec.frame_rate)  # samples per frame
+    frame_ms = 1000 / codec.frame_rate
+    for num_samples in (0, 1, hop - 1):
+        with pytest.raises(AudioTooShortError) as caught:
+            codec.encode(0.3 * torch.ones(1, 1, num_samples), SAMPLE_RATE)
+        assert str(caught.value) == (
+            f"audio is {1000 * num_samples / SAMPLE_RATE:.1f} ms long, shorter than one codec "
+            f"frame ({frame_ms:.1f} ms)"
+        )
+    one_frame = 0.3 * torch.randn(1, 1, hop, generator=torch.Generator().manual_seed(3))
+    codes = codec.encode(one_frame, SAMPLE_RATE)
+    assert codes.shape == (1, codec.num_levels, 1)
+    assert codec.decode(codes).shape == (1, 1, hop)
+    assert codec.encode(torch.zeros(1, 1, 4 * hop), SAMPLE_RATE).shape[-1] == 4  # silence
+    with pytest.raises(AudioInputError, match="NaN or infinite"):
+        codec.encode(torch.full((1, 1, 4 * hop), float("nan")), SAMPLE_RATE)

@@ -70,7 +70,7 @@ class FakeZeroCrossingTokenizer(SemanticTokenizer):
     def vocab_size(self) -> int:
         return self._vocab
 
-    def tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    def _tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
         mono = wav.float().mean(dim=1)  # (B, S)
         window = int(sample_rate / self.frame_rate)
         num_frames = max(1, -(-mono.shape[-1] // window))

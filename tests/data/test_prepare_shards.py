@@ -236,3 +236,46 @@ def test_jsonl_manifest_splits_are_kept(tmp_path):
     with pytest.raises(SoundStormError, match="not to"):
         run(manifest, tmp_path / "other")
     assert not (tmp_path / "other").exists()
+
+
+def test_audio_under_one_frame_goes_to_the_bad_file_report(tmp_path):
+    # Fake codec: 20 ms frames; fake tokenizer: 40 ms frames. --min-duration 0 lets them through.
+    wavs = tmp_path / "wavs"
+    write_corpus(wavs, num_files=3)
+    write_tone(wavs / "ten_ms.wav", 0.01, 300)
+    write_tone(wavs / "thirty_ms.wav", 0.03, 300)
+    write_tone(wavs / "one_sample.wav", 1 / 8000, 300)
+    write_tone(wavs / "forty_ms.wav", 0.04, 300)  # one frame of each: kept
+    summary = run(wavs, tmp_path / "out", min_duration=0.0)
+    report = (tmp_path / "out" / "bad_files.tsv").read_text().splitlines()
+    reasons = {line.split("\t")[1]: line.split("\t")[2] for line in report[1:]}
+    assert set(reasons) == {"ten_ms", "thirty_ms", "one_sample"}
+    assert reasons["ten_ms"] == (
+        f"{wavs / 'ten_ms.wav'}: audio is 10.0 ms long, shorter than one codec frame (20.0 ms)"
+    )
+    assert reasons["thirty_ms"].endswith(
+        "thirty_ms.wav: audio is 30.0 ms long, shorter than one semantic frame (40.0 ms)"
+    )
+    assert "0.1 ms long, shorter than one codec frame" in reasons["one_sample"]
+    assert summary["num_utterances_encoded"] == 4
+    dataset = TokenShardDataset(tmp_path / "out")
+    lengths = dict(zip(dataset.ids(), dataset.lengths))
+    assert lengths["forty_ms"] == 2  # 40 ms at 50 frames/s
+
+
+def test_encode_file_names_the_file_of_unusable_audio(tmp_path):
+    from soundstorm.errors import AudioInputError, AudioTooShortError
+
+    short = write_tone(tmp_path / "short.wav", 0.01, 300)
+    with pytest.raises(AudioTooShortError, match=r"short\.wav: audio is 10\.0 ms long"):
+        encode_file(FakeEnergyCodec(), FakeZeroCrossingTokenizer(), AudioInput("s", str(short)))
+    import soundfile
+
+    soundfile.write(str(tmp_path / "nan.wav"), np.full(800, np.nan, np.float32), 8000, "FLOAT")
+    with pytest.raises(SoundStormError, match=r"nan\.wav: the file holds NaN or infinite"):
+        encode_file(
+            FakeEnergyCodec(),
+            FakeZeroCrossingTokenizer(),
+            AudioInput("n", str(tmp_path / "nan.wav")),
+        )
+    assert issubclass(AudioTooShortError, AudioInputError)

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from soundstorm.errors import SoundStormError
-from soundstorm.semantic.base import mono_resampled
+from soundstorm.errors import AudioInputError, AudioTooShortError, SoundStormError
+from soundstorm.semantic.base import SemanticTokenizer, mono_resampled
 
 
 def _tone(freq: float, seconds: float, sample_rate: int) -> torch.Tensor:
@@ -42,3 +42,38 @@ def test_bad_audio_is_a_user_error() -> None:
     with pytest.raises(SoundStormError, match="sample_rate"):
         mono_resampled(torch.zeros(1, 1, 100), -5, 16000)
     assert mono_resampled(torch.zeros(2, 1, 0), 24000, 16000).shape == (2, 0)
+
+
+class _CountingTokenizer(SemanticTokenizer):
+    """Tokenizer stand-in: one id per 40 ms, counting the calls that reach ``_tokenize``."""
+
+    name = "counting"
+    frame_rate = 25.0
+    vocab_size = 4
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        self.calls += 1
+        frames = max(1, round(wav.shape[-1] / sample_rate * self.frame_rate))
+        return torch.zeros(wav.shape[0], frames, dtype=torch.long)
+
+
+def test_tokenize_refuses_audio_under_one_frame_before_the_tokenizer_runs() -> None:
+    tokenizer = _CountingTokenizer()
+    for num_samples in (0, 1, 639):  # one 25 Hz frame is 640 samples at 16 kHz
+        with pytest.raises(AudioTooShortError) as caught:
+            tokenizer.tokenize(torch.zeros(1, 1, num_samples), 16000)
+        assert str(caught.value).endswith("shorter than one semantic frame (40.0 ms)")
+        assert str(caught.value).startswith(f"audio is {num_samples / 16:.1f} ms long")
+    assert tokenizer.calls == 0
+    assert tokenizer.tokenize(torch.zeros(2, 1, 640), 16000).shape == (2, 1)
+    assert tokenizer.tokenize(torch.zeros(1, 2, 960), 24000).shape == (1, 1)
+    with pytest.raises(AudioInputError, match="NaN or infinite"):
+        tokenizer.tokenize(torch.full((1, 1, 16000), float("nan")), 16000)
+    with pytest.raises(SoundStormError, match=r"\[B, C, S\]"):
+        tokenizer.tokenize(torch.zeros(640), 16000)
+    with pytest.raises(SoundStormError, match="sample_rate"):
+        tokenizer.tokenize(torch.zeros(1, 1, 640), 0)
+    assert tokenizer.calls == 2

@@ -184,3 +184,15 @@ def test_long_audio_is_processed_in_chunks(tiny_models) -> None:
     assert torch.allclose(features[:, : first_second.shape[1]], first_second, atol=1e-5)
     with pytest.raises(SoundStormError, match="chunk_seconds"):
         HubertKMeansTokenizer(tiny_models["hubert"], layer=1, chunk_seconds=0.1)
+
+
+def test_audio_under_one_frame_is_a_one_line_error(fitted) -> None:
+    from soundstorm.errors import AudioTooShortError
+
+    _, _, tokenizer = fitted
+    with pytest.raises(AudioTooShortError) as caught:
+        tokenizer.tokenize(_speechlike(0.01, 16000, seed=0), 16000)
+    assert str(caught.value) == ("audio is 10.0 ms long, shorter than one semantic frame (20.0 ms)")
+    one_frame = tokenizer.tokenize(_speechlike(0.02, 16000, seed=0), 16000)
+    assert one_frame.shape[0] == 1 and one_frame.shape[1] >= 1
+    assert int(one_frame.min()) >= 0 and int(one_frame.max()) < tokenizer.vocab_size

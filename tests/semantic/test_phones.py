@@ -97,7 +97,8 @@ def test_silence_and_digital_zeros_are_silence(tokenizer) -> None:
         (50, 24000, 24000),
         (25, 24000, 24000),
         (50, 16001, 16000),
-        (50, 30, 16000),
+        (50, 320, 16000),  # exactly one frame
+        (25, 1764, 44100),  # exactly one 40 ms frame
         (25, 44100, 44100),
     ],
 )
@@ -210,3 +211,17 @@ def test_word_decoding_gives_the_same_phones_for_two_voices(tmp_path) -> None:
     wav, sample_rate, _ = _flite("Help the woman get back to her feet.", "slt", tmp_path)
     other = _phone_sequence(tokenizer.tokenize(wav, sample_rate)[0])
     assert _similarity(*sequences) > _similarity(sequences[1], other) + 0.3
+
+
+@pytest.mark.parametrize(("num_samples", "sample_rate"), [(0, 16000), (30, 16000), (479, 24000)])
+def test_audio_under_one_frame_is_a_one_line_error(tokenizer, num_samples, sample_rate) -> None:
+    from soundstorm.errors import AudioTooShortError
+
+    with pytest.raises(AudioTooShortError) as caught:
+        tokenizer.tokenize(torch.zeros(1, 1, num_samples), sample_rate)
+    milliseconds = 1000 * num_samples / sample_rate
+    assert str(caught.value) == (
+        f"audio is {milliseconds:.1f} ms long, shorter than one semantic frame (20.0 ms)"
+    )
+    with pytest.raises(AudioTooShortError, match=r"semantic frame \(40\.0 ms\)"):
+        PhoneTokenizer(frame_rate=25).tokenize(torch.zeros(1, 1, 639), 16000)

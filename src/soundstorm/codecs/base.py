@@ -11,8 +11,8 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from soundstorm.audio import resample, to_mono
-from soundstorm.errors import SoundStormError
+from soundstorm.audio import check_audio_samples, resample, to_mono
+from soundstorm.errors import AudioInputError, SoundStormError
 
 
 class Codec(ABC):
@@ -49,15 +49,22 @@ class Codec(ABC):
     def encode(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
         """Encode audio ``[B, C, S]`` at ``sample_rate`` into codes ``[B, Q, T]``.
 
-        The base class mixes the channels down to mono and resamples to ``self.sample_rate``
-        (see ``prepare_audio``), then calls ``_encode``. Adapters implement ``_encode``.
+        The base class refuses audio shorter than one frame (``1 / frame_rate`` seconds) or
+        holding NaN/inf samples, mixes the channels down to mono and resamples to
+        ``self.sample_rate`` (see ``prepare_audio``), then calls ``_encode``. Adapters
+        implement ``_encode``, which may rely on at least one frame of finite samples.
 
         Args:
             wav: ``FloatTensor[B, C, S]`` (``[C, S]`` and ``[S]`` are taken as ``B = 1``).
             sample_rate: rate of ``wav`` in Hz.
 
         Returns:
-            ``LongTensor[B, Q, T]`` with values in ``[0, codebook_size)``.
+            ``LongTensor[B, Q, T]`` with values in ``[0, codebook_size)``, ``T >= 1``.
+
+        Raises:
+            AudioTooShortError: the audio is shorter than one codec frame (or empty).
+            AudioInputError: it holds NaN or infinite samples.
+            SoundStormError: it is not a float tensor of audio, or the rate is not positive.
         """
         with torch.no_grad():
             codes = self._encode(self.prepare_audio(wav, sample_rate))
@@ -97,6 +104,9 @@ class Codec(ABC):
 
         Returns:
             ``FloatTensor[B, 1, S']`` (channels averaged, resampled with soxr when needed).
+
+        Raises:
+            AudioTooShortError, AudioInputError, SoundStormError: as ``encode``.
         """
         if not torch.is_tensor(wav) or not wav.is_floating_point():
             raise SoundStormError("codec input must be a float tensor of audio samples")
@@ -106,8 +116,11 @@ class Codec(ABC):
             wav = wav[None]
         if wav.dim() != 3:
             raise SoundStormError(f"codec input must be [B, C, S] audio, got {tuple(wav.shape)}")
-        if wav.shape[-1] == 0:
-            raise SoundStormError("codec input holds no samples")
+        if not sample_rate > 0:
+            raise SoundStormError(f"sample_rate must be positive, got {sample_rate!r}")
+        if wav.shape[1] == 0:
+            raise AudioInputError("codec input has no channel")
+        check_audio_samples(wav, sample_rate, self.frame_rate, "codec frame")
         wav = to_mono(wav.float())
         if int(sample_rate) != self.sample_rate:
             wav = resample(wav, int(sample_rate), self.sample_rate)

@@ -128,7 +128,10 @@ def log_spectrogram(wav: torch.Tensor, config: EmbeddedCodecConfig) -> torch.Ten
         ``[B, T, D]`` with ``T = ceil(S / hop_length)``, ``D = config.feature_dim``.
     """
     num_frames = math.ceil(wav.shape[-1] / config.hop_length)
-    wav = torch.nn.functional.pad(wav, (0, num_frames * config.hop_length - wav.shape[-1]))
+    # Zero-pad to whole frames, and past half a window: the centred STFT reflects
+    # win_length // 2 samples at each end, which needs a longer signal (one-frame clips).
+    padded = max(num_frames * config.hop_length, config.win_length // 2 + 1)
+    wav = torch.nn.functional.pad(wav, (0, padded - wav.shape[-1]))
     window = torch.hann_window(config.win_length, device=wav.device)
     spectrum = torch.stft(
         wav,
@@ -188,6 +191,12 @@ def fast_griffin_lim(
     Returns:
         ``[B, S]`` float audio.
     """
+    # The centred STFT reflects win_length // 2 samples at each end: a very short output (one
+    # token frame) is rebuilt as a longer signal, silent past the end, then cut.
+    length = max(num_samples, win_length // 2 + 1)
+    missing = length // hop_length + 1 - magnitude.shape[-1]
+    if missing > 0:
+        magnitude = torch.nn.functional.pad(magnitude, (0, missing))  # (B, D, N')
     window = torch.hann_window(win_length, device=magnitude.device)
     generator = torch.Generator().manual_seed(seed)
     phase = torch.rand(magnitude.shape, generator=generator).to(magnitude.device) * (2 * math.pi)
@@ -196,7 +205,7 @@ def fast_griffin_lim(
 
     def istft(spectrum: torch.Tensor) -> torch.Tensor:
         return torch.istft(
-            spectrum, win_length, hop_length, win_length, window, center=True, length=num_samples
+            spectrum, win_length, hop_length, win_length, window, center=True, length=length
         )
 
     for _ in range(num_iters):
@@ -212,7 +221,7 @@ def fast_griffin_lim(
         projected = magnitude * torch.exp(1j * torch.angle(rebuilt))
         estimate = projected + momentum * (projected - projected_previous)
         projected_previous = projected
-    return istft(projected_previous)
+    return istft(projected_previous)[..., :num_samples]
 
 
 class EmbeddedCodec(Codec):

@@ -12,9 +12,10 @@ import os
 import numpy as np
 import torch
 
+from soundstorm.audio import naming_audio_errors
 from soundstorm.data.inputs import AudioInput
 from soundstorm.data.token_format import CODES_DTYPE, SEMANTIC_DTYPE, TokenUtterance
-from soundstorm.errors import SoundStormError
+from soundstorm.errors import AudioInputError, SoundStormError
 
 
 class BadAudioError(SoundStormError):
@@ -72,6 +73,8 @@ def encode_waveform(
         rate: repeated or nearest-frame aligned from the tokenizer's rate).
 
     Raises:
+        AudioTooShortError: shorter than one codec or semantic frame.
+        AudioInputError: NaN or infinite samples.
         SoundStormError: if the codec or tokenizer returns ids out of range or no frame.
     """
     from soundstorm.semantic import align
@@ -110,15 +113,18 @@ def encode_file(codec, tokenizer, item: AudioInput, min_duration: float = 0.0) -
         The utterance's tokens.
 
     Raises:
-        BadAudioError: unreadable, not audio, empty, non-finite samples or too short.
+        BadAudioError: unreadable, not audio, empty, or shorter than ``min_duration``.
+        AudioInputError: (naming the file) shorter than one codec or semantic frame
+            (``AudioTooShortError``), or non-finite samples.
     """
     wav, sample_rate = read_audio(item.path)  # (1, S)
     duration = wav.shape[-1] / sample_rate
-    if not torch.isfinite(wav).all():
-        raise BadAudioError("audio holds NaN or infinite samples")
     if duration < min_duration:
         raise BadAudioError(f"too short: {duration:.3f} s < --min-duration {min_duration} s")
-    codes, semantic = encode_waveform(codec, tokenizer, wav, sample_rate)
+    with naming_audio_errors(item.path):
+        if not torch.isfinite(wav).all():
+            raise AudioInputError("audio holds NaN or infinite samples")
+        codes, semantic = encode_waveform(codec, tokenizer, wav, sample_rate)
     return TokenUtterance(item.id, codes, semantic, duration=duration, source=item.path)
 
 
@@ -154,7 +160,7 @@ def encode_task(item: AudioInput) -> tuple[AudioInput, TokenUtterance | None, st
             _WORKER["codec"], _WORKER["tokenizer"], item, _WORKER["min_duration"]
         )
         return item, utterance, None
-    except BadAudioError as error:
+    except (BadAudioError, AudioInputError) as error:  # too short, NaN, unreadable...
         return item, None, str(error)
     except (SoundStormError, RuntimeError, ValueError, OSError) as error:
         return item, None, f"{type(error).__name__}: {error}"

@@ -83,6 +83,9 @@ def prepare_audio(
 def load_audio(path: str | Path, target_rate: int = EVAL_SAMPLE_RATE) -> np.ndarray:
     """Read an audio file as mono ``float32`` at ``target_rate``.
 
+    Reading, mixing down and resampling are :func:`soundstorm.audio.load_audio`'s, so a bad
+    file gives the same one-line error here as in ``soundstorm encode`` or ``generate``.
+
     Args:
         path: a file soundfile can read (wav, flac, ogg, ...).
         target_rate: wanted sample rate (Hz).
@@ -92,20 +95,16 @@ def load_audio(path: str | Path, target_rate: int = EVAL_SAMPLE_RATE) -> np.ndar
 
     Raises:
         FileNotFoundError: the file does not exist.
-        SoundStormError: the file is not readable audio or holds no samples.
+        SoundStormError: the file is a folder, not readable audio or holds no samples
+            (one line naming the file).
     """
-    import soundfile
+    from soundstorm.audio import load_audio as read_audio
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"audio file not found: {path}")
-    try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except Exception as error:  # soundfile raises several types for bad files
-        raise SoundStormError(f"cannot read audio file {path}: {error}") from None
-    if data.shape[0] == 0:
-        raise SoundStormError(f"audio file {path} holds no samples")
-    return resample(np.ascontiguousarray(data.mean(axis=1)), rate, target_rate)
+    wav, _ = read_audio(path, sample_rate=target_rate, mono=True)  # (1, S)
+    return np.ascontiguousarray(wav[0].numpy(), dtype=np.float32)
 
 
 def list_audio_files(directory: str | Path) -> list[Path]:

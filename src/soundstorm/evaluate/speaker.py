@@ -94,6 +94,9 @@ class SpeakerEncoder:
         partials, owners = [], []
         for index, wav in enumerate(wavs):
             audio = np.asarray(wav, dtype=np.float32)
+            milliseconds = 1000 * audio.size / EVAL_SAMPLE_RATE
+            if not np.all(np.isfinite(audio)):
+                raise ValueError("cannot embed audio holding NaN or infinite samples")
             if not np.any(audio):  # empty or digital silence: nothing to embed
                 audio = audio[:0]
             elif trim_silence:
@@ -101,7 +104,10 @@ class SpeakerEncoder:
             else:
                 audio = normalize_volume(audio, -30, increase_only=True)
             if audio.size == 0:
-                raise ValueError("cannot embed empty audio (or audio that is only silence)")
+                raise ValueError(
+                    f"cannot embed {milliseconds:.1f} ms of audio: no voice is left once silence "
+                    "is trimmed (empty, silent or too short)"
+                )
             wav_slices, mel_slices = self._encoder.compute_partial_slices(
                 audio.size, PARTIALS_PER_SECOND, PARTIAL_MIN_COVERAGE
             )

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from soundstorm.errors import SoundStormError
 from soundstorm.evaluate.asr import (
     WordErrors,
     codec_resynthesis,
@@ -143,7 +144,10 @@ def evaluate_item(item: EvaluationItem, options: SuiteOptions | None = None) -> 
 
     prompt_embedding = None
     if prompt is not None and {"speaker", "consistency"} & set(options.metrics):
-        prompt_embedding = speaker_embedding(prompt, EVAL_SAMPLE_RATE)  # a bad prompt: an error
+        try:  # a prompt without a voice to embed fails the run, naming the file
+            prompt_embedding = speaker_embedding(prompt, EVAL_SAMPLE_RATE)
+        except ValueError as error:
+            raise SoundStormError(f"prompt {item.prompt}: {error}") from None
     if "speaker" in options.metrics and prompt_embedding is not None:
         for name, audio in audios.items():
 
@@ -179,8 +183,13 @@ def evaluate_item(item: EvaluationItem, options: SuiteOptions | None = None) -> 
             if name == "generated" and curve.mean is not None:
                 result.metrics["consistency_mean_generated"] = curve.mean
 
+    resynthesised = None
     if options.codec is not None and reference is not None:
-        resynthesised = codec_resynthesis(options.codec, reference, EVAL_SAMPLE_RATE)
+        try:  # e.g. a reference shorter than one codec frame: no resynthesis metrics
+            resynthesised = codec_resynthesis(options.codec, reference, EVAL_SAMPLE_RATE)
+        except ValueError as error:
+            errors["resynthesis"] = f"{item.reference}: {error}"
+    if resynthesised is not None:
         if "wer" in options.metrics and item.text:
             hypothesis = transcribe(resynthesised, EVAL_SAMPLE_RATE)
             _wer_entry(result, "resynthesis", item.text, hypothesis)

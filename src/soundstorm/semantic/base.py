@@ -7,11 +7,15 @@ from abc import ABC, abstractmethod
 import numpy as np
 import torch
 
+from soundstorm.audio import check_audio_samples
 from soundstorm.errors import SoundStormError
 
 
 class SemanticTokenizer(ABC):
     """Audio -> semantic token ids.
+
+    Tokenizers implement ``_tokenize``; the base class's ``tokenize`` checks the audio first
+    (as ``Codec.encode`` does for codecs).
 
     Shapes:
         wav: ``FloatTensor[B, C, S]`` at ``sample_rate``.
@@ -30,9 +34,34 @@ class SemanticTokenizer(ABC):
     def vocab_size(self) -> int:
         """Number of distinct token ids."""
 
-    @abstractmethod
     def tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        """Tokenize audio ``[B, C, S]`` into ids ``[B, T_sem]``."""
+        """Tokenize audio ``[B, C, S]`` into ids ``[B, T_sem]``.
+
+        The base class refuses audio that is not ``[B, C, S]``, a rate that is not positive,
+        audio shorter than one semantic frame (``1 / frame_rate`` seconds) and NaN/inf
+        samples, then calls ``_tokenize``.
+
+        Args:
+            wav: ``FloatTensor[B, C, S]`` at ``sample_rate``.
+            sample_rate: rate of ``wav`` in Hz.
+
+        Returns:
+            ``LongTensor[B, T_sem]``, ``T_sem >= 1``.
+
+        Raises:
+            AudioTooShortError: the audio is shorter than one semantic frame (or empty).
+            AudioInputError: it holds NaN or infinite samples.
+            SoundStormError: wrong shape or sample rate.
+        """
+        check_audio_batch(wav, sample_rate)
+        check_audio_samples(wav, sample_rate, self.frame_rate, "semantic frame")
+        return self._tokenize(wav, sample_rate)
+
+    def _tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Tokenize checked audio ``[B, C, S]`` (at least one frame long) into ``[B, T_sem]``."""
+        raise NotImplementedError(
+            f"{type(self).__name__} implements neither tokenize nor _tokenize"
+        )
 
     def config_dict(self) -> dict:
         """JSON-serialisable description stored in token files."""
@@ -53,11 +82,7 @@ def mono_resampled(wav: torch.Tensor, sample_rate: int, target_rate: int) -> tor
     Raises:
         SoundStormError: if ``wav`` is not 3-D or the sample rate is not positive.
     """
-    if not isinstance(wav, torch.Tensor) or wav.dim() != 3:
-        shape = tuple(wav.shape) if isinstance(wav, torch.Tensor) else type(wav).__name__
-        raise SoundStormError(f"audio must be a tensor of shape [B, C, S], got {shape}")
-    if not sample_rate or sample_rate <= 0:
-        raise SoundStormError(f"sample_rate must be positive, got {sample_rate!r}")
+    check_audio_batch(wav, sample_rate)
     mono = wav.detach().float().mean(dim=1).cpu()  # (B, C, S) -> (B, S)
     if sample_rate == target_rate or mono.shape[-1] == 0:
         return mono.contiguous()
@@ -66,3 +91,12 @@ def mono_resampled(wav: torch.Tensor, sample_rate: int, target_rate: int) -> tor
     # soxr takes (frames, channels): the batch rides along as channels.
     resampled = soxr.resample(mono.numpy().T, sample_rate, target_rate, quality="HQ")
     return torch.from_numpy(np.ascontiguousarray(resampled.T, dtype=np.float32))
+
+
+def check_audio_batch(wav: torch.Tensor, sample_rate: int) -> None:
+    """Raise ``SoundStormError`` unless ``wav`` is a ``[B, C, S]`` tensor and the rate positive."""
+    if not isinstance(wav, torch.Tensor) or wav.dim() != 3:
+        shape = tuple(wav.shape) if isinstance(wav, torch.Tensor) else type(wav).__name__
+        raise SoundStormError(f"audio must be a tensor of shape [B, C, S], got {shape}")
+    if not sample_rate or not sample_rate > 0:
+        raise SoundStormError(f"sample_rate must be positive, got {sample_rate!r}")

@@ -82,14 +82,15 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _tokenize(args: argparse.Namespace) -> int:
-    from soundstorm.audio import load_audio
+    from soundstorm.audio import load_audio, naming_audio_errors
     from soundstorm.semantic.phones import PhoneTokenizer
     from soundstorm.semantic.registry import get_semantic_tokenizer
 
     tokenizer = get_semantic_tokenizer(args.tokenizer)
     for path in args.audio:
         wav, sample_rate = load_audio(path)  # (1, S)
-        tokens = tokenizer.tokenize(wav[None], sample_rate)[0]  # (T_sem,)
+        with naming_audio_errors(path):  # e.g. shorter than one semantic frame
+            tokens = tokenizer.tokenize(wav[None], sample_rate)[0]  # (T_sem,)
         shown = tokens[: args.max_tokens]
         if isinstance(tokenizer, PhoneTokenizer):
             text = " ".join(tokenizer.phone_names(shown))

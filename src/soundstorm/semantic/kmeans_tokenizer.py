@@ -203,7 +203,7 @@ class KMeansSemanticTokenizer(SemanticTokenizer):
         pieces = [self._hidden_states(audio[:, a:b]) for a, b in zip(starts, ends)]
         return torch.cat(pieces, dim=1)  # (B, T_sem, D)
 
-    def tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    def _tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
         """Tokenize audio ``[B, C, S]`` into k-means ids ``LongTensor[B, T_sem]``."""
         if self.kmeans is None:
             raise SoundStormError("this tokenizer has no k-means yet: use .fit(...)")

@@ -217,8 +217,8 @@ class PhoneTokenizer(SemanticTokenizer):
             ids[start:end] = _PHONE_TO_ID.get(phone, SILENCE_ID)
         return ids
 
-    def tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        """Tokenize audio into phone ids.
+    def _tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        """Tokenize audio into phone ids (``tokenize`` refuses audio under one frame).
 
         Args:
             wav: ``FloatTensor[B, C, S]`` (channels are averaged).
