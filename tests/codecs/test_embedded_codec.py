@@ -110,6 +110,8 @@ def test_decode_checks_codes(small_embedded_codec):
         codec.decode(torch.full((1, 2, 10), 32))
     with pytest.raises(SoundStormError):
         codec.decode(torch.zeros(1, 2, 10))  # float codes
+    with pytest.raises(SoundStormError, match="no frame"):
+        codec.decode(torch.zeros(1, 2, 0, dtype=torch.long))  # used to fail inside a reshape
 
 
 def test_fit_needs_enough_audio(speech):

@@ -127,12 +127,14 @@ class Codec(ABC):
         return wav
 
     def check_codes(self, codes: torch.Tensor) -> None:
-        """Raise ``SoundStormError`` unless ``codes`` is ``[B, Q', T]`` integers in range."""
+        """Raise ``SoundStormError`` unless ``codes`` is ``[B, Q', T]`` integers in range, T >= 1."""
         if not torch.is_tensor(codes) or codes.is_floating_point() or codes.dim() != 3:
             raise SoundStormError(
                 f"codes must be an integer tensor [B, Q, T], got "
                 f"{getattr(codes, 'dtype', type(codes))} {tuple(getattr(codes, 'shape', ()))}"
             )
+        if codes.shape[-1] == 0:
+            raise SoundStormError("codes have no frame (T = 0): there is nothing to decode")
         num_used = codes.shape[1]
         if not 1 <= num_used <= self.num_levels:
             raise SoundStormError(
