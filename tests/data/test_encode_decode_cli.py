@@ -82,3 +82,9 @@ def test_cli_errors_exit_2_with_one_line(tmp_path, capsys):
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "wrong magic" in error
     assert not (tmp_path / "x.tokens").exists() and not (tmp_path / "x.wav").exists()
+
+
+def test_output_under_a_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(SoundStormError, match="cannot create the folder"):
+        encode([write_tone(tmp_path / "a.wav", 0.6, 250)], tmp_path / "a_file" / "x.tokens")

@@ -84,7 +84,10 @@ def encode_files(
         seen.add(path.stem)
         items.append(AudioInput(path.stem, str(path.resolve())))
     utterances = [encode_file(codec, tokenizer, item) for item in items]
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # e.g. a file where a folder of the path should be
+        raise SoundStormError(f"cannot create the folder of {output}: {error}") from None
     return save_tokens(
         output,
         utterances,
