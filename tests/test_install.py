@@ -51,7 +51,7 @@ def test_evaluation_modules_are_declared_in_the_eval_extra():
     core = {"pocketsphinx"}
     for family, modules in _NEEDED_MODULES.items():
         for module in modules:
-            distribution = DISTRIBUTION_OF_MODULE.get(module, module).lower()
+            distribution = _names([DISTRIBUTION_OF_MODULE.get(module, module)]).pop()
             assert distribution in declared | core, f"{family}: {distribution} not in [eval]"
 
 

@@ -19,10 +19,10 @@ from collections.abc import Iterable
 
 from soundstorm.errors import SoundStormError
 
-# import name -> distribution name, where the two differ
+# import name -> distribution name (with a version bound where one matters), where they differ
 DISTRIBUTION_OF_MODULE = {
     "piper": "piper-tts",
-    "pkg_resources": "setuptools",
+    "pkg_resources": "setuptools<81",  # removed from setuptools 81
     "yaml": "pyyaml",
     "sklearn": "scikit-learn",
 }
@@ -52,7 +52,9 @@ _EXTRA = re.compile(r"extra\s*==\s*['\"]([^'\"]+)['\"]")
 
 
 def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    """``Piper_TTS>=1`` -> ``piper-tts``: the bare, normalised distribution name."""
+    match = _REQUIREMENT.match(name)
+    return re.sub(r"[-_.]+", "-", match.group(1) if match else name).lower()
 
 
 def declared_extras() -> dict[str, list[str]]:
@@ -85,7 +87,7 @@ def install_command(modules: Iterable[str]) -> str:
         distribution = DISTRIBUTION_OF_MODULE.get(module, module)
         found = extras.get(_normalise(distribution))
         if found is None:
-            loose.append(distribution)
+            loose.append(f"'{distribution}'" if "<" in distribution else distribution)
         elif found:
             if found[0] not in chosen:
                 chosen.append(found[0])
@@ -118,7 +120,8 @@ def missing_modules(modules: Iterable[str]) -> list[str]:
 def missing_dependency_error(modules: Iterable[str], purpose: str) -> SoundStormError:
     """The one-line error for ``purpose`` (e.g. "the EnCodec codec") lacking ``modules``."""
     modules = list(modules)
-    return SoundStormError(f"{purpose} needs {', '.join(modules)}: {install_command(modules)}")
+    names = ", ".join(DISTRIBUTION_OF_MODULE.get(m, m) for m in modules)
+    return SoundStormError(f"{purpose} needs {names}: {install_command(modules)}")
 
 
 def require(modules: Iterable[str], purpose: str) -> None:

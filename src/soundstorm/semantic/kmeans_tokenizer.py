@@ -30,6 +30,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from soundstorm.dependencies import missing_dependency_error
 from soundstorm.errors import SoundStormError
 from soundstorm.kmeans import KMeans
 from soundstorm.semantic.base import SemanticTokenizer, mono_resampled
@@ -44,9 +45,7 @@ def _import_transformers():
     try:
         import transformers
     except ImportError as error:
-        raise SoundStormError(
-            "HuBERT / w2v-BERT tokenizers need transformers: pip install 'soundstorm[hf]'"
-        ) from error
+        raise missing_dependency_error(["transformers"], "HuBERT / w2v-BERT tokenizers") from error
     return transformers
 
 

@@ -31,6 +31,7 @@ import math
 import numpy as np
 import torch
 
+from soundstorm.dependencies import missing_dependency_error
 from soundstorm.errors import SoundStormError
 from soundstorm.semantic.align import align
 from soundstorm.semantic.base import SemanticTokenizer, mono_resampled
@@ -139,8 +140,8 @@ class PhoneTokenizer(SemanticTokenizer):
             try:
                 from pocketsphinx import Decoder, get_model_path
             except ImportError as error:
-                raise SoundStormError(
-                    "the default semantic tokenizer needs pocketsphinx: pip install pocketsphinx"
+                raise missing_dependency_error(
+                    ["pocketsphinx"], "the default semantic tokenizer"
                 ) from error
             options = {"samprate": _DECODER_SAMPLE_RATE, "loglevel": "FATAL"}
             if kind == "allphone":
