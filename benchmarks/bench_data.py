@@ -83,7 +83,8 @@ def time_reads(root: Path, num_reads: int, seed: int = 1) -> dict:
 
 
 def time_prepare(source: str, workers: int) -> str:
-    from soundstorm.data.prepare import format_summary, prepare
+    from soundstorm.commands.prepare import format_summary
+    from soundstorm.data.prepare import prepare
 
     with tempfile.TemporaryDirectory() as out:
         summary = prepare(source, out, workers=workers, progress=False)

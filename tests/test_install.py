@@ -45,7 +45,7 @@ def _names(requirements: list[str]) -> set[str]:
 
 def test_evaluation_modules_are_declared_in_the_eval_extra():
     """What `soundstorm evaluate` / `demo` import (undeclared deps of deps too) is in [eval]."""
-    from soundstorm.evaluate.cli import _NEEDED_MODULES
+    from soundstorm.evaluate.suite import _NEEDED_MODULES
 
     declared = _names(_pyproject_extras()["eval"])
     core = {"pocketsphinx"}
@@ -79,7 +79,7 @@ def test_require_reports_every_missing_module_on_one_line():
 
 def test_evaluate_dependency_error_gives_the_extra(monkeypatch):
     import soundstorm.dependencies as dependencies
-    from soundstorm.evaluate.cli import check_dependencies
+    from soundstorm.evaluate.suite import check_dependencies
 
     real = dependencies.missing_modules
     monkeypatch.setattr(

@@ -1,6 +1,7 @@
-"""``soundstorm bench``: generation speed of a SoundStorm model (random weights).
+"""Generation speed of a SoundStorm model: timing, real-time factor, MFU, memory.
 
-Usage::
+The library behind ``soundstorm bench`` (``soundstorm.commands.bench``) and the scripts of
+``benchmarks/``::
 
     soundstorm bench --preset small --frames 250 500 --batch 1 --threads 2
     soundstorm bench --preset paper --frames 1500 --batch 1 8 --device cuda --compile
@@ -18,21 +19,18 @@ so CPU MFU reads "fraction of what this machine's GEMM reaches".
 
 from __future__ import annotations
 
-import argparse
-import json
 import resource
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 
-from soundstorm.config import SoundStormConfig
 from soundstorm.decoding import resolve_steps
 from soundstorm.inference import GenerationEngine
 from soundstorm.model import SoundStorm
-from soundstorm.validation import require_int, resolve_device
+from soundstorm.validation import require_int
 
 CODEC_FRAME_RATE = 50.0  # frames per second of audio (SoundStream / EnCodec 24 kHz)
 
@@ -220,102 +218,6 @@ def format_table(rows: Sequence[GenerationMeasurement]) -> str:
             f"| {r.frames_per_s:.0f} | {r.passes_per_s:.1f} | {r.mfu:.1%} | {r.peak_memory_mib:.0f} |"
         )
     return "\n".join(lines)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="small", choices=("tiny", "small", "paper"))
-    parser.add_argument(
-        "--frames",
-        type=int,
-        nargs="+",
-        default=[500],
-        help="frames per example (50 per second of audio)",
-    )
-    parser.add_argument("--batch", type=int, nargs="+", default=[1])
-    parser.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when available)"
-    )
-    parser.add_argument(
-        "--dtype",
-        choices=("float32", "bfloat16", "float16"),
-        default=None,
-        help="default: bfloat16 on CUDA, float32 on CPU",
-    )
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch)")
-    parser.add_argument("--steps", type=int, default=16, help="iterations of the first level")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the forward")
-    parser.add_argument("--no-buckets", action="store_true", help="run at the exact lengths")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument(
-        "--peak-tflops",
-        type=float,
-        default=None,
-        help="peak for MFU (default: datasheet GPU figure or measured CPU matmul)",
-    )
-    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
-    parser.add_argument("--seed", type=int, default=0)
-
-
-def main(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        torch.set_num_threads(require_int("--threads", args.threads, minimum=1))
-    device = resolve_device(args.device)
-    if min(args.frames) < 1 or min(args.batch) < 1 or args.repeats < 1 or args.warmup < 0:
-        raise ValueError("--frames, --batch and --repeats must be >= 1, --warmup >= 0")
-    torch.manual_seed(args.seed)
-    config = SoundStormConfig.from_name(args.preset)
-    dtype = getattr(torch, args.dtype) if args.dtype else None
-    engine = CountingEngine(
-        SoundStorm(config),
-        device=device,
-        dtype=dtype,
-        compile=args.compile,
-        buckets=None if args.no_buckets else (*sorted(set(args.frames)),),
-    )
-    if args.peak_tflops:
-        peak, peak_source = args.peak_tflops * 1e12, "--peak-tflops"
-    else:
-        peak, peak_source = peak_flops(device)
-    steps = resolve_steps(args.steps, config.num_levels)
-    print(
-        f"soundstorm bench: preset {args.preset} ({engine.model.num_parameters() / 1e6:.1f}M "
-        f"params), {device} {engine.dtype}, threads {torch.get_num_threads()}, "
-        f"compile {args.compile}, steps {steps[0]}+{len(steps) - 1}x1 = {sum(steps)} passes; "
-        f"MFU against {peak / 1e12:.2f} TFLOP/s ({peak_source})",
-        flush=True,
-    )
-    rows = []
-    for batch in args.batch:
-        for frames in args.frames:
-            rows.append(
-                measure_generation(engine, batch, frames, steps, args.repeats, args.warmup, peak)
-            )
-            print(format_table(rows[-1:]).splitlines()[-1], flush=True)
-    print(format_table(rows))
-    if args.json:
-        payload = {
-            "preset": args.preset,
-            "config": config.to_dict(),
-            "device": str(device),
-            "dtype": str(engine.dtype),
-            "threads": torch.get_num_threads(),
-            "compile": args.compile,
-            "peak_flops": peak,
-            "peak_source": peak_source,
-            "results": [asdict(r) for r in rows],
-        }
-        _write_json(args.json, payload)
-    return 0
-
-
-def _write_json(path: str, payload: dict) -> None:
-    import os
-
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(temporary, path)
 
 
 def _synchronize(device: torch.device) -> None:

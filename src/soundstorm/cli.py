@@ -8,7 +8,8 @@ Usage::
     soundstorm evaluate ...                   # WER, speaker similarity, quality
     soundstorm bench ...                      # speed figures
 
-Each subcommand lives in its own module, which exposes two functions::
+Each subcommand lives in its own module of ``soundstorm.commands``, which exposes two
+functions::
 
     def add_arguments(parser: argparse.ArgumentParser) -> None: ...
     def main(args: argparse.Namespace) -> int: ...
@@ -27,31 +28,37 @@ import sys
 
 from soundstorm.errors import SoundStormError
 
-# name -> (module path, one-line help)
+# name -> (module path, one-line help); each module lives in soundstorm/commands/
 COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": (
-        "soundstorm.data.prepare",
+        "soundstorm.commands.prepare",
         "encode a folder or manifest of audio into token shards",
     ),
-    "encode": ("soundstorm.data.codec_cli_encode", "encode audio files into a token file"),
-    "decode": ("soundstorm.data.codec_cli_decode", "decode a token file back into audio"),
-    "train": ("soundstorm.train.cli", "train a SoundStorm model (single process or torchrun)"),
+    "encode": ("soundstorm.commands.encode", "encode audio files into a token file"),
+    "decode": ("soundstorm.commands.decode", "decode a token file back into audio"),
+    "train": ("soundstorm.commands.train", "train a SoundStorm model (single process or torchrun)"),
     "generate": (
-        "soundstorm.generate_cli",
+        "soundstorm.commands.generate",
         "generate acoustic tokens / audio from a trained model",
     ),
     "evaluate": (
-        "soundstorm.evaluate.cli",
+        "soundstorm.commands.evaluate",
         "evaluate generated audio (WER, speaker similarity, DNSMOS)",
     ),
-    "bench": ("soundstorm.bench", "measure generation speed"),
+    "bench": ("soundstorm.commands.bench", "measure generation speed"),
     "semantic": (
-        "soundstorm.semantic.cli",
+        "soundstorm.commands.semantic",
         "fit a HuBERT / w2v-BERT k-means tokenizer, or print semantic tokens",
     ),
-    "corpus": ("soundstorm.corpus", "synthesise an offline multi-voice English speech corpus"),
-    "export": ("soundstorm.export", "write a trained checkpoint as a self-contained voice model"),
-    "demo": ("soundstorm.demo", "say this in that voice with the shipped default model"),
+    "corpus": (
+        "soundstorm.commands.corpus",
+        "synthesise an offline multi-voice English speech corpus",
+    ),
+    "export": (
+        "soundstorm.commands.export",
+        "write a trained checkpoint as a self-contained voice model",
+    ),
+    "demo": ("soundstorm.commands.demo", "say this in that voice with the shipped default model"),
 }
 
 

@@ -1,9 +1,10 @@
-"""``soundstorm export``: a trained checkpoint -> a self-contained voice model directory.
+"""A trained checkpoint -> a self-contained voice model directory: ``export_model``.
 
 The directory holds what ``soundstorm generate`` / ``soundstorm demo --model`` need and
 nothing else: ``model.safetensors`` (weights cast to 16-bit floats: half the size, loaded back
 as float32 on a CPU and bfloat16 on a GPU), ``config.json``, a copy of the codec file and
-``pipeline.json`` naming the codec and the semantic tokenizer::
+``pipeline.json`` naming the codec and the semantic tokenizer. The command line is
+``soundstorm export`` (``soundstorm.commands.export``)::
 
     soundstorm export runs/default/checkpoints/step_00004000/model OUT_DIR \
         --codec data/tokens/codec.safetensors
@@ -14,7 +15,6 @@ leaves nothing half-written.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import tempfile
@@ -27,22 +27,6 @@ from soundstorm.files import default_file_mode
 from soundstorm.validation import require_optional_int
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", type=Path, help="a save_pretrained model directory")
-    parser.add_argument("out_dir", type=Path, help="the voice model directory to write")
-    parser.add_argument(
-        "--codec",
-        required=True,
-        help="codec file to copy in (e.g. data/tokens/codec.safetensors) or a codec name",
-    )
-    parser.add_argument("--semantic", default="default", help="semantic tokenizer name")
-    parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES))
-    parser.add_argument(
-        "--steps", type=int, help="recommended first-level decoding passes, kept in pipeline.json"
-    )
-    parser.add_argument("--force", action="store_true", help="replace an existing OUT_DIR")
 
 
 def export_model(
@@ -105,18 +89,3 @@ def export_model(
         shutil.rmtree(temp, ignore_errors=True)
         raise
     return out_dir
-
-
-def main(args: argparse.Namespace) -> int:
-    out = export_model(
-        args.checkpoint,
-        args.out_dir,
-        args.codec,
-        args.semantic,
-        DTYPES[args.dtype],
-        args.force,
-        args.steps,
-    )
-    size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
-    print(f"soundstorm export: wrote {out} ({size:.1f} MB)")
-    return 0

@@ -9,8 +9,7 @@ from data_test_fakes import FakeEnergyCodec, FakeZeroCrossingTokenizer, write_to
 
 from soundstorm.cli import main as cli_main
 from soundstorm.data import load_tokens
-from soundstorm.data.codec_cli_decode import decode_file
-from soundstorm.data.codec_cli_encode import encode_files
+from soundstorm.data.token_files import decode_file, encode_files
 from soundstorm.errors import SoundStormError
 
 

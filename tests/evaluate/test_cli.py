@@ -132,7 +132,7 @@ def test_evaluate_errors_are_one_line_and_write_nothing(manifest, tmp_path, caps
 def test_missing_packages_are_named_in_one_line(monkeypatch):
     import importlib.util
 
-    from soundstorm.evaluate.cli import check_dependencies
+    from soundstorm.evaluate.suite import check_dependencies
 
     real_find_spec = importlib.util.find_spec
     gone = {"pocketsphinx", "pkg_resources"}

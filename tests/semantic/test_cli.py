@@ -11,7 +11,7 @@ import torch
 
 from soundstorm.errors import SoundStormError
 from soundstorm.semantic import get_semantic_tokenizer
-from soundstorm.semantic.cli import add_arguments, main
+from soundstorm.commands.semantic import add_arguments, main
 
 transformers = pytest.importorskip("transformers")
 

@@ -1,6 +1,6 @@
-"""``soundstorm prepare``: a folder (or manifest) of audio -> token shards.
+"""Encode a folder (or manifest) of audio into token shards: ``prepare``.
 
-Run it::
+The command line is ``soundstorm prepare`` (``soundstorm.commands.prepare``)::
 
     soundstorm prepare data/wavs data/tokens                      # embedded codec, fitted here
     soundstorm prepare data/wavs data/tokens --workers 8 --shard-size 2000
@@ -18,7 +18,6 @@ with the reason in ``bad_files.tsv``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -26,7 +25,6 @@ from pathlib import Path
 
 from soundstorm.data.inputs import ShardPlan, inputs_digest, list_inputs, plan_shards
 from soundstorm.data.shards import (
-    MANIFEST_NAME,
     SHARDS_DIRNAME,
     ShardWriter,
     open_shard,
@@ -46,101 +44,6 @@ STOP_AFTER_ENV = "SOUNDSTORM_PREPARE_STOP_AFTER_SHARDS"
 
 class PrepareInterrupted(KeyboardInterrupt):
     """Raised by the test hook ``stop_after_shards`` to simulate a killed run."""
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``soundstorm prepare``."""
-    parser.add_argument(
-        "source",
-        metavar="AUDIO_DIR_OR_MANIFEST",
-        help="folder searched recursively for audio, or a .txt/.jsonl manifest",
-    )
-    parser.add_argument("out_dir", metavar="OUT_DIR", help="output folder for the token shards")
-    parser.add_argument(
-        "--codec",
-        default=None,
-        metavar="NAME_OR_PATH",
-        help="codec name or fitted codec file (default: fit the embedded "
-        f"codec on the input and save it as OUT_DIR/{FITTED_CODEC_NAME})",
-    )
-    parser.add_argument(
-        "--semantic",
-        default="default",
-        metavar="NAME",
-        help="semantic tokenizer name or saved directory (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=1, help="encoding processes per rank (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--shard-size",
-        type=int,
-        default=1000,
-        metavar="FILES",
-        help="audio files per shard (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--valid-fraction",
-        type=float,
-        default=0.01,
-        help="fraction of utterances in the 'valid' split (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--min-duration",
-        type=float,
-        default=0.5,
-        metavar="SECONDS",
-        help="skip shorter files (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--num-levels",
-        type=int,
-        default=12,
-        help="RVQ levels of a fitted embedded codec (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--codebook-size",
-        type=int,
-        default=1024,
-        help="codebook size of a fitted embedded codec (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--fit-files",
-        type=int,
-        default=200,
-        help="files sampled to fit the embedded codec (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--device",
-        default="cpu",
-        help="device of a neural codec (cpu, cuda; under torchrun cuda means "
-        "cuda:$LOCAL_RANK) (default: %(default)s)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-
-
-def main(args: argparse.Namespace) -> int:
-    """Run ``soundstorm prepare``; returns the exit status."""
-    stop_after = os.environ.get(STOP_AFTER_ENV)
-    summary = prepare(
-        args.source,
-        args.out_dir,
-        codec=args.codec,
-        semantic=args.semantic,
-        workers=args.workers,
-        shard_size=args.shard_size,
-        valid_fraction=args.valid_fraction,
-        min_duration=args.min_duration,
-        num_levels=args.num_levels,
-        codebook_size=args.codebook_size,
-        fit_files=args.fit_files,
-        device=args.device,
-        progress=not args.quiet,
-        stop_after_shards=int(stop_after) if stop_after else None,
-    )
-    if not args.quiet:
-        print(format_summary(summary))
-    return 0
 
 
 def _log_to_stderr(message: str) -> None:
@@ -395,7 +298,7 @@ def prepare(
             renaming it and raise ``PrepareInterrupted`` (simulates a kill).
 
     Returns:
-        A summary dict (counts, hours, timings, paths); see ``format_summary``.
+        A summary dict (counts, hours, timings, paths); see ``soundstorm.commands.prepare.format_summary``.
 
     Raises:
         FileNotFoundError: if ``source`` does not exist (nothing is written).
@@ -508,29 +411,3 @@ def prepare(
         "total_seconds": time.monotonic() - started,
         "manifest": manifest,
     }
-
-
-def format_summary(summary: dict) -> str:
-    """A few human-readable lines summarising a ``prepare`` run."""
-    lines = []
-    hours, seconds = summary["hours_encoded"], summary["encode_seconds"]
-    speed = f", {hours * 3600 / seconds:.1f}x real time" if seconds > 0 and hours > 0 else ""
-    lines.append(
-        f"rank {summary['rank']}/{summary['world_size']}: encoded {summary['num_utterances_encoded']} "
-        f"utterances ({hours:.3f} h) into {summary['num_shards_written']} shards in "
-        f"{seconds:.1f} s{speed}; {summary['num_shards_skipped']} shards already done; "
-        f"{summary['num_bad_files_encoded']} bad files"
-    )
-    manifest = summary.get("manifest")
-    if manifest is not None:
-        out = Path(summary["out_dir"])
-        for split, totals in sorted(manifest["splits"].items()):
-            lines.append(
-                f"{split}: {totals['num_utterances']} utterances, {totals['hours']:.3f} h, "
-                f"{totals['num_shards']} shards"
-            )
-        lines.append(
-            f"{manifest['num_bad_files']} bad files listed in {out / BAD_FILES_NAME}; "
-            f"manifest: {out / MANIFEST_NAME}"
-        )
-    return "\n".join(lines)

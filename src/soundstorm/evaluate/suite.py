@@ -32,7 +32,7 @@ from soundstorm.evaluate.asr import (
     transcribe,
     word_errors,
 )
-from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, duration_seconds, load_audio
+from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, duration_seconds, load_eval_audio
 from soundstorm.evaluate.consistency import acoustic_consistency, real_time_factor
 from soundstorm.evaluate.manifest import EvaluationItem
 from soundstorm.evaluate.quality import dnsmos, pesq_score, stoi_score
@@ -41,6 +41,32 @@ from soundstorm.evaluate.speaker import cosine_similarity, speaker_embedding
 ALL_METRICS = ("wer", "speaker", "dnsmos", "consistency")
 """Metric families that can be switched on or off (speed and codec resynthesis run when their
 inputs are given)."""
+
+# metric family -> modules it imports (soundstorm.dependencies maps them to the 'eval' extra);
+# "codec" (resynthesis scores) and "plots" (figures) are checked like metric families.
+_NEEDED_MODULES = {
+    "wer": ("pocketsphinx", "jiwer"),
+    "speaker": ("resemblyzer", "webrtcvad", "pkg_resources"),
+    "consistency": ("resemblyzer", "webrtcvad", "pkg_resources"),
+    "dnsmos": ("speechmos", "onnxruntime", "librosa", "requests"),
+    "codec": ("pystoi", "pesq"),
+    "plots": ("matplotlib",),
+}
+
+
+def check_dependencies(families: list[str]) -> None:
+    """Fail with one line naming every missing package, before any work starts.
+
+    Args:
+        families: metric families (``ALL_METRICS``), ``"codec"`` and / or ``"plots"``.
+
+    Raises:
+        SoundStormError: a package needed by one of ``families`` is not installed.
+    """
+    from soundstorm.dependencies import require
+
+    require([m for family in families for m in _NEEDED_MODULES[family]], "soundstorm evaluate")
+
 
 METRIC_DESCRIPTIONS: dict[str, str] = {
     "duration_s": "duration of the generated audio (s)",
@@ -123,9 +149,9 @@ def evaluate_item(item: EvaluationItem, options: SuiteOptions | None = None) -> 
     """
     options = options or SuiteOptions()
     result = ItemResult(item)
-    generated = load_audio(item.generated)
-    reference = load_audio(item.reference) if item.reference else None
-    prompt = load_audio(item.prompt) if item.prompt else None
+    generated = load_eval_audio(item.generated)
+    reference = load_eval_audio(item.reference) if item.reference else None
+    prompt = load_eval_audio(item.prompt) if item.prompt else None
     audios = {
         name: a for name, a in (("generated", generated), ("reference", reference)) if a is not None
     }
@@ -207,7 +233,7 @@ def evaluate_item(item: EvaluationItem, options: SuiteOptions | None = None) -> 
         attempt("stoi_resynthesis", stoi)
         attempt("pesq_resynthesis", pesq)
 
-    if item.generation_seconds is not None:  # duration > 0: load_audio refuses empty files
+    if item.generation_seconds is not None:  # duration > 0: load_eval_audio refuses empty files
         duration = result.metrics["duration_s"]
         result.metrics["rtf"] = real_time_factor(item.generation_seconds, duration)
     if errors:

@@ -94,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
         raise SoundStormError(f"--out-dir {args.out_dir} exists and is not a folder")
     content_path, text, prompt_path = _inputs(args)
     if not args.no_eval:
-        from soundstorm.evaluate.cli import check_dependencies
+        from soundstorm.evaluate.suite import check_dependencies
 
         check_dependencies([*_metrics(text), "codec", "plots"])
     if args.threads is not None:

@@ -12,10 +12,9 @@ codec and tokenizer configs, and where the codec came from, so ``decode`` needs 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from soundstorm.errors import SoundStormError
+from soundstorm.data.token_files import encode_files
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,61 +39,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="default",
         metavar="NAME",
         help="semantic tokenizer name or saved directory (default: %(default)s)",
-    )
-
-
-def encode_files(
-    paths: list[str | os.PathLike],
-    output: str | os.PathLike,
-    codec,
-    tokenizer,
-    codec_source: str,
-    semantic_source: str,
-) -> Path:
-    """Encode audio files into one token file.
-
-    Args:
-        paths: Audio files; each becomes one utterance whose id is the file's stem.
-        output: The token file to write (atomically).
-        codec: A ``Codec``.
-        tokenizer: A ``SemanticTokenizer``.
-        codec_source: Name or absolute path of the codec, recorded for ``decode``.
-        semantic_source: Name or path of the semantic tokenizer, recorded in the header.
-
-    Returns:
-        The token file path.
-
-    Raises:
-        SoundStormError: unreadable audio, duplicate stems, or an output that is a folder.
-    """
-    from soundstorm.data.encoding import encode_file
-    from soundstorm.data.inputs import AudioInput
-    from soundstorm.data.token_format import save_tokens
-
-    output = Path(output)
-    if output.is_dir():
-        raise SoundStormError(f"output {output} is a folder; give a token file name")
-    items, seen = [], set()
-    for path in paths:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"audio file not found: {path}")
-        if path.stem in seen:
-            raise SoundStormError(f"two inputs share the name {path.stem!r}; rename one")
-        seen.add(path.stem)
-        items.append(AudioInput(path.stem, str(path.resolve())))
-    utterances = [encode_file(codec, tokenizer, item) for item in items]
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:  # e.g. a file where a folder of the path should be
-        raise SoundStormError(f"cannot create the folder of {output}: {error}") from None
-    return save_tokens(
-        output,
-        utterances,
-        codec.config_dict(),
-        tokenizer.config_dict(),
-        codec_path=codec_source,
-        semantic_path=semantic_source,
     )
 
 

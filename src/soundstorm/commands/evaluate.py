@@ -23,7 +23,12 @@ from pathlib import Path
 
 from soundstorm.errors import SoundStormError
 from soundstorm.evaluate.manifest import items_from_paths, read_manifest
-from soundstorm.evaluate.suite import ALL_METRICS, SuiteOptions, evaluate_items
+from soundstorm.evaluate.suite import (
+    ALL_METRICS,
+    SuiteOptions,
+    check_dependencies,
+    evaluate_items,
+)
 
 _EXAMPLES = """examples:
   soundstorm evaluate --manifest eval.jsonl --out results/
@@ -111,28 +116,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="spectrogram figures for at most this many items; 0: no figures (default 8)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-
-
-# metric family -> modules it imports (soundstorm.dependencies maps them to the 'eval' extra)
-_NEEDED_MODULES = {
-    "wer": ("pocketsphinx", "jiwer"),
-    "speaker": ("resemblyzer", "webrtcvad", "pkg_resources"),
-    "consistency": ("resemblyzer", "webrtcvad", "pkg_resources"),
-    "dnsmos": ("speechmos", "onnxruntime", "librosa", "requests"),
-    "codec": ("pystoi", "pesq"),
-    "plots": ("matplotlib",),
-}
-
-
-def check_dependencies(families: list[str]) -> None:
-    """Fail with one line naming every missing package, before any work starts.
-
-    Raises:
-        SoundStormError: a package needed by one of ``families`` is not installed.
-    """
-    from soundstorm.dependencies import require
-
-    require([m for family in families for m in _NEEDED_MODULES[family]], "soundstorm evaluate")
 
 
 def _read_texts(path: Path) -> list[str]:

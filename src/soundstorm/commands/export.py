@@ -1,0 +1,47 @@
+"""``soundstorm export``: a trained checkpoint -> a self-contained voice model directory.
+
+Run it::
+
+    soundstorm export runs/default/checkpoints/step_00004000/model OUT_DIR \
+        --codec data/tokens/codec.safetensors
+
+The library function is ``soundstorm.export.export_model``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from soundstorm.export import DTYPES, export_model
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="a save_pretrained model directory")
+    parser.add_argument("out_dir", type=Path, help="the voice model directory to write")
+    parser.add_argument(
+        "--codec",
+        required=True,
+        help="codec file to copy in (e.g. data/tokens/codec.safetensors) or a codec name",
+    )
+    parser.add_argument("--semantic", default="default", help="semantic tokenizer name")
+    parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES))
+    parser.add_argument(
+        "--steps", type=int, help="recommended first-level decoding passes, kept in pipeline.json"
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing OUT_DIR")
+
+
+def main(args: argparse.Namespace) -> int:
+    out = export_model(
+        args.checkpoint,
+        args.out_dir,
+        args.codec,
+        args.semantic,
+        DTYPES[args.dtype],
+        args.force,
+        args.steps,
+    )
+    size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
+    print(f"soundstorm export: wrote {out} ({size:.1f} MB)")
+    return 0
