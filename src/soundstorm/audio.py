@@ -1,8 +1,11 @@
-"""Audio file input/output, resampling and mono mix-down.
+"""Audio file input/output, resampling and mono mix-down: the one home of each.
 
 Waveforms are float tensors ``[C, S]`` (channels, samples) in ``[-1, 1]``; batched code
 elsewhere uses ``[B, C, S]``. Files are read and written with ``soundfile`` and resampled
-with ``soxr`` (both core dependencies).
+with ``soxr`` (both core dependencies). Every reader of audio files (``encode``, ``prepare``,
+``generate``, ``demo``, ``semantic``, ``evaluate``, the corpus builder) goes through
+:func:`load_audio`, every resampler through :func:`resample_array` (numpy) or
+:func:`resample` (tensors), every folder listing through :data:`AUDIO_SUFFIXES`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,17 @@ import torch
 
 from soundstorm.errors import AudioInputError, AudioTooShortError, SoundStormError
 from soundstorm.files import atomic_path
+
+AUDIO_SUFFIXES = (
+    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64"
+)  # fmt: skip
+"""File suffixes (lower case) treated as audio when a folder is listed: formats libsndfile
+reads."""
+
+
+def is_audio_file(path: str | os.PathLike) -> bool:
+    """True when ``path``'s suffix (any case) is one of :data:`AUDIO_SUFFIXES`."""
+    return Path(path).suffix.lower() in AUDIO_SUFFIXES
 
 
 def load_audio(
@@ -93,6 +107,40 @@ def save_audio(
         raise SoundStormError(f"cannot write audio file {path}: {error}") from error
 
 
+def resample_array(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    """Resample with soxr (high quality), keeping the leading dimensions and the dtype.
+
+    Args:
+        samples: ``[..., S]`` float32 or float64 audio at ``source_rate``.
+        source_rate: input rate (Hz).
+        target_rate: output rate (Hz).
+
+    Returns:
+        ``[..., S']`` of the input's dtype, ``S' ~= S * target_rate / source_rate``; the
+        input itself when the rates are equal.
+
+    Raises:
+        AudioInputError: a rate that is not positive.
+    """
+    if not source_rate > 0 or not target_rate > 0:
+        raise AudioInputError(f"sample rates must be positive, got {source_rate} -> {target_rate}")
+    if source_rate == target_rate:
+        return samples
+    leading, length = samples.shape[:-1], samples.shape[-1]
+    if samples.size == 0:  # no channel, or no sample
+        size = int(round(length * target_rate / source_rate))
+        return np.zeros((*leading, size), dtype=samples.dtype)
+    flat = samples.reshape(-1, length)  # (N, S)
+    import soxr
+
+    if flat.shape[0] == 1:
+        out = soxr.resample(np.ascontiguousarray(flat[0]), source_rate, target_rate, quality="HQ")
+        return out.reshape(*leading, out.shape[-1])
+    # soxr takes (S, channels) and resamples all channels together (each as if alone).
+    out = soxr.resample(np.ascontiguousarray(flat.T), source_rate, target_rate, quality="HQ")
+    return np.ascontiguousarray(out.T).reshape(*leading, out.shape[0])
+
+
 def resample(wav: torch.Tensor, src_sr: int, dst_sr: int) -> torch.Tensor:
     """Resample with soxr (high quality), keeping the leading dimensions.
 
@@ -102,23 +150,17 @@ def resample(wav: torch.Tensor, src_sr: int, dst_sr: int) -> torch.Tensor:
         dst_sr: output rate (Hz).
 
     Returns:
-        ``[..., S']`` float32 on the input's device, ``S' ~= S * dst_sr / src_sr``.
-    """
-    import soxr
+        ``[..., S']`` float32 on the input's device, ``S' ~= S * dst_sr / src_sr``; ``wav``
+        itself when the rates are equal.
 
-    if src_sr <= 0 or dst_sr <= 0:
-        raise SoundStormError(f"sample rates must be positive, got {src_sr} -> {dst_sr}")
-    if src_sr == dst_sr:
+    Raises:
+        AudioInputError: a rate that is not positive.
+    """
+    if src_sr > 0 and src_sr == dst_sr:
         return wav
-    leading = wav.shape[:-1]
-    flat = wav.detach().reshape(-1, wav.shape[-1]).to("cpu", torch.float32).numpy()  # (N, S)
-    if flat.shape[0] == 0:
-        length = int(round(wav.shape[-1] * dst_sr / src_sr))
-        return torch.zeros(*leading, length, dtype=torch.float32, device=wav.device)
-    # soxr takes (S, channels) and resamples all channels together.
-    out = soxr.resample(np.ascontiguousarray(flat.T), src_sr, dst_sr, quality="HQ")  # (S', N)
-    out = torch.from_numpy(np.ascontiguousarray(out.T))
-    return out.reshape(*leading, out.shape[-1]).to(wav.device)
+    samples = wav.detach().to("cpu", torch.float32).numpy()
+    out = resample_array(samples, src_sr, dst_sr)
+    return torch.from_numpy(np.ascontiguousarray(out)).to(wav.device)
 
 
 def to_mono(wav: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from soundstorm.evaluate.audio import resample
+from soundstorm.audio import resample_array as resample
 from soundstorm.evaluate.speaker import (
     cosine_similarity,
     load_speaker_encoder,

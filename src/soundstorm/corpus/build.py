@@ -29,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-import soxr
+import torch
 from tqdm import tqdm
 
+from soundstorm.audio import resample_array, save_audio
 from soundstorm.corpus.text import (
     SPLITS,
     WORDNET_DIR,
@@ -49,6 +50,7 @@ from soundstorm.corpus.voices import (
     synthesize,
 )
 from soundstorm.errors import SoundStormError
+from soundstorm.files import atomic_write_text, remove_stale_temp_files
 
 PEAK_LEVEL = 10 ** (-1 / 20)  # -1 dBFS
 
@@ -166,16 +168,6 @@ def is_done(out_dir: Path, utterance: Utterance) -> bool:
     ).is_file()
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(temp)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
 def make_utterance(out_dir: Path, utterance: Utterance, sample_rate: int) -> None:
     """Synthesise one utterance, resample it to ``sample_rate`` and write its two files.
 
@@ -186,7 +178,7 @@ def make_utterance(out_dir: Path, utterance: Utterance, sample_rate: int) -> Non
     result = synthesize(voice, utterance.text)
     audio = result.audio.astype(np.float64)
     if result.sample_rate != sample_rate:
-        audio = soxr.resample(audio, result.sample_rate, sample_rate, quality="HQ")
+        audio = resample_array(audio, result.sample_rate, sample_rate)
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak < 1e-4:
         raise RuntimeError(f"{utterance.utterance_id}: the synthesiser returned silence")
@@ -209,31 +201,15 @@ def make_utterance(out_dir: Path, utterance: Utterance, sample_rate: int) -> Non
         "phones": phones,
         "note": result.phones_note,
     }
-    _atomic_write(
-        out_dir / utterance.audio_path,
-        lambda p: soundfile.write(str(p), audio, sample_rate, subtype="PCM_16", format="WAV"),
-    )
-    _atomic_write(
-        out_dir / utterance.phones_path,
-        lambda p: p.write_text(json.dumps(record, ensure_ascii=False) + "\n"),
+    save_audio(out_dir / utterance.audio_path, torch.from_numpy(audio)[None], sample_rate, "PCM_16")
+    atomic_write_text(
+        out_dir / utterance.phones_path, json.dumps(record, ensure_ascii=False) + "\n"
     )
 
 
 def remove_stale_temporaries(out_dir: Path) -> int:
-    """Delete temporary files left by killed runs (``.NAME.PID.tmp`` of dead processes)."""
-    removed = 0
-    for temp in out_dir.glob("*/*/.*.tmp"):
-        pid = temp.name.rsplit(".", 2)[-2]
-        try:
-            os.kill(int(pid), 0)
-            continue  # its writer is alive
-        except (ValueError, OverflowError, ProcessLookupError):
-            pass
-        except PermissionError:
-            continue
-        temp.unlink(missing_ok=True)
-        removed += 1
-    return removed
+    """Delete the temporary files of the utterances' writers that died (killed runs)."""
+    return remove_stale_temp_files(out_dir, "*/*/.*.tmp")
 
 
 def _make_or_report(out_dir: Path, utterance: Utterance, sample_rate: int) -> str | None:
@@ -317,7 +293,7 @@ def manifest_record(out_dir: Path, utterance: Utterance, sample_rate: int) -> di
 
 def _write_jsonl(path: Path, records: list[dict]) -> None:
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    _atomic_write(path, lambda p: p.write_text(lines))
+    atomic_write_text(path, lines)
 
 
 def write_manifest(
@@ -355,7 +331,7 @@ def write_manifest(
             "mean_duration": round(sum(r["duration"] for r in rows) / len(rows), 3),
             "held_out": name in held_out,
         }
-    _atomic_write(out_dir / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=1)))
+    atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1))
     return summary
 
 

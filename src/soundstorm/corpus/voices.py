@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile
 
+from soundstorm.audio import load_audio
 from soundstorm.dependencies import install_command
 from soundstorm.errors import SoundStormError
 
@@ -218,8 +218,9 @@ def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 def _read_wav(path: Path) -> tuple[np.ndarray, int]:
-    audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    return audio.mean(axis=1), int(rate)
+    """A synthesiser's output as mono ``float32[S]`` and its rate (Hz)."""
+    wav, rate = load_audio(path)  # (1, S)
+    return wav[0].numpy(), rate
 
 
 def _phones_from_ends(ends: list[tuple[str, float]]) -> list[tuple[str, float, float]]:

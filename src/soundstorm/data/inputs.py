@@ -26,11 +26,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from soundstorm.audio import AUDIO_SUFFIXES, is_audio_file
 from soundstorm.errors import SoundStormError
 
-AUDIO_SUFFIXES = frozenset(
-    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64"}
-)
 _PATH_KEYS = ("path", "audio_filepath", "audio")
 _SPLIT_NAME = re.compile(r"[A-Za-z0-9_]+")
 
@@ -87,7 +85,7 @@ def _discover(folder: Path) -> list[AudioInput]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for filename in sorted(filenames):
             path = Path(dirpath) / filename
-            if path.suffix.lower() in AUDIO_SUFFIXES and not filename.startswith("."):
+            if is_audio_file(path) and not filename.startswith("."):
                 inputs.append(AudioInput(_default_id(path, folder), str(path.resolve())))
     return inputs
 

@@ -29,7 +29,7 @@ from soundstorm.evaluate.asr import (
     word_error_rate,
     word_errors,
 )
-from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, load_audio, prepare_audio
+from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, load_eval_audio, prepare_audio
 from soundstorm.evaluate.consistency import (
     ConsistencyCurve,
     acoustic_consistency,
@@ -75,8 +75,8 @@ __all__ = [
     "evaluate_item",
     "evaluate_items",
     "items_from_paths",
-    "load_audio",
     "load_dnsmos",
+    "load_eval_audio",
     "load_speaker_encoder",
     "load_speech_recognizer",
     "markdown_table",

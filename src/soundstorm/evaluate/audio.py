@@ -2,7 +2,8 @@
 
 Every metric of the suite works on mono ``float32`` numpy arrays at 16 kHz
 (:data:`EVAL_SAMPLE_RATE`): the rate of the PocketSphinx acoustic model, of the Resemblyzer
-speaker encoder and of DNSMOS. This module turns files and ``[B, C, S]`` tensors into that form.
+speaker encoder and of DNSMOS. This module turns files and ``[B, C, S]`` tensors into that form;
+reading, mixing down and resampling are :mod:`soundstorm.audio`'s.
 """
 
 from __future__ import annotations
@@ -12,56 +13,37 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from soundstorm.audio import AUDIO_SUFFIXES, is_audio_file, resample_array, to_mono
+from soundstorm.audio import load_audio as read_audio
 from soundstorm.errors import SoundStormError
 
 EVAL_SAMPLE_RATE = 16_000
 """Sample rate (Hz) every evaluation metric works at."""
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-"""File suffixes treated as audio when a directory is listed."""
 
 
 def to_mono_numpy(wav: np.ndarray | torch.Tensor) -> np.ndarray:
     """Convert audio of any common layout into a mono ``float32`` array.
 
     Args:
-        wav: ``[S]``, ``[C, S]`` or ``[1, C, S]`` samples (numpy or torch). Channels are averaged.
+        wav: ``[S]``, ``[C, S]`` or ``[1, C, S]`` samples (numpy or torch). Channels are averaged
+            (:func:`soundstorm.audio.to_mono`).
 
     Returns:
         ``float32[S]``.
+
+    Raises:
+        ValueError: a batch of several waveforms, or another number of dimensions.
     """
-    if isinstance(wav, torch.Tensor):
-        wav = wav.detach().to("cpu", torch.float32).numpy()
-    wav = np.asarray(wav, dtype=np.float32)
-    if wav.ndim == 3:
+    wav = torch.as_tensor(wav).detach().to("cpu", torch.float32)
+    if wav.dim() == 3:
         if wav.shape[0] != 1:
             raise ValueError(f"expected one waveform, got a batch of {wav.shape[0]}")
         wav = wav[0]
-    if wav.ndim == 2:
-        wav = wav.mean(axis=0)
-    if wav.ndim != 1:
+    if wav.dim() == 2:
+        wav = to_mono(wav)[0]
+    if wav.dim() != 1:
         raise ValueError(f"expected audio [S], [C, S] or [1, C, S], got shape {tuple(wav.shape)}")
-    return np.ascontiguousarray(wav)
-
-
-def resample(wav: np.ndarray, source_rate: int, target_rate: int = EVAL_SAMPLE_RATE) -> np.ndarray:
-    """Resample mono audio with soxr (high quality).
-
-    Args:
-        wav: ``float32[S]`` at ``source_rate``.
-        source_rate: sample rate of ``wav`` (Hz).
-        target_rate: wanted sample rate (Hz).
-
-    Returns:
-        ``float32[S * target_rate / source_rate]``.
-    """
-    if source_rate <= 0:
-        raise ValueError(f"sample rate must be positive, got {source_rate}")
-    if source_rate == target_rate or wav.size == 0:
-        return wav.astype(np.float32, copy=False)
-    import soxr
-
-    return soxr.resample(wav, source_rate, target_rate, quality="HQ").astype(np.float32)
+    return np.ascontiguousarray(wav.numpy())
 
 
 def prepare_audio(
@@ -76,12 +58,15 @@ def prepare_audio(
 
     Returns:
         ``float32[S']`` at ``target_rate``.
+
+    Raises:
+        ValueError: a layout :func:`to_mono_numpy` refuses, or a rate that is not positive.
     """
-    return resample(to_mono_numpy(wav), sample_rate, target_rate)
+    return resample_array(to_mono_numpy(wav), sample_rate, target_rate)
 
 
-def load_audio(path: str | Path, target_rate: int = EVAL_SAMPLE_RATE) -> np.ndarray:
-    """Read an audio file as mono ``float32`` at ``target_rate``.
+def load_eval_audio(path: str | Path, target_rate: int = EVAL_SAMPLE_RATE) -> np.ndarray:
+    """Read an audio file as mono ``float32`` at ``target_rate`` (the metrics' form).
 
     Reading, mixing down and resampling are :func:`soundstorm.audio.load_audio`'s, so a bad
     file gives the same one-line error here as in ``soundstorm encode`` or ``generate``.
@@ -98,8 +83,6 @@ def load_audio(path: str | Path, target_rate: int = EVAL_SAMPLE_RATE) -> np.ndar
         SoundStormError: the file is a folder, not readable audio or holds no samples
             (one line naming the file).
     """
-    from soundstorm.audio import load_audio as read_audio
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"audio file not found: {path}")
@@ -114,7 +97,7 @@ def list_audio_files(directory: str | Path) -> list[Path]:
         SoundStormError: the directory holds no audio file.
     """
     directory = Path(directory)
-    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+    files = sorted(p for p in directory.iterdir() if is_audio_file(p))
     if not files:
         raise SoundStormError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in {directory}")
     return files

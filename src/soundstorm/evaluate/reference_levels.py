@@ -36,13 +36,13 @@ DEFAULT_VOICES = ("slt", "awb", "rms")
 
 def speak(voice: str, text: str, path: Path) -> np.ndarray:
     """Synthesise ``text`` with flite ``voice``; return mono ``float32`` audio at 16 kHz."""
-    from soundstorm.evaluate.audio import load_audio
+    from soundstorm.evaluate.audio import load_eval_audio
 
     flite = shutil.which("flite")
     if flite is None:
         raise SoundStormError("the flite program is missing: apt-get install flite")
     subprocess.run([flite, "-voice", voice, "-t", text, "-o", str(path)], check=True)
-    return load_audio(path)
+    return load_eval_audio(path)
 
 
 def measure_reference_levels(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, load_audio
+from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, load_eval_audio
 from soundstorm.evaluate.suite import METRIC_DESCRIPTIONS, EvaluationReport, ItemResult
 from soundstorm.files import atomic_path
 
@@ -142,7 +142,7 @@ def plot_spectrograms(result: ItemResult, path: str | Path) -> Path:
         layout="constrained",
     )
     for axis, (name, audio_path) in zip(axes[:, 0], rows):
-        audio = load_audio(audio_path)
+        audio = load_eval_audio(audio_path)
         seconds = audio.size / EVAL_SAMPLE_RATE
         image = axis.imshow(
             log_spectrogram(audio),

@@ -32,7 +32,7 @@ from soundstorm.evaluate.asr import (
     transcribe,
     word_errors,
 )
-from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, duration_seconds, load_audio
+from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, duration_seconds, load_eval_audio
 from soundstorm.evaluate.consistency import acoustic_consistency, real_time_factor
 from soundstorm.evaluate.manifest import EvaluationItem
 from soundstorm.evaluate.quality import dnsmos, pesq_score, stoi_score
@@ -149,9 +149,9 @@ def evaluate_item(item: EvaluationItem, options: SuiteOptions | None = None) -> 
     """
     options = options or SuiteOptions()
     result = ItemResult(item)
-    generated = load_audio(item.generated)
-    reference = load_audio(item.reference) if item.reference else None
-    prompt = load_audio(item.prompt) if item.prompt else None
+    generated = load_eval_audio(item.generated)
+    reference = load_eval_audio(item.reference) if item.reference else None
+    prompt = load_eval_audio(item.prompt) if item.prompt else None
     audios = {
         name: a for name, a in (("generated", generated), ("reference", reference)) if a is not None
     }
@@ -233,7 +233,7 @@ def evaluate_item(item: EvaluationItem, options: SuiteOptions | None = None) -> 
         attempt("stoi_resynthesis", stoi)
         attempt("pesq_resynthesis", pesq)
 
-    if item.generation_seconds is not None:  # duration > 0: load_audio refuses empty files
+    if item.generation_seconds is not None:  # duration > 0: load_eval_audio refuses empty files
         duration = result.metrics["duration_s"]
         result.metrics["rtf"] = real_time_factor(item.generation_seconds, duration)
     if errors:

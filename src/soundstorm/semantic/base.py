@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-import numpy as np
 import torch
 
-from soundstorm.audio import check_audio_samples
+from soundstorm.audio import check_audio_samples, resample, to_mono
 from soundstorm.errors import SoundStormError
 
 
@@ -69,7 +68,8 @@ class SemanticTokenizer(ABC):
 
 
 def mono_resampled(wav: torch.Tensor, sample_rate: int, target_rate: int) -> torch.Tensor:
-    """Mix audio down to mono and resample it (soxr, high quality) for a tokenizer's model.
+    """Mix audio down to mono and resample it for a tokenizer's model (``soundstorm.audio``'s
+    :func:`~soundstorm.audio.to_mono` and :func:`~soundstorm.audio.resample`: soxr, high quality).
 
     Args:
         wav: ``FloatTensor[B, C, S]`` at ``sample_rate``.
@@ -83,14 +83,8 @@ def mono_resampled(wav: torch.Tensor, sample_rate: int, target_rate: int) -> tor
         SoundStormError: if ``wav`` is not 3-D or the sample rate is not positive.
     """
     check_audio_batch(wav, sample_rate)
-    mono = wav.detach().float().mean(dim=1).cpu()  # (B, C, S) -> (B, S)
-    if sample_rate == target_rate or mono.shape[-1] == 0:
-        return mono.contiguous()
-    import soxr
-
-    # soxr takes (frames, channels): the batch rides along as channels.
-    resampled = soxr.resample(mono.numpy().T, sample_rate, target_rate, quality="HQ")
-    return torch.from_numpy(np.ascontiguousarray(resampled.T, dtype=np.float32))
+    mono = to_mono(wav.detach().to("cpu", torch.float32))[:, 0]  # (B, C, S) -> (B, S)
+    return resample(mono, sample_rate, target_rate).contiguous()  # (B, S')
 
 
 def check_audio_batch(wav: torch.Tensor, sample_rate: int) -> None:
