@@ -150,6 +150,16 @@ class Codec(ABC):
         """Frames ``T`` that ``encode`` gives for ``num_samples`` samples at ``sample_rate``."""
         return math.ceil(num_samples * self.frame_rate / self.sample_rate)
 
+    def content_digest(self) -> str | None:
+        """Hex digest of what this codec computes (settings and weights), or None.
+
+        ``prepare`` records it to resume only with the same codec. Codecs saved as a file of
+        their own (``EmbeddedCodec``) hash their content, never the file's incidental bytes,
+        so re-saving keeps the digest; codecs named by a hub id or directory return None (the
+        name and ``config_dict`` identify them).
+        """
+        return None
+
     def config_dict(self) -> dict:
         """JSON-serialisable description stored in token files (name, rates, sizes)."""
         return {

@@ -32,11 +32,17 @@ from soundstorm.codecs.base import Codec
 from soundstorm.codecs.rvq import ResidualVectorQuantizer
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_path
+from soundstorm.formats import check_format_version, current_version
 
-#: Identifies the file kind in the safetensors metadata.
+#: Identifies the file kind in the safetensors metadata (``get_codec`` dispatches on it).
 FILE_FORMAT = "soundstorm-embedded-codec"
-#: Bumped whenever the meaning of the saved tensors or configuration changes.
-FORMAT_VERSION = 1
+#: Version written by ``save``; ``load`` reads it and every older one (``soundstorm.formats``).
+FORMAT_VERSION = current_version("embedded-codec")
+#: Configuration fields of format version 1: the content digest's frozen layout.
+_DIGEST_V1_FIELDS = (
+    "sample_rate", "hop_length", "win_length", "synthesis_hops_per_frame", "griffin_lim_iters",
+    "griffin_lim_momentum", "log_floor", "num_mels", "num_levels", "codebook_size",
+)  # fmt: skip
 
 
 @dataclass
@@ -385,8 +391,50 @@ class EmbeddedCodec(Codec):
         )
         return cls(config, quantizer, mean, std)
 
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        """The saved tensors: codebooks ``[Q, K, D]``, feature mean and std ``[D]``."""
+        return {
+            "codebooks": self.quantizer.codebooks.contiguous(),
+            "feature_mean": self.feature_mean.contiguous(),
+            "feature_std": self.feature_std.contiguous(),
+        }
+
+    def content_digest(self) -> str:
+        """SHA-1 of what the codec computes: its settings and tensors (``prepare`` resumes by it).
+
+        It never depends on incidental bytes of a file (safetensors orders metadata freely)
+        nor on the format version a file was written with: re-saving a codec, by this or a
+        later soundstorm, keeps its digest. The hashed layout is frozen as that of format
+        version 1 (its metadata as sorted JSON, then each tensor's name, dtype, shape and
+        bytes), so directories prepared before this method existed still resume;
+        configuration fields added after version 1 enter the digest only when they differ
+        from their default.
+
+        Returns:
+            40 hexadecimal digits.
+        """
+        import hashlib
+
+        defaults = EmbeddedCodecConfig()
+        config = {
+            key: value
+            for key, value in asdict(self.config).items()
+            if key in _DIGEST_V1_FIELDS or value != getattr(defaults, key)
+        }
+        layout = {"format": FILE_FORMAT, "format_version": "1", "config": json.dumps(config)}
+        digest = hashlib.sha1(json.dumps(layout, sort_keys=True).encode())
+        tensors = self._tensors()
+        for key in sorted(tensors):
+            array = tensors[key].detach().cpu().numpy()
+            digest.update(f"{key}:{array.dtype}:{array.shape}".encode())
+            digest.update(array.tobytes())
+        return digest.hexdigest()
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the codec to one ``.safetensors`` file (atomically).
+
+        The tensors go in as tensors; the configuration (JSON), ``format`` and
+        ``format_version`` (``FORMAT_VERSION``) as metadata.
 
         Args:
             path: destination file.
@@ -395,11 +443,7 @@ class EmbeddedCodec(Codec):
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {
-            "codebooks": self.quantizer.codebooks.contiguous(),
-            "feature_mean": self.feature_mean.contiguous(),
-            "feature_std": self.feature_std.contiguous(),
-        }
+        tensors = self._tensors()
         metadata = {
             "format": FILE_FORMAT,
             "format_version": str(FORMAT_VERSION),
@@ -410,14 +454,17 @@ class EmbeddedCodec(Codec):
 
     @classmethod
     def load(cls, path: str | os.PathLike, num_levels: int | None = None) -> EmbeddedCodec:
-        """Read a codec written by ``save``.
+        """Read a codec written by ``save``, of this format version or an older one.
+
+        Configuration fields a file lacks (written before they existed) take their defaults.
 
         Args:
             path: the ``.safetensors`` file.
             num_levels: levels ``encode`` produces (default: all the file has).
 
         Raises:
-            SoundStormError: missing file, not an embedded codec, or another format version.
+            SoundStormError: missing file, not an embedded codec, or missing tensors.
+            FormatVersionError: a newer format version (upgrade soundstorm), or none.
         """
         from safetensors import SafetensorError, safe_open
 
@@ -434,12 +481,13 @@ class EmbeddedCodec(Codec):
             raise SoundStormError(
                 f"{path} is not an embedded codec file (format {metadata.get('format')!r})"
             )
-        version = metadata.get("format_version")
-        if version != str(FORMAT_VERSION):
-            raise SoundStormError(
-                f"{path} has embedded-codec format version {version}; this soundstorm reads "
-                f"version {FORMAT_VERSION} (refit the codec with this version)"
-            )
-        config = EmbeddedCodecConfig.from_dict(json.loads(metadata["config"]))
+        check_format_version(path, "embedded-codec", metadata.get("format_version"))
+        missing = [k for k in ("codebooks", "feature_mean", "feature_std") if k not in tensors]
+        try:
+            config = EmbeddedCodecConfig.from_dict(json.loads(metadata.get("config", "{}")))
+        except (json.JSONDecodeError, TypeError, AttributeError) as error:
+            raise SoundStormError(f"{path}: damaged codec configuration ({error})") from None
+        if missing:
+            raise SoundStormError(f"{path}: embedded codec file lacks {', '.join(missing)}")
         quantizer = ResidualVectorQuantizer(tensors["codebooks"])
         return cls(config, quantizer, tensors["feature_mean"], tensors["feature_std"], num_levels)

@@ -1,25 +1,36 @@
 """Semantic tokens: audio -> content ids, and their alignment to codec frames.
 
 - :func:`get_semantic_tokenizer` builds a tokenizer by name (``"default"``: embedded
-  PocketSphinx phone ids, 50 Hz) or from a saved HuBERT / w2v-BERT k-means directory.
-- :class:`HubertKMeansTokenizer` / :class:`W2VBertKMeansTokenizer` fit k-means on a hidden
-  layer of a ``transformers`` speech model (imported lazily).
+  PocketSphinx phone ids, 50 Hz) or from a saved directory, dispatched by its recorded kind
+  (one registry: ``soundstorm.semantic.registry``).
+- :class:`FeaturesKMeansTokenizer` quantises the frames of any :class:`FeatureExtractor` with
+  k-means (fit, save, load); :class:`HubertKMeansTokenizer` / :class:`W2VBertKMeansTokenizer`
+  are it on a hidden layer of a ``transformers`` speech model (imported lazily).
 - :func:`align` resamples tokens to the codec's frame rate (repetition / nearest frame time).
 """
 
 from soundstorm.kmeans import KMeans
 from soundstorm.semantic.align import align, num_frames_at
 from soundstorm.semantic.base import SemanticTokenizer
+from soundstorm.semantic.features_kmeans import FeatureExtractor, FeaturesKMeansTokenizer
 from soundstorm.semantic.kmeans_tokenizer import (
     HubertKMeansTokenizer,
     KMeansSemanticTokenizer,
     W2VBertKMeansTokenizer,
 )
 from soundstorm.semantic.phones import PhoneTokenizer
-from soundstorm.semantic.registry import get_semantic_tokenizer
+from soundstorm.semantic.registry import (
+    get_semantic_tokenizer,
+    register_feature_extractor,
+    register_saved_kind,
+    register_semantic_tokenizer,
+    semantic_choices,
+)
 from soundstorm.semantic.text import text_to_semantic
 
 __all__ = [
+    "FeatureExtractor",
+    "FeaturesKMeansTokenizer",
     "HubertKMeansTokenizer",
     "KMeans",
     "KMeansSemanticTokenizer",
@@ -29,5 +40,9 @@ __all__ = [
     "align",
     "get_semantic_tokenizer",
     "num_frames_at",
+    "register_feature_extractor",
+    "register_saved_kind",
+    "register_semantic_tokenizer",
+    "semantic_choices",
     "text_to_semantic",
 ]
