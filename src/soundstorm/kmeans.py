@@ -9,11 +9,11 @@ saved as safetensors. ``soundstorm.codecs.rvq`` fits its codebooks with ``lloyd`
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 
 from soundstorm.errors import SoundStormError
+from soundstorm.files import atomic_path
 
 _CHUNK = 16384  # rows per distance block
 
@@ -190,10 +190,8 @@ class KMeans:
         """Write the centroids to a safetensors file (atomically)."""
         from safetensors.torch import save_file
 
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        save_file({"centroids": self.centroids.cpu().contiguous()}, str(tmp))
-        os.replace(tmp, path)
+        with atomic_path(path) as temp:
+            save_file({"centroids": self.centroids.cpu().contiguous()}, str(temp))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> KMeans:

@@ -30,6 +30,7 @@ import numpy as np
 
 from soundstorm.corpus.text import HARVARD_SENTENCES
 from soundstorm.errors import SoundStormError
+from soundstorm.files import atomic_write_text
 
 DEFAULT_VOICES = ("slt", "awb", "rms")
 
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     levels["seconds"] = time.perf_counter() - start
     if args.json:
-        args.json.write_text(json.dumps(levels, indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(args.json, json.dumps(levels, indent=2) + "\n")
     print(levels_markdown(levels), end="")
     print(f"measured in {levels['seconds']:.0f} s", file=sys.stderr)
     return 0

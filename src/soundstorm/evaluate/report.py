@@ -16,16 +16,10 @@ import torch
 
 from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, load_eval_audio
 from soundstorm.evaluate.suite import METRIC_DESCRIPTIONS, EvaluationReport, ItemResult
-from soundstorm.files import atomic_path
+from soundstorm.files import atomic_path, atomic_write_text
 
 _PERCENT_METRICS = ("wer_",)
 """Metrics shown as percentages in the markdown table."""
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Call ``write(temp_path)`` then rename the temporary file to ``path``."""
-    with atomic_path(path, suffix=path.suffix) as temp:
-        write(temp)
 
 
 def _json_safe(value):
@@ -45,7 +39,7 @@ def write_json(report: EvaluationReport, path: str | Path) -> Path:
     """Write the whole report (options, summary, metric meanings, items) as JSON."""
     path = Path(path)
     text = json.dumps(_json_safe(report.to_dict()), indent=2, allow_nan=False)
-    _atomic_write(path, lambda temp: temp.write_text(text + "\n", encoding="utf-8"))
+    atomic_write_text(path, text + "\n")
     return path
 
 
@@ -99,7 +93,7 @@ def write_markdown(report: EvaluationReport, path: str | Path, title: str | None
     )
     text = f"# {title or 'Evaluation results'}\n\n{len(report.results)} items; {options}.\n\n"
     text += markdown_table(report)
-    _atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"))
+    atomic_write_text(path, text)
     return path
 
 
@@ -201,7 +195,8 @@ def plot_consistency(report: EvaluationReport, path: str | Path) -> Path | None:
 
 def _save_figure(plt, figure, path: Path) -> Path:
     try:
-        _atomic_write(path, lambda temp: figure.savefig(temp, dpi=100, format="png"))
+        with atomic_path(path) as temp:
+            figure.savefig(temp, dpi=100, format="png")
     finally:
         plt.close(figure)
     return path
