@@ -34,6 +34,7 @@ from soundstorm.data.shards import (
     write_manifest,
 )
 from soundstorm.errors import SoundStormError
+from soundstorm.files import atomic_write_text
 from soundstorm.validation import require_int, resolve_device
 
 SETTINGS_NAME = "prepare.json"
@@ -248,10 +249,7 @@ def merge_outputs(out_dir: Path, plans: list[ShardPlan], codec_path) -> dict:
         for skipped in header.get("skipped", []):
             reason = " ".join(str(skipped["reason"]).split())
             bad_lines.append(f"{skipped['path']}\t{skipped['id']}\t{reason}\n")
-    report = out_dir / BAD_FILES_NAME
-    temp = report.with_name(f".{report.name}.tmp-{os.getpid()}")
-    temp.write_text("path\tid\treason\n" + "".join(bad_lines))
-    os.replace(temp, report)
+    atomic_write_text(out_dir / BAD_FILES_NAME, "path\tid\treason\n" + "".join(bad_lines))
     return write_manifest(out_dir, shards, codec_path=codec_path, num_bad_files=len(bad_lines))
 
 

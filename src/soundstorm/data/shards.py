@@ -37,6 +37,7 @@ from soundstorm.data.token_format import (
     utterance_records,
 )
 from soundstorm.errors import SoundStormError
+from soundstorm.files import atomic_write_text, replace_directory
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_MAGIC = "soundstorm-shards"
@@ -47,14 +48,8 @@ _ARRAY_NAMES = ("codes", "semantic", "offsets")
 
 
 def write_json_atomic(path: str | os.PathLike, data: object) -> None:
-    """Write ``data`` as indented JSON to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        temp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+    """Write ``data`` as indented JSON to ``path`` atomically (``soundstorm.files``)."""
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def temp_shard_dir(directory: Path) -> Path:
@@ -135,16 +130,10 @@ class ShardWriter:
     def commit(self, temp: Path) -> Path:
         """Rename a directory from ``write_temp`` to the shard's final name.
 
-        An existing shard of that name is replaced (moved aside, then deleted).
+        An existing shard of that name is replaced (moved aside, then deleted); the files are
+        flushed to disk first (``soundstorm.files.replace_directory``).
         """
-        old = None
-        if self.directory.exists():
-            old = self.directory.with_name(f".{self.directory.name}.old-{os.getpid()}")
-            os.replace(self.directory, old)
-        os.replace(temp, self.directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return self.directory
+        return replace_directory(temp, self.directory)
 
     def write(self) -> Path:
         """Write the shard atomically and return its directory."""

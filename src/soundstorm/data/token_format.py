@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from soundstorm.errors import SoundStormError
+from soundstorm.files import atomic_path
 
 MAGIC = "soundstorm-tokens"
 FORMAT_VERSION = 1
@@ -296,16 +297,12 @@ def save_tokens(
     codes, semantic, offsets = pack_utterances(utterances, codec_config["num_levels"])
     check_arrays(header, codes, semantic, offsets, str(path))
     path = Path(path)
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as temp:
         save_file(
             {"codes": codes, "semantic": semantic, "offsets": offsets},
             str(temp),
             metadata={_HEADER_KEY: json.dumps(header)},
         )
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
     return path
 
 
