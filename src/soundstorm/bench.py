@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from soundstorm.decoding import resolve_steps
+from soundstorm.decoding import DecodeOptions
 from soundstorm.inference import GenerationEngine
 from soundstorm.model import SoundStorm
 from soundstorm.validation import require_int
@@ -113,9 +113,19 @@ class CountingEngine(GenerationEngine):
 
 
 def time_generate(
-    engine: CountingEngine, batch: int, frames: int, steps: Sequence[int], seed: int = 0
+    engine: CountingEngine,
+    batch: int,
+    frames: int,
+    steps: Sequence[int] | int | None = None,
+    seed: int = 0,
+    *,
+    options: DecodeOptions | None = None,
 ) -> tuple[float, float, int]:
-    """One timed ``generate`` on random conditioning: (wall s, process CPU s, passes)."""
+    """One timed ``generate`` on random conditioning: (wall s, process CPU s, passes).
+
+    ``steps`` is an alias of ``options.steps`` (``DecodeOptions``, passed whole to the engine).
+    """
+    options = DecodeOptions.merge(options, steps=steps)
     generator = torch.Generator(engine.device).manual_seed(seed)
     cond = torch.randint(
         0, engine.config.cond_vocab_size, (batch, frames), device=engine.device, generator=generator
@@ -123,7 +133,7 @@ def time_generate(
     engine.forward_passes = 0
     _synchronize(engine.device)
     wall, cpu = time.perf_counter(), time.process_time()
-    engine.generate(cond, steps=steps, generator=generator)
+    engine.generate(cond, generator=generator, options=options)
     _synchronize(engine.device)
     return time.perf_counter() - wall, time.process_time() - cpu, engine.forward_passes
 
@@ -136,25 +146,33 @@ def measure_generation(
     repeats: int = 3,
     warmup: int = 1,
     peak: float = float("nan"),
+    *,
+    options: DecodeOptions | None = None,
 ) -> GenerationMeasurement:
     """Warm up (compilation included), then time ``repeats`` calls and summarise them.
 
+    ``steps`` is an alias of ``options.steps``; the decoding options are passed whole to every
+    timed call.
+
     Raises:
         ValueError: ``batch``, ``frames``, ``repeats`` (>= 1) or ``warmup`` (>= 0) not an
-            integer, or bad ``steps``.
+            integer, or bad decoding options.
     """
-    steps = resolve_steps(steps, engine.config.num_levels)
+    options = DecodeOptions.merge(options, steps=steps)
+    options.level_steps(engine.config.num_levels)
     batch = require_int("batch", batch, minimum=1)
     frames = require_int("frames", frames, minimum=1)
     repeats = require_int("repeats", repeats, minimum=1)
     warmup = require_int("warmup", warmup, minimum=0)
     start = time.perf_counter()
     for i in range(warmup):
-        time_generate(engine, batch, frames, steps, seed=i)
+        time_generate(engine, batch, frames, seed=i, options=options)
     warmup_s = time.perf_counter() - start
     if engine.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(engine.device)
-    runs = [time_generate(engine, batch, frames, steps, seed=100 + i) for i in range(repeats)]
+    runs = [
+        time_generate(engine, batch, frames, seed=100 + i, options=options) for i in range(repeats)
+    ]
     times, cpu_times, passes = [r[0] for r in runs], [r[1] for r in runs], runs[-1][2]
     return summarise(
         engine.model,

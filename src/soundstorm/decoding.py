@@ -22,11 +22,20 @@ or already decided token is never re-masked, and every returned id lies in ``[0,
 
 The loop never synchronises with the device: schedules are Python floats computed up front,
 per-example counts stay on the device, and the ranking is a sort, not a data-dependent branch.
+
+How to decode is one object, ``DecodeOptions`` (steps, temperature, choice temperature),
+validated once when it is built and passed whole from the commands (flags derived from its
+fields, ``soundstorm.commands.options``) through ``VoicePipeline``, ``GenerationEngine`` and
+``SoundStorm.generate`` to ``generate_tokens``. Adding a decoding option touches this file only
+(see ``DecodeOptions``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 import torch
 
@@ -37,43 +46,175 @@ from soundstorm.validation import require_int, require_real
 LevelForward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
 
 
+def _steps_value(steps: object) -> int | tuple[int, ...] | None:
+    """``steps`` as None, a Python int or a tuple of Python ints >= 1 (``ValueError`` if not).
+
+    Python, NumPy and one-element tensor integers are accepted; floats (even ``16.0``), bools
+    and strings are refused, never truncated.
+    """
+    if steps is None:
+        return None
+    scalar = isinstance(steps, (str, bytes)) or not isinstance(steps, Iterable)
+    if scalar or (isinstance(steps, torch.Tensor) and steps.dim() == 0):
+        return require_int("steps", steps, minimum=1)
+    values = tuple(require_int(f"steps[{i}]", s) for i, s in enumerate(steps))
+    if not values or any(s < 1 for s in values):
+        raise ValueError(f"steps must be positive integers (one per RVQ level), got {values}")
+    return values
+
+
+def _flag(help_text: str, value_type: type) -> dict:
+    """Field metadata read by ``soundstorm.commands.options``: the command-line flag's help and
+    the type its text is parsed with (``--steps 8`` -> ``int``)."""
+    return {"help": help_text, "type": value_type}
+
+
+class _Unset:
+    """The default of the keyword aliases of ``DecodeOptions`` fields: "not given"."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+UNSET = _Unset()
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How acoustic tokens are decoded (SoundStorm §3.4, MaskGIT's confidence decoding).
+
+    One object, validated once here and passed whole by every layer (``SoundStorm.generate``,
+    ``GenerationEngine``, ``VoicePipeline``, the training-time validation, the ``generate`` /
+    ``demo`` / ``bench`` commands) down to ``generate_tokens``, which is the only reader of its
+    fields.
+
+    Attributes:
+        steps: iterations per RVQ level. None: the paper's ``(16, 1, ..., 1)`` (or, through
+            ``VoicePipeline``, the model's recommended first-level passes); an int ``n``:
+            ``(n, 1, ..., 1)``; a sequence: one positive int per level. Resolved against the
+            number of levels by ``level_steps``. Each iteration is exactly one forward pass.
+        temperature: sampling temperature of the levels decoded in several iterations (finite,
+            >= 0; 0 = argmax). One so small that ``logits / temperature`` overflows acts as
+            argmax (see ``finite_scores``); one so large that it underflows acts as uniform.
+        choice_temperature: scale of the Gumbel noise added to the confidence when choosing
+            which candidates to keep, annealed linearly to 0 over a level's iterations
+            (finite, >= 0; 0 = pure confidence ranking).
+
+    Raises:
+        ValueError: a value of the wrong type or range, naming the field (``"steps must be an
+            integer >= 1, got 16.7 (float)"``, ``"temperature must be a finite number >= 0,
+            got nan (float)"``).
+
+    Adding an option (the next ones: ``top_k``, ``guidance_scale``) is a change to this file
+    and a test: a field with a default that keeps today's behaviour and ``metadata=_flag(help,
+    type)`` (the commands then gain ``--top-k`` from ``dataclasses.fields``), its check in
+    ``__post_init__``, and its use in ``generate_tokens`` (top-k: restrict ``scores`` before
+    sampling in ``confidence_step``; classifier-free guidance: a second ``forward`` call on the
+    unconditioned input, mixed into the logits by ``guidance_scale``). Every layer above passes
+    the object whole and needs no change; ``tests/test_decode_options.py`` checks it.
+    """
+
+    steps: int | tuple[int, ...] | None = field(
+        default=None,
+        metadata=_flag(
+            "decoding passes of the first RVQ level, one for each finer level (default: the "
+            "model's pipeline.json, else the paper's 16)",
+            int,
+        ),
+    )
+    temperature: float = field(
+        default=1.0,
+        metadata=_flag("sampling temperature of the first level (0: argmax; default 1)", float),
+    )
+    choice_temperature: float = field(
+        default=1.0,
+        metadata=_flag(
+            "scale of the annealed Gumbel noise on the confidence ranking (0: none; default 1)",
+            float,
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", _steps_value(self.steps))
+        object.__setattr__(
+            self, "temperature", require_real("temperature", self.temperature, minimum=0.0)
+        )
+        object.__setattr__(
+            self,
+            "choice_temperature",
+            require_real("choice_temperature", self.choice_temperature, minimum=0.0),
+        )
+
+    def level_steps(self, num_levels: int) -> tuple[int, ...]:
+        """Iterations per level for a model of ``num_levels`` RVQ levels.
+
+        Returns:
+            ``num_levels`` positive ints: the paper's ``(16, 1, ..., 1)`` when ``steps`` is
+            None, ``(n, 1, ..., 1)`` for an int ``n``, else ``steps`` itself.
+
+        Raises:
+            ValueError: ``num_levels`` not an integer >= 1, or a ``steps`` sequence whose
+                length is not ``num_levels``.
+        """
+        num_levels = require_int("num_levels", num_levels, minimum=1)
+        if self.steps is None:
+            return default_steps(num_levels)
+        if isinstance(self.steps, int):
+            return (self.steps,) + (1,) * (num_levels - 1)
+        if len(self.steps) != num_levels:
+            raise ValueError(
+                f"steps must be {num_levels} positive integers (one per RVQ level), "
+                f"got {self.steps}"
+            )
+        return self.steps
+
+    def replace(self, **changes) -> DecodeOptions:
+        """A copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def merge(cls, options: DecodeOptions | None = None, **aliases) -> DecodeOptions:
+        """``options`` (default: ``DecodeOptions()``) with the keyword aliases that were given.
+
+        The generation entry points keep their old keywords (``steps=``, ``temperature=``,
+        ``choice_temperature=``) as aliases of the fields: an alias left at ``UNSET`` (or
+        ``steps=None``) keeps the value of ``options``; one given replaces it.
+
+        Raises:
+            ValueError: ``options`` not a ``DecodeOptions``, an unknown alias, or a bad value.
+        """
+        if options is None:
+            options = cls()
+        elif not isinstance(options, cls):
+            raise ValueError(
+                f"options must be a DecodeOptions, got {type(options).__name__}; build one "
+                f"with soundstorm.decoding.DecodeOptions(steps=..., temperature=...)"
+            )
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(aliases) - names)
+        if unknown:
+            raise ValueError(f"unknown decoding option(s) {unknown}; known: {sorted(names)}")
+        given = {
+            name: value
+            for name, value in aliases.items()
+            if value is not UNSET and not (name == "steps" and value is None)
+        }
+        return options.replace(**given) if given else options
+
+
 def default_steps(num_levels: int) -> tuple[int, ...]:
     """The paper's schedule: 16 iterations for the first level, then one per level."""
     return (16,) + (1,) * (num_levels - 1)
 
 
-def resolve_steps(steps: Sequence[int] | int | None, num_levels: int) -> tuple[int, ...]:
-    """Validate ``steps``: None -> the paper's; an int n -> (n, 1, ..., 1); else Q positive ints.
+def level_steps(steps: Sequence[int] | int | None, num_levels: int) -> tuple[int, ...]:
+    """``DecodeOptions(steps=steps).level_steps(num_levels)``: iterations per level.
 
     Raises:
         ValueError: a value that is not an integer (``16.7``, ``True``, ``"16"``: never
             truncated), a wrong count, or a count below 1.
     """
-    num_levels = require_int("num_levels", num_levels, minimum=1)
-    if steps is None:
-        return default_steps(num_levels)
-    scalar = isinstance(steps, (str, bytes)) or not isinstance(steps, Iterable)
-    if scalar or (isinstance(steps, torch.Tensor) and steps.dim() == 0):
-        first = require_int("steps", steps, minimum=1)
-        return (first,) + (1,) * (num_levels - 1)
-    steps = tuple(require_int(f"steps[{i}]", s) for i, s in enumerate(steps))
-    if len(steps) != num_levels or any(s < 1 for s in steps):
-        raise ValueError(
-            f"steps must be {num_levels} positive integers (one per RVQ level), got {steps}"
-        )
-    return steps
-
-
-def check_temperatures(temperature: float, choice_temperature: float) -> tuple[float, float]:
-    """Both as floats; ``ValueError`` unless each is a finite number >= 0.
-
-    Any finite temperature is usable: one so small that ``logits / temperature`` overflows
-    acts as argmax (see ``finite_scores``); one so large that it underflows acts as uniform.
-    """
-    return (
-        require_real("temperature", temperature, minimum=0.0),
-        require_real("choice_temperature", choice_temperature, minimum=0.0),
-    )
+    return DecodeOptions(steps=steps).level_steps(num_levels)
 
 
 _LOWEST = torch.finfo(torch.float32).min
@@ -172,7 +313,7 @@ def confidence_step(
 
 
 @torch.no_grad()
-def decode(
+def generate_tokens(
     forward: LevelForward,
     cond: torch.Tensor,
     *,
@@ -181,25 +322,25 @@ def decode(
     prompt: torch.Tensor | None = None,
     lengths: torch.Tensor | None = None,
     prompt_lengths: torch.Tensor | None = None,
-    steps: Sequence[int] | int | None = None,
-    temperature: float = 1.0,
-    choice_temperature: float = 1.0,
+    options: DecodeOptions | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Generate acoustic tokens level by level. Inputs are assumed validated (see ``SoundStorm``).
+    """Generate acoustic tokens level by level (SoundStorm §3.4). Inputs are assumed validated.
+
+    The one token-generating loop, shared by ``SoundStorm.generate``, ``GenerationEngine`` and
+    the benchmarks (the audio decoders are ``Codec.decode`` and ``VoicePipeline.decode``).
 
     Args:
         forward: ``forward(codes [B,Q,T], cond [B,T], lengths [B], level) -> logits [B,T,K]``;
-            called exactly once per iteration, ``sum(steps)`` times in all.
+            called exactly once per iteration, ``sum(options.level_steps(Q))`` times in all.
         cond: ``LongTensor[B, T]`` conditioning tokens.
         num_levels: Q.
         mask_id: the mask id (== codebook size K).
         prompt: ``LongTensor[B, Q, P]`` acoustic tokens of frames ``0..P-1``, kept unchanged.
         lengths: ``LongTensor[B]`` real frames per example (default: all T).
         prompt_lengths: ``LongTensor[B]`` prompt frames per example (default: all P).
-        steps: iterations per level (default ``(16, 1, ..., 1)``).
-        temperature: sampling temperature of multi-iteration levels (finite, >= 0).
-        choice_temperature: scale of the annealed Gumbel noise on the confidence (finite, >= 0).
+        options: how to decode (default ``DecodeOptions()``: the paper's ``(16, 1, ..., 1)``
+            steps, temperatures 1).
         generator: random generator (on ``cond.device``).
 
     Returns:
@@ -207,11 +348,14 @@ def decode(
         prompt unchanged; padding frames hold 0.
 
     Raises:
-        ValueError: bad ``steps`` or temperatures, or ``forward`` returning logits that are not
-            ``[B, T, K]`` with ``K == mask_id``.
+        ValueError: ``options`` that is not a ``DecodeOptions`` or whose ``steps`` do not fit
+            ``num_levels``, or ``forward`` returning logits that are not ``[B, T, K]`` with
+            ``K == mask_id``.
     """
-    steps = resolve_steps(steps, num_levels)
-    temperature, choice_temperature = check_temperatures(temperature, choice_temperature)
+    if not isinstance(options, DecodeOptions):
+        options = DecodeOptions.merge(options)  # None -> defaults; anything else: ValueError
+    steps = options.level_steps(num_levels)
+    temperature, choice_temperature = options.temperature, options.choice_temperature
     batch, num_frames = cond.shape
     device = cond.device
     frames = torch.arange(num_frames, device=device)
@@ -255,3 +399,52 @@ def decode(
                 )
             codes[:, level] = new_codes
     return codes.masked_fill(~valid[:, None, :], 0)
+
+
+def decode(
+    forward: LevelForward,
+    cond: torch.Tensor,
+    *,
+    num_levels: int,
+    mask_id: int,
+    prompt: torch.Tensor | None = None,
+    lengths: torch.Tensor | None = None,
+    prompt_lengths: torch.Tensor | None = None,
+    steps: Sequence[int] | int | None = None,
+    temperature: float = 1.0,
+    choice_temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Deprecated name of ``generate_tokens`` (it makes tokens; ``Codec.decode`` makes audio).
+
+    ``decode(..., steps=s, temperature=t, choice_temperature=c)`` is
+    ``generate_tokens(..., options=DecodeOptions(s, t, c))``.
+    """
+    warnings.warn(
+        "soundstorm.decoding.decode is deprecated: use generate_tokens(..., "
+        "options=DecodeOptions(...))",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return generate_tokens(
+        forward,
+        cond,
+        num_levels=num_levels,
+        mask_id=mask_id,
+        prompt=prompt,
+        lengths=lengths,
+        prompt_lengths=prompt_lengths,
+        options=DecodeOptions(steps, temperature, choice_temperature),
+        generator=generator,
+    )
+
+
+def resolve_steps(steps: Sequence[int] | int | None, num_levels: int) -> tuple[int, ...]:
+    """Deprecated name of ``level_steps`` (``DecodeOptions(steps=...).level_steps(Q)``)."""
+    warnings.warn(
+        "soundstorm.decoding.resolve_steps is deprecated: use "
+        "DecodeOptions(steps=...).level_steps(num_levels)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return level_steps(steps, num_levels)

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from soundstorm.config import SoundStormConfig
-from soundstorm.decoding import check_temperatures, decode, resolve_steps
+from soundstorm.decoding import UNSET, DecodeOptions, generate_tokens
 from soundstorm.errors import SoundStormError
 from soundstorm.model import WEIGHTS_NAME, SoundStorm, check_generation_request
 from soundstorm.validation import require_int, resolve_device
@@ -188,10 +188,12 @@ class GenerationEngine:
         prompt: torch.Tensor | None = None,
         lengths: torch.Tensor | None = None,
         steps: Sequence[int] | int | None = None,
-        temperature: float = 1.0,
-        choice_temperature: float = 1.0,
+        temperature: float = UNSET,
+        choice_temperature: float = UNSET,
         generator: torch.Generator | None = None,
         prompt_lengths: torch.Tensor | None = None,
+        *,
+        options: DecodeOptions | None = None,
     ) -> torch.Tensor:
         """Generate acoustic tokens; same arguments and result as ``SoundStorm.generate``.
 
@@ -199,25 +201,32 @@ class GenerationEngine:
             cond: ``LongTensor[B, T]`` conditioning tokens.
             prompt: ``LongTensor[B, Q, P]`` acoustic prompt (P <= T), returned unchanged.
             lengths: ``LongTensor[B]`` real frames per example (default T for all).
-            steps: iterations per level (default ``(16, 1, ..., 1)``).
-            temperature: sampling temperature of multi-iteration levels (0 = greedy).
-            choice_temperature: scale of the annealed Gumbel noise on the confidence.
+            steps: alias of ``options.steps`` (default ``(16, 1, ..., 1)``).
+            temperature: alias of ``options.temperature`` (default 1; 0 = greedy).
+            choice_temperature: alias of ``options.choice_temperature`` (default 1).
             generator: random generator on the engine's device, for reproducible sampling.
             prompt_lengths: ``LongTensor[B]`` prompt frames per example (<= P).
+            options: how to decode (``DecodeOptions``), passed whole to ``generate_tokens``;
+                the aliases above, when given, replace its fields.
 
         Returns:
             ``LongTensor[B, Q, T]``; frames beyond ``lengths`` hold 0.
+
+        Raises:
+            ValueError: a bad argument or option, saying what was expected.
         """
         cfg = self.config
+        options = DecodeOptions.merge(
+            options, steps=steps, temperature=temperature, choice_temperature=choice_temperature
+        )
         cond, prompt, lengths, prompt_lengths = self._check_request(
             cond, prompt, lengths, prompt_lengths
         )
-        steps = resolve_steps(steps, cfg.num_levels)
-        temperature, choice_temperature = check_temperatures(temperature, choice_temperature)
+        options.level_steps(cfg.num_levels)  # a steps tuple of the wrong length fails here
         batch, num_frames = cond.shape
         padded = self.padded_length(num_frames)
         cond = F.pad(cond, (0, padded - num_frames))  # (B, T_bucket), padding id 0
-        codes = decode(
+        codes = generate_tokens(
             self._level_forward,
             cond,
             num_levels=cfg.num_levels,
@@ -225,9 +234,7 @@ class GenerationEngine:
             prompt=prompt,
             lengths=lengths,
             prompt_lengths=prompt_lengths,
-            steps=steps,
-            temperature=temperature,
-            choice_temperature=choice_temperature,
+            options=options,
             generator=generator,
         )
         return codes[..., :num_frames].clone()  # (B, Q, T)
@@ -237,7 +244,8 @@ class GenerationEngine:
 
         Args:
             conds: B ``LongTensor[T_i]`` conditioning sequences.
-            **options: ``steps``, ``temperature``, ``choice_temperature``, ``generator``.
+            **options: keywords of ``generate``: ``options`` (a ``DecodeOptions``),
+                ``generator``, or the aliases ``steps``, ``temperature``, ``choice_temperature``.
 
         Returns:
             B ``LongTensor[Q, T_i]``.
@@ -274,7 +282,8 @@ class GenerationEngine:
             prompt: ``LongTensor[B, Q, P]`` voice prompt (P < window), kept unchanged.
             window: frames per chunk (the paper trains on 30 s = 1500 frames).
             context: frames of the previous chunk used as the next chunk's prompt.
-            **options: ``steps``, ``temperature``, ``choice_temperature``, ``generator``.
+            **options: keywords of ``generate``: ``options`` (a ``DecodeOptions``),
+                ``generator``, or the aliases ``steps``, ``temperature``, ``choice_temperature``.
 
         Returns:
             ``LongTensor[B, Q, T]``.
@@ -308,13 +317,16 @@ class GenerationEngine:
         batch_sizes: Sequence[int] = (1,),
         buckets: Sequence[int] | None = None,
         steps: Sequence[int] | int | None = None,
+        *,
+        options: DecodeOptions | None = None,
     ) -> float:
         """Run one generation per (batch size, bucket) so compilation happens here.
 
         Args:
             batch_sizes: batch sizes to prepare.
             buckets: frame buckets to prepare (default: all of the engine's buckets).
-            steps: the decoding schedule that will be served.
+            steps: alias of ``options.steps``.
+            options: the decoding options that will be served.
 
         Returns:
             Seconds spent (compilation included).
@@ -322,12 +334,13 @@ class GenerationEngine:
         sizes = buckets if buckets is not None else (self.buckets or ())
         sizes = [require_int("buckets", frames, minimum=1) for frames in sizes]
         batch_sizes = [require_int("batch_sizes", batch, minimum=1) for batch in batch_sizes]
-        steps = resolve_steps(steps, self.config.num_levels)
+        options = DecodeOptions.merge(options, steps=steps)
+        options.level_steps(self.config.num_levels)
         start = time.perf_counter()
         for batch in batch_sizes:
             for frames in sizes:
                 cond = torch.zeros(batch, frames, dtype=torch.long, device=self.device)
-                self.generate(cond, steps=steps, temperature=1.0)
+                self.generate(cond, options=options)
         _synchronize(self.device)
         return time.perf_counter() - start
 

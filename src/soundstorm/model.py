@@ -19,7 +19,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from soundstorm.config import SoundStormConfig
-from soundstorm.decoding import check_temperatures, decode, resolve_steps
+from soundstorm.decoding import UNSET, DecodeOptions, generate_tokens
 from soundstorm.masking import sample_training_masks
 from soundstorm.modules import ConformerBlock, rotary_tables
 from soundstorm.validation import describe_value, is_integer_tensor, require_int, resolve_device
@@ -350,25 +350,32 @@ class SoundStorm(
         prompt: torch.Tensor | None = None,
         lengths: torch.Tensor | None = None,
         steps: Sequence[int] | int | None = None,
-        temperature: float = 1.0,
+        temperature: float = UNSET,
         generator: torch.Generator | None = None,
-        choice_temperature: float = 1.0,
+        choice_temperature: float = UNSET,
         prompt_lengths: torch.Tensor | None = None,
+        *,
+        options: DecodeOptions | None = None,
     ) -> torch.Tensor:
-        """Generate acoustic tokens by level-by-level confidence decoding.
+        """Generate acoustic tokens by level-by-level confidence decoding (SoundStorm §3.4).
 
         Args:
             cond: ``LongTensor[B, T]`` conditioning tokens.
             prompt: ``LongTensor[B, Q, P]`` (P <= T) acoustic tokens of frames ``0..P-1``;
                 returned unchanged.
             lengths: ``LongTensor[B]`` real frames per example (padded batches).
-            steps: iterations per level; default ``(16, 1, ..., 1)``; an int n means
-                ``(n, 1, ..., 1)``. Each iteration is exactly one ``forward`` call.
-            temperature: sampling temperature for levels decoded in several iterations.
+            steps: alias of ``options.steps``: iterations per level; default
+                ``(16, 1, ..., 1)``; an int n means ``(n, 1, ..., 1)``. Each iteration is
+                exactly one ``forward`` call.
+            temperature: alias of ``options.temperature`` (default 1): sampling temperature
+                for levels decoded in several iterations.
             generator: random generator (on ``cond.device``) for reproducible sampling.
-            choice_temperature: scale of the Gumbel noise on the confidence (annealed to 0).
+            choice_temperature: alias of ``options.choice_temperature`` (default 1): scale of
+                the Gumbel noise on the confidence (annealed to 0).
             prompt_lengths: ``LongTensor[B]`` prompt frames per example (<= P), for batches of
                 prompts of different lengths; default P for every example.
+            options: how to decode (``soundstorm.decoding.DecodeOptions``); the aliases above,
+                when given, replace its fields.
 
         Returns:
             ``LongTensor[B, Q, T]`` with ids in ``[0, K)`` (also when the network's logits are
@@ -379,14 +386,16 @@ class SoundStorm(
                 ``temperature=nan``, float ``lengths``), saying what was expected.
         """
         cfg = self.config
-        steps = resolve_steps(steps, cfg.num_levels)
-        temperature, choice_temperature = check_temperatures(temperature, choice_temperature)
+        options = DecodeOptions.merge(
+            options, steps=steps, temperature=temperature, choice_temperature=choice_temperature
+        )
+        options.level_steps(cfg.num_levels)  # a steps tuple of the wrong length fails here
         check_generation_request(cfg, cond, prompt, lengths, prompt_lengths)
 
         def level_forward(codes, cond_, lengths_, level):
             return self(codes, cond_, lengths_, level=level, validate=False)
 
-        return decode(
+        return generate_tokens(
             level_forward,
             cond,
             num_levels=cfg.num_levels,
@@ -394,9 +403,7 @@ class SoundStorm(
             prompt=prompt,
             lengths=lengths,
             prompt_lengths=prompt_lengths,
-            steps=steps,
-            temperature=temperature,
-            choice_temperature=choice_temperature,
+            options=options,
             generator=generator,
         )
 

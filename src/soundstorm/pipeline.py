@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from soundstorm.decoding import UNSET, DecodeOptions
 from soundstorm.errors import SoundStormError
 from soundstorm.inference import GenerationEngine, load_pretrained
 from soundstorm.validation import require_int, require_optional_int, require_real
@@ -81,8 +83,9 @@ class VoicePipeline:
         engine: the generation engine (model, device, buckets, compilation).
         codec: a ``soundstorm.codecs.Codec`` with the model's levels and codebook size.
         tokenizer: a ``soundstorm.semantic.SemanticTokenizer`` within the model's vocabulary.
-        default_steps: first-level decoding passes used when ``generate`` gets no ``steps``
-            (``pipeline.json`` ``"steps"``; None: the paper's 16).
+        default_steps: the model's recommended first-level decoding passes, used when
+            ``generate`` gets options without ``steps`` (``pipeline.json`` ``"steps"``; None:
+            the paper's 16). See ``recommended_options``.
     """
 
     def __init__(
@@ -237,23 +240,44 @@ class VoicePipeline:
         return Request(cond, prompt_codes)
 
     # ------------------------------------------------------------------ generation
-    def resolve_steps(self, steps: Sequence[int] | int | None = None) -> tuple[int, ...]:
-        """Per-level decoding passes: ``steps`` if given, else the model's ``default_steps``,
-        else the paper's (16, 1, ..., 1)."""
-        from soundstorm.decoding import resolve_steps
+    def recommended_options(self, options: DecodeOptions | None = None) -> DecodeOptions:
+        """``options`` completed with the model's recommendations (``pipeline.json``).
 
-        chosen = self.default_steps if steps is None else steps
-        return resolve_steps(chosen, self.engine.config.num_levels)
+        Args:
+            options: decoding options (default ``DecodeOptions()``).
+
+        Returns:
+            ``options`` with ``steps`` set to the model's ``default_steps`` when it has some and
+            ``options.steps`` is None (otherwise ``options`` unchanged: the paper's
+            ``(16, 1, ..., 1)`` then applies).
+        """
+        options = DecodeOptions.merge(options)
+        if options.steps is None and self.default_steps is not None:
+            options = options.replace(steps=self.default_steps)
+        return options
+
+    def resolve_steps(self, steps: Sequence[int] | int | None = None) -> tuple[int, ...]:
+        """Deprecated: ``recommended_options(DecodeOptions(steps=steps)).level_steps(Q)``."""
+        warnings.warn(
+            "VoicePipeline.resolve_steps is deprecated: use recommended_options(options)"
+            ".level_steps(num_levels)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        options = self.recommended_options(DecodeOptions(steps=steps))
+        return options.level_steps(self.engine.config.num_levels)
 
     def generate(
         self,
         requests: Sequence[Request],
         steps: Sequence[int] | int | None = None,
-        temperature: float = 1.0,
-        choice_temperature: float = 1.0,
+        temperature: float = UNSET,
+        choice_temperature: float = UNSET,
         generator: torch.Generator | None = None,
         window: int | None = None,
         context: int = 250,
+        *,
+        options: DecodeOptions | None = None,
     ) -> list[torch.Tensor]:
         """Generate a batch of requests in one padded call.
 
@@ -261,30 +285,45 @@ class VoicePipeline:
         chunks (``GenerationEngine.generate_long``, each chunk prompted by ``context`` frames of
         the previous one); the others share one padded call.
 
+        Args:
+            requests: tokenized requests (``make_request`` / ``make_text_request``).
+            steps: alias of ``options.steps``.
+            temperature: alias of ``options.temperature``.
+            choice_temperature: alias of ``options.choice_temperature``.
+            generator: random generator on the engine's device.
+            window: longest single pass in frames (None: no limit).
+            context: frames each chunk of a long request is prompted by.
+            options: how to decode (``DecodeOptions``), completed by ``recommended_options``
+                and passed whole to the engine; the aliases above, when given, replace its
+                fields.
+
         Returns:
             per request, the generated content tokens ``LongTensor[Q, T_content]`` (prompt cut).
 
         Raises:
-            ValueError: ``steps``, ``window`` or ``context`` not integers (never truncated), or
-                out of range.
+            ValueError: a bad decoding option, or ``window`` or ``context`` not integers (never
+                truncated), or out of range.
         """
-        steps = self.resolve_steps(steps)
+        options = self.recommended_options(
+            DecodeOptions.merge(
+                options,
+                steps=steps,
+                temperature=temperature,
+                choice_temperature=choice_temperature,
+            )
+        )
+        options.level_steps(self.engine.config.num_levels)
         window = require_optional_int("window", window, minimum=2)
         context = require_int("context", context, minimum=1)
-        options = {
-            "steps": steps,
-            "temperature": temperature,
-            "choice_temperature": choice_temperature,
-            "generator": generator,
-        }
         if window is not None and any(len(r.cond) > window for r in requests):
-            short = iter(self.generate([r for r in requests if len(r.cond) <= window], **options))
+            short = [r for r in requests if len(r.cond) <= window]
+            done = iter(self.generate(short, generator=generator, options=options))
             results = []
             for r in requests:
                 if len(r.cond) <= window:
-                    results.append(next(short))
+                    results.append(next(done))
                 else:
-                    results.append(self._generate_one_long(r, window, context, options))
+                    results.append(self._generate_one_long(r, window, context, options, generator))
             return results
         if not requests:
             return []
@@ -303,18 +342,28 @@ class VoicePipeline:
             prompt=prompt.to(device) if longest_prompt else None,
             lengths=lengths,
             prompt_lengths=prompt_lengths if longest_prompt else None,
-            steps=steps,
-            temperature=temperature,
-            choice_temperature=choice_temperature,
             generator=generator,
+            options=options,
         )
         return [codes[i, :, r.prompt_frames : len(r.cond)].cpu() for i, r in enumerate(requests)]
 
-    def _generate_one_long(self, request: Request, window: int, context: int, options: dict):
+    def _generate_one_long(
+        self,
+        request: Request,
+        window: int,
+        context: int,
+        options: DecodeOptions,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
         device = self.engine.device
         prompt = request.prompt[None].to(device) if request.prompt_frames else None
         codes = self.engine.generate_long(
-            request.cond[None].to(device), prompt=prompt, window=window, context=context, **options
+            request.cond[None].to(device),
+            prompt=prompt,
+            window=window,
+            context=context,
+            options=options,
+            generator=generator,
         )
         return codes[0, :, request.prompt_frames :].cpu()
 

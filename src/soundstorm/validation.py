@@ -1,4 +1,4 @@
-"""Checks of values that users give: integers, real numbers, integer tensors, devices.
+"""Checks of values that users give: integers, real numbers, integer tensors, devices, ranks.
 
 Every public entry point (the Python API and the command line) applies the same rules, so a
 wrong value fails the same way wherever it is given: an integer argument given ``16.7``,
@@ -163,4 +163,51 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         raise SoundStormError(
             "MPS (Apple GPU) is not available on this machine: use the CPU (--device cpu)"
         )
+    return resolved
+
+
+def distributed_env() -> tuple[int, int, int]:
+    """``(rank, world_size, local_rank)`` of this process, from torchrun's environment.
+
+    The one reader of ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` (training, ``prepare``,
+    ``generate``); ``(0, 1, 0)`` when they are unset (a single process).
+
+    Raises:
+        SoundStormError: a value that is not an integer, ``WORLD_SIZE < 1``, a ``RANK``
+            outside ``[0, WORLD_SIZE)`` or a negative ``LOCAL_RANK``.
+    """
+    import os
+
+    values = {}
+    for name, default in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0)):
+        text = os.environ.get(name, "").strip()
+        try:
+            values[name] = int(text) if text else default
+        except ValueError:
+            raise SoundStormError(
+                f"RANK, WORLD_SIZE and LOCAL_RANK must be integers, got {name}={text!r}"
+            ) from None
+    rank, world_size, local_rank = values["RANK"], values["WORLD_SIZE"], values["LOCAL_RANK"]
+    if world_size < 1 or not 0 <= rank < world_size or local_rank < 0:
+        raise SoundStormError(
+            f"invalid RANK={rank} / WORLD_SIZE={world_size} / LOCAL_RANK={local_rank}"
+        )
+    return rank, world_size, local_rank
+
+
+def resolve_rank_device(device: str | torch.device | None = "auto") -> torch.device:
+    """``resolve_device(device)``, on this rank's GPU under torchrun.
+
+    A CUDA choice without an index (``"cuda"``, or ``"auto"`` on a GPU machine) becomes
+    ``cuda:$LOCAL_RANK`` when several processes run (``WORLD_SIZE > 1``); an explicit index
+    (``"cuda:1"``) is kept.
+
+    Raises:
+        SoundStormError: as ``resolve_device`` and ``distributed_env``.
+    """
+    resolved = resolve_device(device)
+    if resolved.type == "cuda" and resolved.index is None:
+        _, world_size, local_rank = distributed_env()
+        if world_size > 1:
+            resolved = resolve_device(f"cuda:{local_rank}")
     return resolved

@@ -18,13 +18,23 @@ from dataclasses import asdict
 import torch
 
 from soundstorm.bench import CountingEngine, format_table, measure_generation, peak_flops
+from soundstorm.commands.options import (
+    add_decoding_arguments,
+    add_device_argument,
+    add_out_argument,
+    add_quiet_argument,
+    add_seed_argument,
+    decode_options_from_args,
+    schedule_text,
+)
 from soundstorm.config import SoundStormConfig
-from soundstorm.decoding import resolve_steps
+from soundstorm.files import atomic_write_text
 from soundstorm.model import SoundStorm
 from soundstorm.validation import require_int, resolve_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``soundstorm bench`` (decoding flags: ``add_decoding_arguments``)."""
     parser.add_argument("--preset", default="small", choices=("tiny", "small", "paper"))
     parser.add_argument(
         "--frames",
@@ -34,9 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="frames per example (50 per second of audio)",
     )
     parser.add_argument("--batch", type=int, nargs="+", default=[1])
-    parser.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when available)"
-    )
+    add_device_argument(parser)
     parser.add_argument(
         "--dtype",
         choices=("float32", "bfloat16", "float16"),
@@ -44,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="default: bfloat16 on CUDA, float32 on CPU",
     )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch)")
-    parser.add_argument("--steps", type=int, default=16, help="iterations of the first level")
+    add_decoding_arguments(parser)
     parser.add_argument("--compile", action="store_true", help="torch.compile the forward")
     parser.add_argument("--no-buckets", action="store_true", help="run at the exact lengths")
     parser.add_argument("--repeats", type=int, default=3)
@@ -55,18 +63,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="peak for MFU (default: datasheet GPU figure or measured CPU matmul)",
     )
-    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
-    parser.add_argument("--seed", type=int, default=0)
+    add_out_argument(parser, "also write the results to this JSON file", aliases=("--json",))
+    add_seed_argument(parser, "the random weights and conditioning")
+    add_quiet_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:
+    """Measure every (batch, frames) point; print the Markdown table; return 0."""
     if args.threads is not None:
         torch.set_num_threads(require_int("--threads", args.threads, minimum=1))
+    options = decode_options_from_args(args)
     device = resolve_device(args.device)
     if min(args.frames) < 1 or min(args.batch) < 1 or args.repeats < 1 or args.warmup < 0:
         raise ValueError("--frames, --batch and --repeats must be >= 1, --warmup >= 0")
     torch.manual_seed(args.seed)
     config = SoundStormConfig.from_name(args.preset)
+    steps = options.level_steps(config.num_levels)
     dtype = getattr(torch, args.dtype) if args.dtype else None
     engine = CountingEngine(
         SoundStorm(config),
@@ -79,23 +91,26 @@ def main(args: argparse.Namespace) -> int:
         peak, peak_source = args.peak_tflops * 1e12, "--peak-tflops"
     else:
         peak, peak_source = peak_flops(device)
-    steps = resolve_steps(args.steps, config.num_levels)
-    print(
-        f"soundstorm bench: preset {args.preset} ({engine.model.num_parameters() / 1e6:.1f}M "
-        f"params), {device} {engine.dtype}, threads {torch.get_num_threads()}, "
-        f"compile {args.compile}, steps {steps[0]}+{len(steps) - 1}x1 = {sum(steps)} passes; "
-        f"MFU against {peak / 1e12:.2f} TFLOP/s ({peak_source})",
-        flush=True,
-    )
+    if not args.quiet:
+        print(
+            f"soundstorm bench: preset {args.preset} ({engine.model.num_parameters() / 1e6:.1f}M "
+            f"params), {device} {engine.dtype}, threads {torch.get_num_threads()}, "
+            f"compile {args.compile}, steps {schedule_text(steps)} = {sum(steps)} passes; "
+            f"MFU against {peak / 1e12:.2f} TFLOP/s ({peak_source})",
+            flush=True,
+        )
     rows = []
     for batch in args.batch:
         for frames in args.frames:
             rows.append(
-                measure_generation(engine, batch, frames, steps, args.repeats, args.warmup, peak)
+                measure_generation(
+                    engine, batch, frames, None, args.repeats, args.warmup, peak, options=options
+                )
             )
-            print(format_table(rows[-1:]).splitlines()[-1], flush=True)
+            if not args.quiet:
+                print(format_table(rows[-1:]).splitlines()[-1], flush=True)
     print(format_table(rows))
-    if args.json:
+    if args.out:
         payload = {
             "preset": args.preset,
             "config": config.to_dict(),
@@ -103,18 +118,10 @@ def main(args: argparse.Namespace) -> int:
             "dtype": str(engine.dtype),
             "threads": torch.get_num_threads(),
             "compile": args.compile,
+            "decoding": asdict(options),
             "peak_flops": peak,
             "peak_source": peak_source,
             "results": [asdict(r) for r in rows],
         }
-        _write_json(args.json, payload)
+        atomic_write_text(args.out, json.dumps(payload, indent=2))
     return 0
-
-
-def _write_json(path: str, payload: dict) -> None:
-    import os
-
-    temporary = f"{path}.tmp"
-    with open(temporary, "w") as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(temporary, path)

@@ -24,11 +24,21 @@ from pathlib import Path
 
 import torch
 
+from soundstorm.commands.options import (
+    add_decoding_arguments,
+    add_device_argument,
+    add_out_dir_argument,
+    add_quiet_argument,
+    add_seed_argument,
+    decode_options_from_args,
+    schedule_text,
+)
 from soundstorm.errors import SoundStormError
-from soundstorm.validation import require_int
+from soundstorm.validation import require_int, resolve_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``soundstorm demo`` (decoding flags: ``add_decoding_arguments``)."""
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--content", type=Path, help="audio whose words are said (default: sample)")
     what.add_argument("--text", help="text to say, through the flite front end (needs flite)")
@@ -45,17 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt-seconds", type=float, default=3.0, help="prompt length kept")
     parser.add_argument("--text-voice", default="flite-slt", help="front-end voice for --text")
     parser.add_argument("--model", type=Path, help="model directory (default: the shipped one)")
-    parser.add_argument("--out-dir", type=Path, default=Path("out/demo"))
-    parser.add_argument(
-        "--steps",
-        type=int,
-        default=None,
-        help="decoding passes of the first level (default: the model's pipeline.json, else 16)",
-    )
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
+    add_out_dir_argument(parser, "output folder (default: %(default)s)", default="out/demo")
+    add_decoding_arguments(parser)
+    add_device_argument(parser, default="cpu")
+    add_seed_argument(parser)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-eval", action="store_true", help="generate only, no evaluation")
+    add_quiet_argument(parser)
 
 
 def _inputs(args: argparse.Namespace) -> tuple[Path | None, str | None, Path]:
@@ -88,10 +94,10 @@ def main(args: argparse.Namespace) -> int:
 
     if args.prompt_seconds <= 0:
         raise SoundStormError("--prompt-seconds must be > 0")
-    if args.steps is not None and args.steps < 1:
-        raise SoundStormError("--steps must be >= 1")
-    if args.out_dir.exists() and not args.out_dir.is_dir():
-        raise SoundStormError(f"--out-dir {args.out_dir} exists and is not a folder")
+    options = decode_options_from_args(args)  # a bad value fails before anything loads
+    out = Path(args.out_dir)
+    if out.exists() and not out.is_dir():
+        raise SoundStormError(f"--out-dir {out} exists and is not a folder")
     content_path, text, prompt_path = _inputs(args)
     if not args.no_eval:
         from soundstorm.evaluate.suite import check_dependencies
@@ -105,7 +111,8 @@ def main(args: argparse.Namespace) -> int:
         model_dir = default_model_dir()
     else:
         model_dir = args.model
-    pipeline = VoicePipeline.from_directory(model_dir)
+    device = resolve_device(args.device)  # "cuda" without CUDA: one line, before any work
+    pipeline = VoicePipeline.from_directory(model_dir, device=device)
     rate = pipeline.codec.sample_rate
 
     prompt_wav, _ = load_audio(prompt_path, rate)
@@ -134,36 +141,44 @@ def main(args: argparse.Namespace) -> int:
         )
     tokenize_seconds = time.perf_counter() - start
 
-    steps = pipeline.resolve_steps(args.steps)
+    options = pipeline.recommended_options(options)  # the model's steps unless --steps
+    steps = options.level_steps(pipeline.engine.config.num_levels)
     generator = torch.Generator(pipeline.engine.device).manual_seed(args.seed)
     start = time.perf_counter()
-    codes = pipeline.generate(
-        [request], steps=steps, temperature=args.temperature, generator=generator
-    )[0]
+    codes = pipeline.generate([request], generator=generator, options=options)[0]
     token_seconds = time.perf_counter() - start
     wav = pipeline.decode(codes)
     generation_seconds = time.perf_counter() - start
     seconds = wav.shape[-1] / rate
 
-    out = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
     save_audio(out / "generated.wav", wav, rate)
     save_audio(out / "prompt.wav", prompt_wav, rate)
     if content_wav is not None:
         save_audio(out / "content.wav", content_wav, rate)
-    print(
+    say = _say_unless(args.quiet)
+    say(
         f"soundstorm demo: {seconds:.2f} s of audio in the voice of {prompt_path.name} "
         f"({pipeline.engine.model.num_parameters() / 1e6:.1f}M-parameter model, steps "
-        f"{steps[0]} + {len(steps) - 1} x 1, {torch.get_num_threads()} CPU threads)\n"
+        f"{schedule_text(steps)}, {torch.get_num_threads()} CPU threads)\n"
         f"  semantic tokens {tokenize_seconds:.2f} s; tokens {token_seconds:.2f} s + codec decode "
         f"{generation_seconds - token_seconds:.2f} s = {generation_seconds:.2f} s "
         f"({seconds / generation_seconds:.1f}x real time)\n"
-        f"  wrote {out / 'generated.wav'}",
-        file=sys.stderr,
+        f"  wrote {out / 'generated.wav'}"
     )
     if args.no_eval:
         return 0
-    return _evaluate(out, text, content_wav is not None, generation_seconds, pipeline.codec)
+    return _evaluate(out, text, content_wav is not None, generation_seconds, pipeline.codec, say)
+
+
+def _say_unless(quiet: bool):
+    """A ``print`` to stderr, or (``--quiet``) a function that prints nothing."""
+
+    def say(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr)
+
+    return say
 
 
 def _metrics(text: str | None) -> tuple[str, ...]:
@@ -173,7 +188,7 @@ def _metrics(text: str | None) -> tuple[str, ...]:
     return ALL_METRICS if text else tuple(m for m in ALL_METRICS if m != "wer")
 
 
-def _evaluate(out: Path, text: str | None, has_content: bool, seconds: float, codec) -> int:
+def _evaluate(out: Path, text: str | None, has_content: bool, seconds: float, codec, say) -> int:
     from soundstorm.evaluate.manifest import EvaluationItem
     from soundstorm.evaluate.report import markdown_table, write_report
     from soundstorm.evaluate.suite import SuiteOptions, evaluate_items
@@ -186,10 +201,10 @@ def _evaluate(out: Path, text: str | None, has_content: bool, seconds: float, co
         text=text,
         generation_seconds=seconds,
     )
-    print("soundstorm demo: evaluating (PocketSphinx, Resemblyzer, DNSMOS)...", file=sys.stderr)
+    say("soundstorm demo: evaluating (PocketSphinx, Resemblyzer, DNSMOS)...")
     report = evaluate_items([item], SuiteOptions(metrics=_metrics(text), codec=codec))
     written = write_report(report, out)
     print(markdown_table(report), end="")
     names = ", ".join(p.name for p in written)
-    print(f"soundstorm demo: wrote {names} to {out}", file=sys.stderr)
+    say(f"soundstorm demo: wrote {names} to {out}")
     return 0

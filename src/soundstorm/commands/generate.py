@@ -29,15 +29,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from soundstorm.commands.options import (
+    add_decoding_arguments,
+    add_device_argument,
+    add_out_argument,
+    add_out_dir_argument,
+    add_quiet_argument,
+    add_seed_argument,
+    decode_options_from_args,
+    progress_disabled,
+)
 from soundstorm.errors import SoundStormError
-from soundstorm.validation import resolve_device
+from soundstorm.validation import distributed_env, resolve_rank_device
 
 
 @dataclass
@@ -60,6 +69,7 @@ class Row:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``soundstorm generate`` (decoding flags: ``add_decoding_arguments``)."""
     parser.add_argument(
         "--model",
         help="voice model directory (soundstorm export) or save_pretrained directory of a "
@@ -77,18 +87,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="flite / festival voice timing the phones of --text and manifest texts",
     )
     parser.add_argument("--prompt", help="audio of the voice to use (a few seconds)")
-    parser.add_argument("--out", help="output audio file (with --content or --text)")
+    add_out_argument(parser, "output audio file (with --content or --text)", aliases=("-o",))
     parser.add_argument("--manifest", help="JSONL of requests: content or text, prompt, id, out")
-    parser.add_argument("--out-dir", help="output folder (with --manifest)")
+    add_out_dir_argument(parser, "output folder (with --manifest)")
     parser.add_argument("--prompt-seconds", type=float, default=3.0, help="prompt length to keep")
-    parser.add_argument(
-        "--steps",
-        type=int,
-        default=None,
-        help="iterations of the first level (default: the model's pipeline.json, else 16)",
-    )
-    parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--choice-temperature", type=float, default=1.0)
+    add_decoding_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument(
         "--window",
@@ -97,12 +100,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="longest single pass in frames; longer requests are generated in chunks",
     )
     parser.add_argument("--context", type=int, default=250, help="frames each chunk is prompted by")
-    parser.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when available)"
-    )
+    add_device_argument(parser)
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
-    parser.add_argument("--seed", type=int, default=0)
+    add_seed_argument(parser, "sampling (rank r of torchrun uses SEED + r)")
     parser.add_argument("--overwrite", action="store_true", help="redo existing outputs")
+    add_quiet_argument(parser)
 
 
 def read_manifest(path: Path, out_dir: Path) -> list[Row]:
@@ -174,17 +176,11 @@ def main(args: argparse.Namespace) -> int:
     from soundstorm.pipeline import VoicePipeline
     from soundstorm.semantic.text import text_voice
 
+    options = decode_options_from_args(args)  # a bad value fails before anything loads
     if not 0 < args.context < args.window:
         raise SoundStormError("need 0 < --context < --window")
-    if (
-        args.batch_size < 1
-        or (args.steps is not None and args.steps < 1)
-        or args.temperature < 0
-        or args.prompt_seconds <= 0
-    ):
-        raise SoundStormError(
-            "--batch-size and --steps must be >= 1, --temperature >= 0, --prompt-seconds > 0"
-        )
+    if args.batch_size < 1 or args.prompt_seconds <= 0:
+        raise SoundStormError("--batch-size must be >= 1, --prompt-seconds > 0")
     if args.model is None:
         from soundstorm.assets import default_model_dir
 
@@ -194,10 +190,8 @@ def main(args: argparse.Namespace) -> int:
     rows, out_dir = rows_from_args(args)
     if any(row.text is not None for row in rows):
         text_voice(args.text_voice)  # an unknown voice fails before the model loads
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    device = resolve_device(args.device)  # "cuda" without CUDA: a one-line error, exit 2
-    if world > 1 and device.type == "cuda":
-        device = resolve_device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+    rank, world, _ = distributed_env()
+    device = resolve_rank_device(args.device)  # "cuda" without CUDA: a one-line error, exit 2
     rows = rows[rank::world]
     todo = [r for r in rows if args.overwrite or not r.out.exists()]
     todo.sort(key=lambda r: r.size)  # similar lengths share a batch
@@ -208,7 +202,8 @@ def main(args: argparse.Namespace) -> int:
     generator = torch.Generator(device=device).manual_seed(args.seed + rank)
     results, audio_seconds, started = [], 0.0, time.perf_counter()
     batches = [todo[i : i + args.batch_size] for i in range(0, len(todo), args.batch_size)]
-    for batch in tqdm(batches, desc=f"generate (rank {rank})", disable=len(batches) < 2):
+    disable = True if len(batches) < 2 else progress_disabled(args)
+    for batch in tqdm(batches, desc=f"generate (rank {rank})", disable=disable):
         requests = []
         for row in batch:
             prompt, prompt_rate = load_audio(row.prompt) if row.prompt else (None, None)
@@ -235,13 +230,7 @@ def main(args: argparse.Namespace) -> int:
             requests.append(request)
         start = time.perf_counter()
         codes = pipeline.generate(
-            requests,
-            steps=args.steps,
-            temperature=args.temperature,
-            choice_temperature=args.choice_temperature,
-            generator=generator,
-            window=args.window,
-            context=args.context,
+            requests, generator=generator, window=args.window, context=args.context, options=options
         )
         tokens_seconds = time.perf_counter() - start
         for row, c in zip(batch, codes):
@@ -265,6 +254,8 @@ def main(args: argparse.Namespace) -> int:
         tmp = out_dir / f".{name}.tmp"
         tmp.write_text("".join(json.dumps(r) + "\n" for r in results))
         tmp.replace(out_dir / name)
+    if args.quiet:
+        return 0
     skipped = len(rows) - len(todo)
     speed = f", {audio_seconds / elapsed:.1f}x real time" if audio_seconds else ""
     print(

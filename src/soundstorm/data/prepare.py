@@ -35,7 +35,7 @@ from soundstorm.data.shards import (
 )
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_write_text
-from soundstorm.validation import require_int, resolve_device
+from soundstorm.validation import distributed_env, require_int, resolve_rank_device
 
 SETTINGS_NAME = "prepare.json"
 BAD_FILES_NAME = "bad_files.tsv"
@@ -49,17 +49,6 @@ class PrepareInterrupted(KeyboardInterrupt):
 
 def _log_to_stderr(message: str) -> None:
     print(f"soundstorm prepare: {message}", file=sys.stderr, flush=True)
-
-
-def distributed_rank() -> tuple[int, int]:
-    """``(RANK, WORLD_SIZE)`` from the environment (torchrun), ``(0, 1)`` when unset."""
-    try:
-        rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    except ValueError:
-        raise SoundStormError("RANK and WORLD_SIZE must be integers") from None
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise SoundStormError(f"invalid RANK={rank} / WORLD_SIZE={world_size}")
-    return rank, world_size
 
 
 def wait_for(predicate, what: str, timeout: float | None, poll: float = 1.0) -> None:
@@ -287,7 +276,8 @@ def prepare(
         num_levels: RVQ levels of a fitted embedded codec.
         codebook_size: Codebook size of a fitted embedded codec.
         fit_files: Files sampled to fit the embedded codec.
-        device: Device of a codec given by name (``"cuda"`` becomes ``cuda:$LOCAL_RANK``).
+        device: Device of a codec given by name (``"cuda"`` becomes ``cuda:$LOCAL_RANK`` under
+            torchrun; see ``soundstorm.validation.resolve_rank_device``).
         progress: Show a tqdm progress bar.
         rank: This process's rank (default: ``$RANK`` or 0).
         world_size: Number of ranks (default: ``$WORLD_SIZE`` or 1).
@@ -305,7 +295,7 @@ def prepare(
     from soundstorm.semantic.base import SemanticTokenizer
 
     started = time.monotonic()
-    env_rank, env_world = distributed_rank()
+    env_rank, env_world, _ = distributed_env()
     rank = env_rank if rank is None else rank
     world_size = env_world if world_size is None else world_size
     workers = require_int("--workers", workers, minimum=1)
@@ -313,7 +303,7 @@ def prepare(
     num_levels = require_int("--num-levels", num_levels, minimum=1)
     codebook_size = require_int("--codebook-size", codebook_size, minimum=1)
     fit_files = require_int("--fit-files", fit_files, minimum=1)
-    device = str(resolve_device(device))  # "cuda" without CUDA: a clear error, before any work
+    device = str(resolve_rank_device(device))  # no CUDA: a clear error, before any work
     if min_duration < 0:
         raise SoundStormError(f"--min-duration must be >= 0, got {min_duration}")
     # Everything that can fail on user input is checked before anything is written.
@@ -329,8 +319,6 @@ def prepare(
 
         tokenizer = load_semantic_tokenizer(semantic)
     specs = (codec, semantic)  # how worker processes rebuild the codec and the tokenizer
-    if device == "cuda" and "LOCAL_RANK" in os.environ:
-        device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
     codec, codec_path = load_named_codec(codec, device)
     out.mkdir(parents=True, exist_ok=True)
     if codec_path == str((out / FITTED_CODEC_NAME).resolve()):

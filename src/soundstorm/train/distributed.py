@@ -1,14 +1,13 @@
 """Process groups and model wrapping: one process, DDP, or FSDP.
 
 Launched by ``torchrun``, every process finds ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and
-the rendezvous address in its environment; ``init_distributed`` reads them (NCCL on GPUs,
-Gloo on CPUs). Without them the run is a single process and nothing is initialised.
+the rendezvous address in its environment; ``init_distributed`` reads them through
+``soundstorm.validation.distributed_env`` (NCCL on GPUs, Gloo on CPUs). Without them the run is a single process and nothing is initialised.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +15,7 @@ import torch.distributed as dist
 from torch import nn
 
 from soundstorm.errors import SoundStormError
-from soundstorm.validation import resolve_device
+from soundstorm.validation import distributed_env, resolve_device
 
 
 @dataclass
@@ -69,9 +68,7 @@ def init_distributed(device: str = "auto") -> DistributedContext:
         use_cuda = resolve_device(device).type == "cuda"
     except SoundStormError as error:  # e.g. "CUDA is not available on this machine (...)"
         raise SoundStormError(f"run.device={device}: {error}") from None
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    rank, world_size, local_rank = distributed_env()
     torch_device = torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
     if use_cuda:
         torch.cuda.set_device(torch_device)
