@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
 from soundstorm.errors import SoundStormError
-from soundstorm.files import default_file_mode
+from soundstorm.files import atomic_directory
 from soundstorm.validation import require_optional_int
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -65,9 +64,7 @@ def export_model(
         raise SoundStormError(f"{out_dir} exists: pass --force to replace it")
     model = load_pretrained(checkpoint, "cpu", dtype=torch.float32)
     codec_path = Path(codec)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_directory(out_dir) as temp:  # the usual modes; replaces out_dir at the end
         model.to(dtype).save_pretrained(temp)
         spec = {"codec": codec, "semantic": semantic}
         if steps is not None:
@@ -76,16 +73,4 @@ def export_model(
             shutil.copyfile(codec_path, temp / "codec.safetensors")
             spec["codec"] = "codec.safetensors"
         (temp / "pipeline.json").write_text(json.dumps(spec, indent=1) + "\n")
-        mode = (
-            default_file_mode()
-        )  # mkdtemp makes the folder private; the files get the usual modes
-        for path in temp.iterdir():
-            path.chmod(mode)
-        temp.chmod(mode | ((mode & 0o444) >> 2))  # r -> x for folders
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        temp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
     return out_dir

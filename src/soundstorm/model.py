@@ -431,9 +431,13 @@ class SoundStorm(
 
     # ------------------------------------------------------------------ persistence
     def _save_pretrained(self, save_directory: Path) -> None:
+        """Write ``model.safetensors`` atomically, with the usual file mode."""
         from safetensors.torch import save_model
 
-        save_model(self, str(Path(save_directory) / WEIGHTS_NAME))
+        from soundstorm.files import atomic_path
+
+        with atomic_path(Path(save_directory) / WEIGHTS_NAME) as temp:
+            save_model(self, str(temp))
 
     @classmethod
     def _from_pretrained(

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from soundstorm.errors import SoundStormError
+from soundstorm.files import replace_directory
 from soundstorm.train import state_files
 from soundstorm.train.distributed import DistributedContext
 
@@ -196,9 +197,7 @@ def save_checkpoint(
         state_files.write_trainer_state(tmp, trainer)
     context.barrier()
     if context.is_main:
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
+        replace_directory(tmp, final)  # flushed to disk, then renamed
         for old in list_checkpoints(output_dir)[:-keep_last]:
             shutil.rmtree(old, ignore_errors=True)
     context.barrier()

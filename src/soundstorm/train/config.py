@@ -21,6 +21,7 @@ import yaml
 
 from soundstorm.config import SoundStormConfig
 from soundstorm.errors import SoundStormError
+from soundstorm.files import atomic_write_text
 
 
 @dataclass
@@ -424,9 +425,5 @@ def load_train_config(path: str | Path | None, overrides: list[str] | None = Non
 
 
 def save_train_config(config: TrainConfig, path: str | Path) -> None:
-    """Write ``config`` as YAML (atomically: temp file then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    tmp.replace(path)
+    """Write ``config`` as YAML, atomically (``soundstorm.files.atomic_write_text``)."""
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
