@@ -73,3 +73,19 @@ def small_embedded_codec() -> EmbeddedCodec:
         return EmbeddedCodec.fit(
             wavs, 16000, num_levels=4, codebook_size=32, num_iters=8, griffin_lim_iters=8
         )
+
+
+@pytest.fixture(scope="package")
+def saved_models(tmp_path_factory) -> dict[str, str]:
+    """``{family: directory}`` of the tiny EnCodec, DAC and Mimi models (``tiny_codec_models``)
+    written with ``save_pretrained``; skipped without ``transformers``."""
+    pytest.importorskip("transformers")
+    from tiny_codec_models import tiny_models
+
+    root = tmp_path_factory.mktemp("hf_codecs")
+    paths = {}
+    with one_thread():  # tiny ops: thread contention on a busy CPU costs seconds
+        for family, model in tiny_models().items():
+            paths[family] = str(root / f"tiny-{family}")
+            model.save_pretrained(paths[family])
+    return paths

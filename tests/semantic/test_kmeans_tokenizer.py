@@ -1,4 +1,5 @@
-"""Tests of the HuBERT / w2v-BERT k-means tokenizers with tiny random models saved locally."""
+"""Tests of the HuBERT / w2v-BERT k-means tokenizers with tiny random models saved locally
+(the ``tiny_models`` fixture of ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 
 import pytest
 import torch
+from tiny_speech_models import HIDDEN
 
 from soundstorm.errors import SoundStormError
 from soundstorm.semantic import get_semantic_tokenizer
@@ -17,30 +19,6 @@ from soundstorm.semantic.kmeans_tokenizer import (
 )
 
 transformers = pytest.importorskip("transformers")
-
-HIDDEN = 16
-
-
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory) -> dict[str, str]:
-    """Randomly initialised 2-layer HuBERT and w2v-BERT 2.0 models, saved to directories."""
-    root = tmp_path_factory.mktemp("tiny_models")
-    torch.manual_seed(0)
-    small = {"hidden_size": HIDDEN, "num_hidden_layers": 2, "num_attention_heads": 2}
-    hubert = transformers.HubertConfig(
-        **small,
-        intermediate_size=32,
-        conv_dim=(16,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-    )
-    transformers.HubertModel(hubert).save_pretrained(root / "hubert")
-    w2v_bert = transformers.Wav2Vec2BertConfig(
-        **small, intermediate_size=32, conv_depthwise_kernel_size=3, output_hidden_size=HIDDEN
-    )
-    transformers.Wav2Vec2BertModel(w2v_bert).save_pretrained(root / "w2v-bert")
-    transformers.SeamlessM4TFeatureExtractor().save_pretrained(root / "w2v-bert")
-    return {"hubert": str(root / "hubert"), "w2v-bert": str(root / "w2v-bert")}
 
 
 def _speechlike(seconds: float, sample_rate: int, seed: int, batch: int = 1) -> torch.Tensor:

@@ -192,7 +192,8 @@ def fast_griffin_lim(
         num_samples: output length S.
         num_iters: iterations.
         momentum: FGLA momentum ``alpha`` (0 gives Griffin-Lim).
-        seed: seed of the random initial phase (decoding is deterministic).
+        seed: seed of the random initial phase, the same for every item (decoding is
+            deterministic and batch-invariant).
 
     Returns:
         ``[B, S]`` float audio.
@@ -205,7 +206,10 @@ def fast_griffin_lim(
         magnitude = torch.nn.functional.pad(magnitude, (0, missing))  # (B, D, N')
     window = torch.hann_window(win_length, device=magnitude.device)
     generator = torch.Generator().manual_seed(seed)
-    phase = torch.rand(magnitude.shape, generator=generator).to(magnitude.device) * (2 * math.pi)
+    # One initial phase for every item: a clip decodes the same alone or in a batch.
+    phase = torch.rand(magnitude.shape[1:], generator=generator).to(magnitude.device) * (
+        2 * math.pi
+    )
     estimate = torch.polar(magnitude, phase)  # (B, D, N) complex
     projected_previous = estimate
 
