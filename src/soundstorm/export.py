@@ -2,8 +2,10 @@
 
 The directory holds what ``soundstorm generate`` / ``soundstorm demo --model`` need and
 nothing else: ``model.safetensors`` (weights cast to 16-bit floats: half the size, loaded back
-as float32 on a CPU and bfloat16 on a GPU), ``config.json``, a copy of the codec file and
-``pipeline.json`` naming the codec and the semantic tokenizer. The command line is
+as float32 on a CPU and bfloat16 on a GPU), ``config.json``, a copy of the codec file, a copy
+of the semantic tokenizer's directory when it is a fitted one (``semantic_tokenizer/``), and
+``pipeline.json`` naming the codec and the semantic tokenizer (paths relative to the
+directory; its version follows ``soundstorm.formats``, kind ``pipeline``). The command line is
 ``soundstorm export`` (``soundstorm.commands.export``)::
 
     soundstorm export runs/default/checkpoints/step_00004000/model OUT_DIR \
@@ -23,7 +25,12 @@ import torch
 
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_directory
+from soundstorm.formats import current_version
 from soundstorm.validation import require_optional_int
+
+#: Where an exported model keeps its copies of the codec file and of a fitted tokenizer.
+CODEC_FILE = "codec.safetensors"
+TOKENIZER_DIR = "semantic_tokenizer"
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
@@ -43,7 +50,9 @@ def export_model(
         checkpoint: a ``SoundStorm.save_pretrained`` directory.
         out_dir: where to write; must not exist unless ``force``.
         codec: a codec file (copied in as ``codec.safetensors``) or a codec name (kept as is).
-        semantic: the semantic tokenizer name recorded in ``pipeline.json``.
+        semantic: a semantic tokenizer name (recorded as is in ``pipeline.json``) or the
+            directory of a fitted one (copied in as ``semantic_tokenizer/``, recorded by
+            that relative path: the model directory carries it).
         dtype: dtype of the saved weights.
         force: replace an existing ``out_dir``.
         steps: first-level decoding passes recorded in ``pipeline.json`` (None: none recorded,
@@ -70,7 +79,16 @@ def export_model(
         if steps is not None:
             spec["steps"] = steps
         if codec_path.is_file():
-            shutil.copyfile(codec_path, temp / "codec.safetensors")
-            spec["codec"] = "codec.safetensors"
+            shutil.copyfile(codec_path, temp / CODEC_FILE)
+            spec["codec"] = CODEC_FILE
+        tokenizer_path = Path(semantic).expanduser()
+        if tokenizer_path.is_dir():  # a fitted tokenizer: carried, not pointed at
+            from soundstorm.semantic.registry import read_saved_config
+
+            read_saved_config(tokenizer_path)  # a saved tokenizer this soundstorm reads
+            shutil.copytree(tokenizer_path, temp / TOKENIZER_DIR)
+            spec["semantic"] = TOKENIZER_DIR
+        if current_version("pipeline") > 1:  # version 1 files carry no version entry
+            spec["format_version"] = current_version("pipeline")
         (temp / "pipeline.json").write_text(json.dumps(spec, indent=1) + "\n")
     return out_dir

@@ -55,7 +55,12 @@ class Request:
 
 def read_pipeline_file(model_dir: str | Path) -> dict:
     """The codec / semantic names of ``model_dir/pipeline.json`` (relative paths resolved),
-    and ``steps``, the model's first-level decoding passes, when the file recommends some."""
+    and ``steps``, the model's first-level decoding passes, when the file recommends some.
+
+    Files of older versions are read (``soundstorm.formats``, kind ``pipeline``: a file
+    without ``format_version`` is version 1); a newer one is a ``FormatVersionError``."""
+    from soundstorm.formats import check_format_version
+
     path = Path(model_dir) / PIPELINE_FILE
     if not path.is_file():
         return {}
@@ -63,6 +68,9 @@ def read_pipeline_file(model_dir: str | Path) -> dict:
         spec = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise SoundStormError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(spec, dict):
+        raise SoundStormError(f"{path} is not a JSON object")
+    check_format_version(path, "pipeline", spec.get("format_version"))
     resolved = {}
     for key in ("codec", "semantic"):
         if key in spec:

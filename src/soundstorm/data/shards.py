@@ -38,10 +38,11 @@ from soundstorm.data.token_format import (
 )
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_write_text, replace_directory
+from soundstorm.formats import check_format_version, current_version
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_MAGIC = "soundstorm-shards"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = current_version("shard-manifest")
 SHARDS_DIRNAME = "shards"
 INDEX_NAME = "index.json"
 _ARRAY_NAMES = ("codes", "semantic", "offsets")
@@ -258,9 +259,13 @@ def write_manifest(root: str | os.PathLike, shards: list[tuple[str, str]], **ext
 def read_manifest(root: str | os.PathLike) -> dict:
     """Read and check ``root/manifest.json``.
 
+    Manifests of older versions are read too (``soundstorm.formats``, kind
+    ``shard-manifest``); entries added since get their defaults.
+
     Raises:
         FileNotFoundError: if ``root`` or its manifest does not exist.
-        SoundStormError: on a wrong magic / version or a malformed manifest.
+        SoundStormError: on a wrong magic or a malformed manifest.
+        FormatVersionError: a newer format version (upgrade soundstorm), or none.
     """
     root = Path(root)
     path = root / MANIFEST_NAME
@@ -276,12 +281,7 @@ def read_manifest(root: str | os.PathLike) -> dict:
         raise SoundStormError(f"{path}: not valid JSON") from None
     if not isinstance(manifest, dict) or manifest.get("magic") != MANIFEST_MAGIC:
         raise SoundStormError(f"{path}: not a soundstorm shard manifest (wrong magic)")
-    version = manifest.get("version")
-    if not isinstance(version, int) or not 1 <= version <= MANIFEST_VERSION:
-        raise SoundStormError(
-            f"{path}: manifest version {version!r} not supported (this soundstorm reads "
-            f"up to {MANIFEST_VERSION})"
-        )
+    check_format_version(path, "shard-manifest", manifest.get("version"))
     if not isinstance(manifest.get("shards"), list):
         raise SoundStormError(f"{path}: manifest has no shard list")
     required = ("codec", "semantic", "num_levels", "codebook_size", "frame_rate")

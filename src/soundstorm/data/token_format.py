@@ -20,6 +20,10 @@ its ``soundstorm`` metadata entry. A shard is a directory with ``codes.npy``,
 ``semantic.npy``, ``offsets.npy`` (memory-mappable) and ``index.json`` (the header); see
 ``soundstorm.data.shards``. Everything read is checked: magic, version, shapes, offsets and
 id ranges, each failure being a one-line ``SoundStormError``.
+
+Versions follow ``soundstorm.formats`` (kind ``token-file``): a reader takes its own version
+and older ones (header entries added since get their defaults: an utterance record without
+``source`` or ``duration`` reads as ``""`` / 0 s) and refuses newer ones in one line.
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ import numpy as np
 
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_path
+from soundstorm.formats import check_format_version, current_version
 
 MAGIC = "soundstorm-tokens"
-FORMAT_VERSION = 1
+FORMAT_VERSION = current_version("token-file")
 CODES_DTYPE = np.uint16
 SEMANTIC_DTYPE = np.int32
 OFFSETS_DTYPE = np.int64
@@ -126,18 +131,12 @@ def check_header(header: object, where: str) -> dict:
         The header.
 
     Raises:
-        SoundStormError: wrong magic, unsupported version, missing or invalid fields.
+        SoundStormError: wrong magic, missing or invalid fields.
+        FormatVersionError: a newer format version (upgrade soundstorm), or none.
     """
     if not isinstance(header, dict) or header.get("magic") != MAGIC:
         raise SoundStormError(f"{where}: not a soundstorm token file (wrong magic)")
-    version = header.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise SoundStormError(f"{where}: invalid token format version {version!r}")
-    if version > FORMAT_VERSION:
-        raise SoundStormError(
-            f"{where}: token format version {version} is newer than this soundstorm "
-            f"supports ({FORMAT_VERSION}); upgrade soundstorm"
-        )
+    check_format_version(where, "token-file", header.get("version"))
     for key, required in (("codec", _CODEC_KEYS), ("semantic", _SEMANTIC_KEYS)):
         config = header.get(key)
         missing = [k for k in required if not isinstance(config, dict) or k not in config]

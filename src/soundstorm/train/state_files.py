@@ -33,8 +33,11 @@ import numpy as np
 import torch
 
 from soundstorm.errors import SoundStormError
+from soundstorm.formats import check_format_version, current_version
 
-FORMAT_VERSION = 1
+#: Version of trainer.json and rng/rank_*.json (``soundstorm.formats``, kind ``trainer-state``):
+#: older ones are read, newer ones refused in one line.
+FORMAT_VERSION = current_version("trainer-state")
 TRAINER_JSON = "trainer.json"
 OPTIMIZER_TENSORS = "optimizer.safetensors"
 LEGACY_TRAINER = "trainer.pt"
@@ -73,7 +76,10 @@ def decode_rng_state(data: Any, where: str) -> dict[str, Any]:
 
     Raises:
         SoundStormError: a field is missing or of the wrong type (names ``where``).
+        FormatVersionError: a newer format version (upgrade soundstorm).
     """
+    if isinstance(data, dict):  # converted legacy states carry it too
+        check_format_version(where, "trainer-state", data.get("format"))
     try:
         numpy_state = data["numpy"]
         key = numpy_state["key"]
@@ -199,20 +205,17 @@ def read_trainer_state(directory: str | Path) -> dict[str, Any]:
         [...]}, "scheduler": dict, ...}``.
 
     Raises:
-        SoundStormError: damaged or malformed files, checksum mismatch, newer format.
+        SoundStormError: damaged or malformed files, checksum mismatch.
+        FormatVersionError: a newer format version (upgrade soundstorm), or none.
     """
     directory = Path(directory)
     path = directory / TRAINER_JSON
     if not path.is_file() and (directory / LEGACY_TRAINER).is_file():
         return _legacy_trainer_state(directory / LEGACY_TRAINER)
     body = _read_json(path)
+    if isinstance(body, dict):
+        check_format_version(path, "trainer-state", body.get("format"))
     try:
-        version = body["format"]
-        if not _is_int(version) or version > FORMAT_VERSION:
-            raise SoundStormError(
-                f"{path}: trainer state format {version!r} is newer than this soundstorm "
-                f"reads ({FORMAT_VERSION}); update soundstorm"
-            )
         meta = body["optimizer"]
         groups, scalars = meta["param_groups"], meta["scalars"]
         tensor_file = directory / str(meta["tensors"])
