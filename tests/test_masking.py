@@ -3,7 +3,12 @@ import math
 import pytest
 import torch
 
-from soundstorm.masking import remaining_masked, sample_training_masks
+from soundstorm.masking import (
+    remaining_masked,
+    sample_training_masks,
+    score_masked_tokens,
+    scored_positions,
+)
 
 Q = 6
 
@@ -94,3 +99,26 @@ def test_cosine_schedule():
     assert counts[-1].tolist() == [0, 0, 0]
     stacked = torch.stack(counts)
     assert (stacked[1:] <= stacked[:-1]).all(), "non-increasing"
+
+
+def test_score_masked_tokens_scores_only_the_masked_tokens_of_each_level():
+    torch.manual_seed(0)
+    B, Qs, T, K = 2, 3, 5, 7
+    codes = torch.randint(0, K, (B, Qs, T))
+    logits = torch.randn(B, T, K, dtype=torch.bfloat16)
+    masked = torch.zeros(B, Qs, T, dtype=torch.bool)
+    masked[0, 1, [1, 3]] = True
+    masked[0, 2] = True  # a finer level: masked, never scored
+    masked[1, 0, 4] = True
+    level = torch.tensor([1, 0])
+    logits[0, 3, codes[0, 1, 3]] = 50.0  # one right argmax
+    scores = score_masked_tokens(logits, codes, masked, level)
+    log_p = torch.log_softmax(logits.float(), dim=-1)
+    expected = -(
+        log_p[0, 1, codes[0, 1, 1]] + log_p[0, 3, codes[0, 1, 3]] + log_p[1, 4, codes[1, 0, 4]]
+    )
+    assert scores.loss_sum.dtype == torch.float32
+    assert torch.allclose(scores.loss_sum, expected)
+    assert scores.num_scored.tolist() == [2, 1]
+    assert scores.num_correct[0] >= 1
+    assert scored_positions(masked, level).tolist() == masked[[0, 1], [1, 0]].tolist()

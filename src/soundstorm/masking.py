@@ -1,4 +1,4 @@
-"""The paper's training masks (SoundStorm §3.3), as pure functions.
+"""The paper's training masks and the loss on them (SoundStorm §3.3), as pure functions.
 
 For each example of ``length`` frames:
 
@@ -12,13 +12,17 @@ For each example of ``length`` frames:
 
 Padding frames (``>= length``) are never masked, and at least one token is masked at ``level``
 in every example (the frame with the smallest draw is always masked), so the loss is defined.
+Step 5 is :func:`score_masked_tokens`, the one implementation of the loss: ``SoundStorm.loss``
+and the training recipe's ``MaskedTokenObjective`` both call it.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 from soundstorm.validation import (
     describe_value,
@@ -114,3 +118,59 @@ def remaining_masked(num_tokens: torch.Tensor, iteration: int, num_iterations: i
         return torch.zeros_like(num_tokens)
     ratio = math.cos(math.pi / 2 * (iteration + 1) / num_iterations)
     return torch.floor(num_tokens.to(torch.float64) * ratio).long()
+
+
+class MaskedTokenScores(NamedTuple):
+    """The loss terms of a batch (see :func:`score_masked_tokens`).
+
+    Attributes:
+        loss_sum: float32 scalar, the cross-entropy summed over the scored tokens.
+        num_scored: ``LongTensor[B]``, scored tokens (masked at the example's level).
+        num_correct: ``LongTensor[B]``, scored tokens whose argmax prediction is right.
+    """
+
+    loss_sum: torch.Tensor
+    num_scored: torch.Tensor
+    num_correct: torch.Tensor
+
+
+def scored_positions(masked: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
+    """The tokens the loss is computed on: the masked frames of each example's level.
+
+    Args:
+        masked: ``BoolTensor[B, Q, T]``.
+        level: ``LongTensor[B]``, 0-based.
+
+    Returns:
+        ``BoolTensor[B, T]``.
+    """
+    batch = torch.arange(masked.shape[0], device=masked.device)
+    return masked[batch, level]
+
+
+def score_masked_tokens(
+    logits: torch.Tensor, codes: torch.Tensor, masked: torch.Tensor, level: torch.Tensor
+) -> MaskedTokenScores:
+    """The paper's loss (SoundStorm §3.3, step 5): cross-entropy of head ``level`` on the
+    masked tokens of ``level``, as a sum, with the counts a recipe logs.
+
+    The cross-entropy is computed in float32 whatever the logits' dtype. Dividing
+    ``loss_sum`` by ``num_scored.sum()`` gives the mean over the batch (``SoundStorm.loss``);
+    a distributed recipe divides by the count over every rank and micro-batch instead.
+
+    Args:
+        logits: ``[B, T, K]``, the output of each example's level head (fed the masked codes).
+        codes: ``LongTensor[B, Q, T]``, ground truth in ``[0, K)``.
+        masked: ``BoolTensor[B, Q, T]``, the training mask (``sample_training_masks``).
+        level: ``LongTensor[B]``, the level trained in each example (0-based).
+
+    Returns:
+        ``MaskedTokenScores(loss_sum, num_scored, num_correct)``.
+    """
+    batch = torch.arange(codes.shape[0], device=codes.device)
+    target = codes[batch, level]  # (B, T)
+    scored = scored_positions(masked, level)  # (B, T)
+    token_loss = F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")
+    loss_sum = (token_loss * scored).sum()
+    num_correct = ((logits.argmax(dim=-1) == target) & scored).sum(dim=-1)
+    return MaskedTokenScores(loss_sum, scored.sum(dim=-1), num_correct)

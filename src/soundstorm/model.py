@@ -20,7 +20,7 @@ from torch import nn
 
 from soundstorm.config import SoundStormConfig
 from soundstorm.decoding import UNSET, DecodeOptions, generate_tokens
-from soundstorm.masking import sample_training_masks
+from soundstorm.masking import sample_training_masks, score_masked_tokens
 from soundstorm.modules import ConformerBlock, rotary_tables
 from soundstorm.validation import describe_value, is_integer_tensor, require_int, resolve_device
 
@@ -312,14 +312,9 @@ class SoundStorm(
         masked, level, _ = sample_training_masks(Q, lengths, generator, num_frames=T)
         inputs = codes.masked_fill(masked, self.config.mask_id)
         logits = self.logits(self.hidden_states(inputs, cond, lengths), level)  # (B, T, K)
-        batch = torch.arange(B, device=codes.device)
-        target = codes[batch, level]  # (B, T)
-        scored = masked[batch, level]  # (B, T)
-        token_loss = F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")
-        num_masked = scored.sum(dim=-1)
-        loss = (token_loss * scored).sum() / num_masked.sum()
-        num_correct = ((logits.argmax(dim=-1) == target) & scored).sum(dim=-1)
-        return LossOutput(loss, level, num_masked, num_correct)
+        scores = score_masked_tokens(logits, codes, masked, level)
+        loss = scores.loss_sum / scores.num_scored.sum()
+        return LossOutput(loss, level, scores.num_scored, scores.num_correct)
 
     def loss(
         self,

@@ -4,7 +4,8 @@
 pipeline (a pure function of seed, epoch and utterance), so that the masks do not depend on
 the rank, the micro-batch or the resume point. This module applies them: replace the masked
 tokens by the mask id, run the head of each example's level, and score the masked tokens of
-that level (the paper's loss, SoundStorm §3.3).
+that level with ``soundstorm.masking.score_masked_tokens`` (the paper's loss, SoundStorm §3.3,
+the same function ``SoundStorm.loss`` calls).
 
 The loss is returned as a *sum* over scored tokens; the recipe divides it by the number of
 scored tokens in the whole global batch (all micro-batches, all ranks), so one optimizer
@@ -14,8 +15,9 @@ step averages over the same tokens whatever the number of ranks or accumulation 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from soundstorm.masking import score_masked_tokens, scored_positions
 
 
 class MaskedTokenObjective(nn.Module):
@@ -55,18 +57,13 @@ class MaskedTokenObjective(nn.Module):
             over scored tokens; ``LongTensor[Q]`` argmax-correct scored tokens per level;
             ``LongTensor[Q]`` scored tokens per level.
         """
-        batch = torch.arange(codes.shape[0], device=codes.device)
         inputs = codes.masked_fill(masked, self.mask_id)  # (B, Q, T)
         logits = self.model(inputs, cond, lengths, level=level, validate=False)  # (B, T, K)
-        target = codes[batch, level]  # (B, T)
-        scored = masked[batch, level]  # (B, T)
-        token_loss = F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")
-        loss_sum = (token_loss * scored).sum()
-        correct = ((logits.argmax(dim=-1) == target) & scored).sum(dim=-1)  # (B,)
+        scores = score_masked_tokens(logits, codes, masked, level)
         per_level = torch.zeros(2, self.num_levels, dtype=torch.long, device=codes.device)
-        per_level[0].scatter_add_(0, level, correct)
-        per_level[1].scatter_add_(0, level, scored.sum(dim=-1))
-        return loss_sum, per_level[0], per_level[1]
+        per_level[0].scatter_add_(0, level, scores.num_correct)
+        per_level[1].scatter_add_(0, level, scores.num_scored)
+        return scores.loss_sum, per_level[0], per_level[1]
 
 
 def count_scored_tokens(masked: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
@@ -75,8 +72,7 @@ def count_scored_tokens(masked: torch.Tensor, level: torch.Tensor) -> torch.Tens
     Args:
         masked: ``BoolTensor[B, Q, T]``. level: ``LongTensor[B]``.
     """
-    batch = torch.arange(masked.shape[0], device=masked.device)
-    return masked[batch, level].sum()
+    return scored_positions(masked, level).sum()
 
 
 @torch.no_grad()
