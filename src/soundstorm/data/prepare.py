@@ -72,10 +72,11 @@ def load_named_codec(codec, device: str = "cpu"):
         return None, None
     if isinstance(codec, Codec):
         return codec, getattr(codec, "name", None)
-    from soundstorm.data.encoding import load_codec
+    from soundstorm.codecs import get_codec
 
     path = Path(codec).expanduser()
-    return load_codec(str(codec), device), str(path.resolve()) if path.exists() else str(codec)
+    codec_path = str(path.resolve()) if path.exists() else str(codec)
+    return get_codec(str(codec), device=device), codec_path
 
 
 def fitted_codec(inputs, out_dir: Path, rank: int, options: dict, timeout: float | None):
@@ -87,7 +88,7 @@ def fitted_codec(inputs, out_dir: Path, rank: int, options: dict, timeout: float
     Returns:
         ``(codec, codec_path)`` with ``codec_path`` relative to ``out_dir``.
     """
-    from soundstorm.data.encoding import load_codec
+    from soundstorm.codecs import get_codec
 
     path = out_dir / FITTED_CODEC_NAME
     if not path.exists():
@@ -97,7 +98,7 @@ def fitted_codec(inputs, out_dir: Path, rank: int, options: dict, timeout: float
             fit_embedded_codec(inputs, path, **options)
         else:
             wait_for(path.exists, f"rank 0 to fit {path}", timeout)
-    return load_codec(str(path)), FITTED_CODEC_NAME
+    return get_codec(str(path)), FITTED_CODEC_NAME
 
 
 def check_settings(out_dir: Path, settings: dict) -> None:
@@ -137,28 +138,27 @@ def shard_is_done(directory: Path, fingerprint: str) -> bool:
 
 
 def codec_file_digest(path: str | os.PathLike | None) -> str | None:
-    """SHA-1 of a codec file's content, ``None`` when ``path`` is not a file.
+    """Digest of the codec saved in a file (``Codec.content_digest``); ``None`` when ``path``
+    is not a file. ``prepare`` resumes only with a codec of the same digest.
 
-    A ``.safetensors`` file is hashed by its sorted metadata and tensors rather than its
-    bytes: safetensors writes metadata keys in no fixed order, so two saves of the same
-    codec can differ byte-wise.
+    The codec's settings and tensors are hashed, never the file's bytes: safetensors writes
+    metadata keys in no fixed order, and re-saving a codec (by this or a later soundstorm,
+    whatever format version it writes) must keep its digest. A file that is no codec, or a
+    codec kind without a content digest, is hashed by its bytes.
     """
     import hashlib
-    import json
+
+    from soundstorm.codecs import get_codec
 
     if path is None or not Path(path).is_file():
         return None
+    try:
+        content = get_codec(path).content_digest()
+    except SoundStormError:
+        content = None
+    if content is not None:
+        return content
     digest = hashlib.sha1()
-    if str(path).endswith(".safetensors"):
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="numpy") as handle:
-            digest.update(json.dumps(handle.metadata() or {}, sort_keys=True).encode())
-            for key in sorted(handle.keys()):
-                array = handle.get_tensor(key)
-                digest.update(f"{key}:{array.dtype}:{array.shape}".encode())
-                digest.update(array.tobytes())
-        return digest.hexdigest()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
