@@ -1,4 +1,4 @@
-"""``soundstorm semantic``: fit a HuBERT / w2v-BERT k-means tokenizer, or tokenize audio.
+"""``soundstorm semantic``: fit a features + k-means tokenizer, or tokenize audio.
 
 Usage::
 
@@ -6,6 +6,7 @@ Usage::
     soundstorm semantic fit AUDIO_DIR_OR_MANIFEST runs/hubert_l6_k500 \\
         --kind hubert --model facebook/hubert-base-ls960 --layer 6 --clusters 500
 
+    # --kind is any registered feature extractor (soundstorm.semantic.registry)
     # the saved directory is then a tokenizer name everywhere (prepare, generate ...)
     soundstorm semantic tokenize speech.wav --tokenizer runs/hubert_l6_k500
     soundstorm semantic tokenize speech.wav              # embedded default: phone ids
@@ -21,12 +22,16 @@ from soundstorm.validation import resolve_device
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``fit`` and ``tokenize`` actions to ``parser``."""
+    from soundstorm.semantic.registry import feature_extractor_kinds
+
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     fit = actions.add_parser("fit", help="fit k-means on a hidden layer of a speech model")
     fit.add_argument("source", help="folder of audio files (recursive) or a manifest")
     fit.add_argument("out_dir", help="directory to save the tokenizer into")
-    fit.add_argument("--kind", choices=("hubert", "w2v-bert"), default="hubert")
+    fit.add_argument(
+        "--kind", choices=feature_extractor_kinds(), default="hubert", help="feature extractor"
+    )
     fit.add_argument("--model", required=True, help="local directory or hub id of the model")
     fit.add_argument("--layer", type=int, required=True, help="hidden layer to quantise")
     fit.add_argument("--clusters", type=int, default=500, help="number of k-means ids")
@@ -50,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _fit(args: argparse.Namespace) -> int:
     from soundstorm.audio import load_audio
     from soundstorm.data.inputs import list_inputs
-    from soundstorm.semantic.kmeans_tokenizer import KMEANS_TOKENIZERS
+    from soundstorm.semantic.features_kmeans import fit_tokenizer
 
     if args.clusters < 1:
         raise SoundStormError(f"--clusters must be >= 1, got {args.clusters}")
@@ -63,11 +68,11 @@ def _fit(args: argparse.Namespace) -> int:
         wav = wav[:, : int((args.max_seconds - seconds) * 16000)]
         clips.append(wav)
         seconds += wav.shape[-1] / 16000
-    tokenizer = KMEANS_TOKENIZERS[args.kind].fit(
-        args.model,
+    tokenizer = fit_tokenizer(
+        args.kind,
+        {"model_name_or_path": args.model, "layer": args.layer},
         clips,
         16000,
-        layer=args.layer,
         num_clusters=args.clusters,
         device=device,
         num_iters=args.iters,

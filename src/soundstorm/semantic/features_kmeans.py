@@ -334,3 +334,36 @@ class FeaturesKMeansTokenizer(SemanticTokenizer):
         if not issubclass(tokenizer_class, cls):
             tokenizer_class = cls
         return tokenizer_class.from_parts(extractor, kmeans, chunk_seconds)
+
+
+def fit_tokenizer(
+    kind: str,
+    settings: dict,
+    wavs: torch.Tensor | Iterable[torch.Tensor],
+    sample_rate: int,
+    num_clusters: int,
+    device: str | torch.device = "cpu",
+    num_iters: int = 50,
+    max_frames: int | None = 200_000,
+    seed: int = 0,
+) -> FeaturesKMeansTokenizer:
+    """Fit features + k-means on the registered extractor ``kind`` (``soundstorm semantic fit``).
+
+    Args:
+        kind: A registered feature-extractor kind (``feature_extractor_kinds()``).
+        settings: The extractor's settings, as in its ``config_dict()`` (the ``transformers``
+            ones: ``model_name_or_path`` and ``layer``).
+        wavs, sample_rate, num_clusters, num_iters, max_frames, seed: See ``fit_kmeans``.
+        device: Torch device of the extractor.
+
+    Returns:
+        The fitted tokenizer, an instance of the class registered for ``kind``.
+
+    Raises:
+        SoundStormError: unknown kind, settings the extractor cannot use, too little audio.
+    """
+    from soundstorm.semantic.registry import feature_extractor_entry
+
+    entry = feature_extractor_entry(kind)
+    tokenizer = entry.tokenizer_class().from_parts(entry.build(settings, device=device))
+    return tokenizer.fit_kmeans(wavs, sample_rate, num_clusters, num_iters, max_frames, seed)

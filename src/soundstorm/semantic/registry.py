@@ -174,6 +174,11 @@ def saved_kinds() -> dict[str, SavedKindEntry]:
     return dict(_SAVED)
 
 
+def feature_extractor_kinds() -> list[str]:
+    """The registered feature-extractor kinds (``soundstorm semantic fit --kind``)."""
+    return list(_EXTRACTORS)
+
+
 def feature_extractor_entry(kind: str) -> ExtractorEntry:
     """The registered extractor of ``kind``.
 
