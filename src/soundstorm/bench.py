@@ -11,8 +11,8 @@ warm-up seconds (first call, compilation included) apart from the steady-state m
 ``--repeats`` timed calls, the real-time factor (50 frames/s codec audio), frames/s,
 forward passes/s, estimated model FLOPs utilisation (MFU) and peak memory.
 
-FLOPs per pass are ``SoundStorm.flops_per_forward`` (2 x non-embedding parameters with one
-head, per frame, plus attention). The peak used for MFU: ``--peak-tflops``; else the datasheet
+FLOPs per pass are ``SoundStorm.flops_per_forward`` (``soundstorm.flops.forward_flops``: 2 x
+non-embedding parameters with one head, per frame, plus attention). The peak used for MFU: ``--peak-tflops``; else the datasheet
 figure of a known GPU (bf16 dense); else (CPU) a measured fp32 matmul rate on the same threads,
 so CPU MFU reads "fraction of what this machine's GEMM reaches".
 """
@@ -28,14 +28,12 @@ from dataclasses import dataclass, field
 import torch
 
 from soundstorm.decoding import DecodeOptions
+from soundstorm.flops import guess_peak_flops
 from soundstorm.inference import GenerationEngine
 from soundstorm.model import SoundStorm
 from soundstorm.validation import require_int
 
 CODEC_FRAME_RATE = 50.0  # frames per second of audio (SoundStream / EnCodec 24 kHz)
-
-# Dense bf16 tensor-core peaks, FLOP/s, by a substring of torch.cuda.get_device_name().
-GPU_PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
 
 
 @dataclass
@@ -61,12 +59,13 @@ class GenerationMeasurement:
 
 
 def peak_flops(device: torch.device, threads: int | None = None) -> tuple[float, str]:
-    """The FLOP/s that MFU is measured against, and where the figure comes from."""
+    """The FLOP/s that MFU is measured against, and where the figure comes from: the datasheet
+    figure of a known GPU (``soundstorm.flops.PEAK_BF16_FLOPS``), else a measured matmul rate."""
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
-        for key, value in GPU_PEAK_FLOPS.items():
-            if key in name:
-                return value, f"{name} bf16 dense datasheet"
+        datasheet = guess_peak_flops(device)
+        if datasheet > 0:
+            return datasheet, f"{name} bf16 dense datasheet"
         return measured_matmul_flops(device, torch.bfloat16), f"{name} measured bf16 matmul"
     return measured_matmul_flops(device, torch.float32), "fp32 1024^3 matmul, CPU time"
 

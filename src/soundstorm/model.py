@@ -414,15 +414,15 @@ class SoundStorm(
         """Approximate FLOPs of one forward pass of one example of ``num_frames`` frames.
 
         2 x (non-embedding parameters) per frame for the matrix products, plus attention
-        (4 x T^2 x D per layer); with ``level_only`` only one head is counted.
+        (4 x T^2 x D per layer); with ``level_only`` only one head (weights and bias) is
+        counted. The formula is ``soundstorm.flops.forward_flops``'s.
+
+        Raises:
+            ValueError: ``num_frames`` is not an integer ``>= 0``.
         """
-        cfg = self.config
-        num_frames = require_int("num_frames", num_frames, minimum=0)
-        params = self.num_parameters(exclude_embeddings=True)
-        head = cfg.codebook_size * cfg.dim
-        if level_only:
-            params -= (cfg.num_levels - 1) * head
-        return 2.0 * params * num_frames + 4.0 * cfg.depth * num_frames**2 * cfg.dim
+        from soundstorm.flops import forward_flops
+
+        return forward_flops(self, num_frames, level_only)
 
     # ------------------------------------------------------------------ persistence
     def _save_pretrained(self, save_directory: Path) -> None:

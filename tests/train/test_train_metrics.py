@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from soundstorm import SoundStorm, SoundStormConfig
-from soundstorm.train.metrics import MetricsLogger, spectrogram_image, training_flops_per_frame
+from soundstorm.flops import training_flops_per_frame
+from soundstorm.train.metrics import MetricsLogger, spectrogram_image
 
 
 def test_training_flops_count_one_head_and_no_embeddings():

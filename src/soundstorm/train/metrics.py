@@ -1,5 +1,8 @@
 """Training metrics: TensorBoard scalars/audio/images, progress bar, throughput and MFU.
 
+The FLOP count per frame and the device peak that MFU divides come from ``soundstorm.flops``
+(``training_flops_per_frame``, ``guess_peak_flops``), shared with ``soundstorm bench``.
+
 Only rank 0 writes. TensorBoard is optional (``pip install soundstorm[train]``): without it
 the scalars still reach the progress bar and the text log.
 """
@@ -17,39 +20,6 @@ import torch
 from soundstorm.dependencies import install_command
 
 logger = logging.getLogger("soundstorm.train")
-
-# Dense bf16 peak FLOP/s per device (no sparsity), matched against torch.cuda.get_device_name.
-PEAK_BF16_FLOPS = {
-    "H200": 989e12,
-    "H100": 989e12,
-    "GH200": 989e12,
-    "A100": 312e12,
-    "L40S": 362e12,
-    "A10G": 70e12,
-    "L4": 121e12,
-    "RTX 4090": 165e12,
-    "RTX 3090": 71e12,
-}
-
-
-def guess_peak_flops(device: torch.device) -> float:
-    """Peak bf16 FLOP/s of ``device`` from its name, or 0 when unknown (CPU included)."""
-    if device.type != "cuda":
-        return 0.0
-    name = torch.cuda.get_device_name(device)
-    for key, flops in PEAK_BF16_FLOPS.items():
-        if key in name:
-            return flops
-    return 0.0
-
-
-def training_flops_per_frame(model: torch.nn.Module) -> float:
-    """``6 x N``: forward and backward FLOPs per frame, N the parameters a training frame
-    uses (no embedding tables, one output head)."""
-    config = model.config
-    params = sum(p.numel() for name, p in model.named_parameters() if "embedding" not in name)
-    params -= (config.num_levels - 1) * (config.codebook_size * (config.dim + 1))
-    return 6.0 * params
 
 
 def spectrogram_image(wav: torch.Tensor, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:

@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from soundstorm.errors import SoundStormError
+from soundstorm.flops import guess_peak_flops, training_flops_per_frame
 from soundstorm.model import SoundStorm
 from soundstorm.train import checkpoint as ckpt
 from soundstorm.train.budget import CURVE_FILE, LearningCurve, TrainBudget
@@ -53,12 +54,7 @@ from soundstorm.train.distributed import (
     no_gradient_sync,
     wrap_model,
 )
-from soundstorm.train.metrics import (
-    MetricsLogger,
-    MetricsWindow,
-    guess_peak_flops,
-    training_flops_per_frame,
-)
+from soundstorm.train.metrics import MetricsLogger, MetricsWindow
 from soundstorm.train.objective import (
     MaskedTokenObjective,
     count_scored_tokens,
