@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from soundstorm.commands.options import add_quiet_argument, add_seed_argument
 from soundstorm.corpus.build import build_corpus
 from soundstorm.corpus.text import WORDNET_DIR
 from soundstorm.corpus.voices import DEFAULT_HELD_OUT, VOICES, missing_requirements
@@ -44,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, default=min(4, os.cpu_count() or 1), help="synthesis processes"
     )
-    parser.add_argument("--seed", type=int, default=0, help="sentence and voice selection seed")
+    add_seed_argument(parser, "the sentence and voice selection")
     parser.add_argument("--valid-fraction", type=float, default=0.05)
     parser.add_argument("--test-fraction", type=float, default=0.05)
     parser.add_argument("--min-words", type=int, default=5)
@@ -53,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-install", action="store_true", help="never apt-get install missing synthesisers"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet_argument(parser, "--no-progress")
     parser.add_argument("--list-voices", action="store_true", help="list voices and exit")
 
 
@@ -99,8 +100,10 @@ def main(args: argparse.Namespace) -> int:
         max_words=args.max_words,
         wordnet_dir=args.wordnet_dir,
         install=not args.no_install,
-        progress=not args.no_progress,
+        progress=not args.quiet,
     )
+    if args.quiet:
+        return 0
     print(f"corpus: {summary['num_utterances']} utterances, {summary['hours']} h in {args.out_dir}")
     for split, row in summary["splits"].items():
         print(

@@ -2,11 +2,12 @@
 
 Run it::
 
-    soundstorm encode a.wav b.flac -o ab.tokens --codec data/tokens/codec.safetensors
-    soundstorm decode ab.tokens -o decoded/          # back to audio (one file per utterance)
+    soundstorm encode a.wav b.flac --out ab.tokens --codec data/tokens/codec.safetensors
+    soundstorm decode ab.tokens --out-dir decoded/     # back to audio (one file per utterance)
 
 The token file is the versioned format of ``soundstorm.data.token_format``; it records the
 codec and tokenizer configs, and where the codec came from, so ``decode`` needs no option.
+The library function is ``soundstorm.data.token_files.encode_files``.
 """
 
 from __future__ import annotations
@@ -14,18 +15,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from soundstorm.commands.options import (
+    add_device_argument,
+    add_out_argument,
+    add_quiet_argument,
+    progress_disabled,
+)
 from soundstorm.data.token_files import encode_files
+from soundstorm.validation import resolve_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``soundstorm encode``."""
     parser.add_argument("audio", nargs="+", metavar="AUDIO", help="audio files to encode")
-    parser.add_argument(
-        "-o",
-        "--output",
+    add_out_argument(
+        parser,
+        "token file to write (e.g. out.tokens)",
         required=True,
+        aliases=("-o", "--output"),
         metavar="TOKENS_FILE",
-        help="token file to write (e.g. out.tokens)",
     )
     parser.add_argument(
         "--codec",
@@ -40,19 +48,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="semantic tokenizer name or saved directory (default: %(default)s)",
     )
+    add_device_argument(parser, default="cpu", what="a neural codec")
+    add_quiet_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``soundstorm encode``; returns the exit status."""
-    from soundstorm.data.encoding import load_codec, load_semantic_tokenizer
+    from soundstorm.codecs import get_codec
+    from soundstorm.semantic import get_semantic_tokenizer
 
     for path in args.audio:
         if not Path(path).is_file():
             raise FileNotFoundError(f"audio file not found: {path}")
-    codec = load_codec(args.codec)
-    tokenizer = load_semantic_tokenizer(args.semantic)
+    device = str(resolve_device(args.device))  # "cuda" without CUDA: one line, exit 2
+    codec = get_codec(args.codec, device=device)
+    tokenizer = get_semantic_tokenizer(args.semantic)
     codec_path = Path(args.codec).expanduser()
     codec_source = str(codec_path.resolve()) if codec_path.exists() else args.codec
-    output = encode_files(args.audio, args.output, codec, tokenizer, codec_source, args.semantic)
-    print(f"wrote {len(args.audio)} utterance(s) to {output}")
+    progress = False if progress_disabled(args) else None
+    output = encode_files(
+        args.audio, args.out, codec, tokenizer, codec_source, args.semantic, progress=progress
+    )
+    if not args.quiet:
+        print(f"wrote {len(args.audio)} utterance(s) to {output}")
     return 0

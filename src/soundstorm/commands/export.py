@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from soundstorm.commands.options import add_quiet_argument
 from soundstorm.export import DTYPES, export_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``soundstorm export``."""
     parser.add_argument("checkpoint", type=Path, help="a save_pretrained model directory")
     parser.add_argument("out_dir", type=Path, help="the voice model directory to write")
     parser.add_argument(
@@ -30,9 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--steps", type=int, help="recommended first-level decoding passes, kept in pipeline.json"
     )
     parser.add_argument("--force", action="store_true", help="replace an existing OUT_DIR")
+    add_quiet_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:
+    """Write the voice model directory; print its size; return 0."""
     out = export_model(
         args.checkpoint,
         args.out_dir,
@@ -42,6 +46,8 @@ def main(args: argparse.Namespace) -> int:
         args.force,
         args.steps,
     )
+    if args.quiet:
+        return 0
     size = sum(p.stat().st_size for p in out.iterdir()) / 1e6
     print(f"soundstorm export: wrote {out} ({size:.1f} MB)")
     return 0

@@ -46,6 +46,7 @@ from soundstorm.commands.options import (
     progress_disabled,
 )
 from soundstorm.errors import SoundStormError
+from soundstorm.files import atomic_write_text
 from soundstorm.validation import distributed_env, resolve_rank_device
 
 
@@ -144,6 +145,7 @@ def read_manifest(path: Path, out_dir: Path) -> list[Row]:
 
 
 def rows_from_args(args: argparse.Namespace) -> tuple[list[Row], Path]:
+    """The requests of the command line (one, or a manifest's) and the output folder."""
     given = [flag for flag in ("content", "text", "manifest") if getattr(args, flag) is not None]
     if len(given) != 1:
         raise SoundStormError(
@@ -170,6 +172,7 @@ def rows_from_args(args: argparse.Namespace) -> tuple[list[Row], Path]:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Generate every request not done yet; write audio (and generated*.jsonl); return 0."""
     from tqdm import tqdm
 
     from soundstorm.audio import load_audio, save_audio
@@ -251,9 +254,7 @@ def main(args: argparse.Namespace) -> int:
     if len(rows) > 1 or world > 1:
         name = "generated.jsonl" if world == 1 else f"generated.rank{rank}.jsonl"
         out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = out_dir / f".{name}.tmp"
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in results))
-        tmp.replace(out_dir / name)
+        atomic_write_text(out_dir / name, "".join(json.dumps(r) + "\n" for r in results))
     if args.quiet:
         return 0
     skipped = len(rows) - len(todo)

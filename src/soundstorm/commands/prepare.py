@@ -17,6 +17,7 @@ import argparse
 import os
 from pathlib import Path
 
+from soundstorm.commands.options import add_device_argument, add_quiet_argument
 from soundstorm.data.prepare import (
     BAD_FILES_NAME,
     FITTED_CODEC_NAME,
@@ -88,13 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=200,
         help="files sampled to fit the embedded codec (default: %(default)s)",
     )
-    parser.add_argument(
-        "--device",
-        default="cpu",
-        help="device of a neural codec (cpu, cuda; under torchrun cuda means "
-        "cuda:$LOCAL_RANK) (default: %(default)s)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_device_argument(parser, default="cpu", what="a neural codec")
+    add_quiet_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 
+from soundstorm.commands.options import add_device_argument, add_quiet_argument, add_seed_argument
 from soundstorm.errors import SoundStormError
 from soundstorm.validation import resolve_device
 
@@ -38,11 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument(
         "--max-seconds", type=float, default=3600.0, help="use at most this much audio"
     )
-    fit.add_argument(
-        "--device", default="cpu", help="torch device of the speech model (cpu, cuda, auto)"
-    )
+    add_device_argument(fit, default="cpu", what="the speech model")
     fit.add_argument("--iters", type=int, default=50, help="maximum k-means iterations")
-    fit.add_argument("--seed", type=int, default=0)
+    add_seed_argument(fit, "the k-means initialisation")
+    add_quiet_argument(fit)
 
     tokenize = actions.add_parser("tokenize", help="print the semantic tokens of audio files")
     tokenize.add_argument("audio", nargs="+", help="audio files")
@@ -79,6 +79,8 @@ def _fit(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     out = tokenizer.save(args.out_dir)
+    if args.quiet:
+        return 0
     print(
         f"fitted {args.clusters} clusters on layer {args.layer} of {args.model} "
         f"({len(clips)} files, {seconds:.0f} s of audio) -> {out}"

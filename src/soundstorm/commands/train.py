@@ -7,15 +7,19 @@ Examples::
         data.train_dir=shards/train run.output_dir=runs/paper
     soundstorm train configs/paper.yaml data.train_dir=shards/train --max-steps 50  # benchmark
     soundstorm train configs/gpu.yaml data.train_dir=shards --max-minutes 6 export.dir=out/voice
+
+Every option sets a config field (``--out-dir`` is ``run.output_dir``, ``--device`` is
+``run.device``, ``--seed`` is ``run.seed``); the recipe is ``soundstorm.train.TrainRecipe``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 
+from soundstorm.commands.options import add_out_dir_argument
 from soundstorm.train.config import load_train_config
+from soundstorm.validation import distributed_env
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +48,23 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         help="wall-clock budget of this run (run.max_minutes): stop after the step that ends "
         "past it, checkpoint (and export with export.dir=DIR)",
     )
-    parser.add_argument("--output-dir", default=None, help="run directory (run.output_dir)")
+    add_out_dir_argument(parser, "run directory (run.output_dir)", aliases=("--output-dir",))
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="auto, cpu or cuda (run.device; under torchrun cuda means cuda:$LOCAL_RANK)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the data order, crops, masks and initialisation (run.seed)",
+    )
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar (log.progress=false) and warnings only in the log",
+    )
     parser.add_argument(
         "--print-config", action="store_true", help="print the resolved config and exit"
     )
@@ -68,7 +88,7 @@ def _split_options(args: argparse.Namespace) -> list[str]:
     _add_options(late)
     options, overrides = late.parse_known_args(list(args.overrides))
     for name, value in vars(options).items():
-        if value not in (None, False):
+        if value is not None and value is not False:  # 0 (--seed 0) is a value
             setattr(args, name, value)
     if args.resume is not None and "=" in args.resume:  # "--resume key=value": not a path
         overrides.append(args.resume)
@@ -92,16 +112,22 @@ def main(args: argparse.Namespace) -> int:
         overrides.append(f"run.max_steps={args.max_steps}")
     if args.max_minutes is not None:
         overrides.append(f"run.max_minutes={args.max_minutes}")
-    if args.output_dir is not None:
-        overrides.append(f"run.output_dir={args.output_dir}")
+    if args.out_dir is not None:
+        overrides.append(f"run.output_dir={args.out_dir}")
+    if args.device is not None:
+        overrides.append(f"run.device={args.device}")
+    if args.seed is not None:
+        overrides.append(f"run.seed={args.seed}")
+    if args.quiet:
+        overrides.append("log.progress=false")
     config = load_train_config(args.config, overrides)
     if args.print_config:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
 
-    rank = int(os.environ.get("RANK", "0"))
+    rank, _, _ = distributed_env()
     logging.basicConfig(
-        level=logging.INFO if rank == 0 else logging.WARNING,
+        level=logging.INFO if rank == 0 and not args.quiet else logging.WARNING,
         format=f"%(asctime)s [rank {rank}] %(message)s",
         datefmt="%H:%M:%S",
     )

@@ -24,6 +24,7 @@ def encode_files(
     tokenizer,
     codec_source: str,
     semantic_source: str,
+    progress: bool | None = False,
 ) -> Path:
     """Encode audio files into one token file.
 
@@ -34,6 +35,7 @@ def encode_files(
         tokenizer: A ``SemanticTokenizer``.
         codec_source: Name or absolute path of the codec, recorded for ``decode``.
         semantic_source: Name or path of the semantic tokenizer, recorded in the header.
+        progress: Show a tqdm bar over the files (None: only on a terminal).
 
     Returns:
         The token file path.
@@ -41,6 +43,8 @@ def encode_files(
     Raises:
         SoundStormError: unreadable audio, duplicate stems, or an output that is a folder.
     """
+    from tqdm import tqdm
+
     from soundstorm.data.encoding import encode_file
     from soundstorm.data.inputs import AudioInput
     from soundstorm.data.token_format import save_tokens
@@ -57,7 +61,9 @@ def encode_files(
             raise SoundStormError(f"two inputs share the name {path.stem!r}; rename one")
         seen.add(path.stem)
         items.append(AudioInput(path.stem, str(path.resolve())))
-    utterances = [encode_file(codec, tokenizer, item) for item in items]
+    disable = None if progress is None else not progress  # None: tqdm shows it on a terminal
+    bar = tqdm(items, desc="encode", unit="file", disable=disable)
+    utterances = [encode_file(codec, tokenizer, item) for item in bar]
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:  # e.g. a file where a folder of the path should be
@@ -84,7 +90,13 @@ def check_codec_matches(codec, recorded: dict) -> None:
 
 
 def decode_file(
-    tokens_path: str | os.PathLike, output: str | os.PathLike, codec=None, levels: int | None = None
+    tokens_path: str | os.PathLike,
+    output: str | os.PathLike,
+    codec=None,
+    levels: int | None = None,
+    folder: bool | None = None,
+    progress: bool | None = False,
+    device: str = "cpu",
 ) -> list[Path]:
     """Decode every utterance of a token file to audio.
 
@@ -94,34 +106,45 @@ def decode_file(
             ``<id>.wav`` per utterance.
         codec: A ``Codec``; ``None`` loads the one recorded in the file (``codec_path``).
         levels: Decode only the first ``levels`` RVQ levels (default: all).
+        folder: True: ``output`` is a folder whatever the number of utterances; None: a
+            folder only when the file holds several.
+        progress: Show a tqdm bar over the utterances (None: only on a terminal).
+        device: Device of the recorded codec when ``codec`` is None.
 
     Returns:
         The audio files written.
+
+    Raises:
+        SoundStormError: a codec that does not match the tokens, ``levels`` out of range, or
+            a ``.wav`` / ``.flac`` output for several utterances.
     """
     import torch
+    from tqdm import tqdm
 
     from soundstorm.audio import save_audio
     from soundstorm.data.token_format import load_tokens
 
     token_file = load_tokens(tokens_path)
     if codec is None:
-        from soundstorm.data.encoding import load_codec
+        from soundstorm.codecs import get_codec
 
         source = token_file.header.get("codec_path") or token_file.codec_config["name"]
-        codec = load_codec(source)
+        codec = get_codec(source, device=device)
     check_codec_matches(codec, token_file.codec_config)
     num_levels = token_file.codec_config["num_levels"]
     levels = num_levels if levels is None else levels
     if not 1 <= levels <= num_levels:
         raise SoundStormError(f"--levels must be in [1, {num_levels}], got {levels}")
     output = Path(output)
-    several = len(token_file.utterances) != 1
+    several = bool(folder) or len(token_file.utterances) != 1
     if several and output.suffix.lower() in (".wav", ".flac"):
         raise SoundStormError(
-            f"{tokens_path} holds {len(token_file.utterances)} utterances: give a folder as -o"
+            f"{tokens_path} holds {len(token_file.utterances)} utterances: give a folder "
+            "(--out-dir)"
         )
     written = []
-    for utterance in token_file.utterances:
+    disable = None if progress is None else not progress  # None: tqdm shows it on a terminal
+    for utterance in tqdm(token_file.utterances, desc="decode", unit="utt", disable=disable):
         codes = torch.from_numpy(utterance.codes[:levels].astype("int64"))[None]  # (1, Q', T)
         wav = codec.decode(codes)[0]  # (1, S)
         path = output / f"{utterance.id}.wav" if several else output
