@@ -35,7 +35,8 @@ deterministic, so two runs pair the same files):
   sentences and the reference made the same way by ``V``. Short utterances (1.3-3 s) give
   only 1-3 one-second windows, so the consistency target is judged on these.
 - Metrics: the evaluation suite (``soundstorm.evaluate``) with the pipeline's codec: WER
-  (PocketSphinx) of generated, reference and codec resynthesis of the reference, speaker
+  of the Whisper tiny.en judge (PocketSphinx beside it) of generated, reference and codec
+  resynthesis of the reference, speaker
   similarity (Resemblyzer) of generated and reference audio to the prompt, DNSMOS,
   consistency curves (1 s windows), real-time factor.
 - Speed: 10 s of content (another voice's recordings, cut at 10.0 s) with a 3 s prompt of
@@ -372,6 +373,8 @@ GROUP_COLUMNS = (
     ("wer_generated_corpus", "WER gen"),
     ("wer_resynthesis_corpus", "WER resynth"),
     ("wer_reference_corpus", "WER ref"),
+    ("wer_pocketsphinx_generated_corpus", "PS WER gen"),
+    ("wer_pocketsphinx_reference_corpus", "PS WER ref"),
     ("sim_generated_prompt", "sim gen"),
     ("sim_reference_prompt", "sim ref"),
     ("consistency_mean_generated", "consist. mean"),
@@ -492,8 +495,8 @@ def summary_markdown(header: dict, groups: dict, targets: list[dict], speed: dic
         ]
     lines += [
         "",
-        "WER: corpus-level (all word errors / all words) of PocketSphinx; resynth = the reference "
-        "through the model's codec. sim: Resemblyzer cosine to the 3 s prompt (same voice "
+        "WER: corpus-level (all word errors / all words) of the Whisper tiny.en judge (PS: "
+        "PocketSphinx, second column); resynth = the reference through the model's codec. sim: Resemblyzer cosine to the 3 s prompt (same voice "
         "~0.90, different voices ~0.55). slope: consistency curve, 1 s windows; drift: |slope| x duration, mean over items (the "
         "long rows judge the consistency target).",
     ]

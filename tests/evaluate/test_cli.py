@@ -78,7 +78,7 @@ def test_evaluate_files_with_selected_metrics_and_no_plots(speech_files, tmp_pat
     assert soundstorm_main(args) == 0
     assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.md"]
     metrics = json.loads((out / "results.json").read_text())["items"][0]["metrics"]
-    assert set(metrics) == {"duration_s", "wer_generated"}
+    assert set(metrics) == {"duration_s", "wer_generated", "wer_pocketsphinx_generated"}
 
 
 def test_evaluate_with_codec_reports_the_resynthesis_ceiling(speech_files, tmp_path, monkeypatch):

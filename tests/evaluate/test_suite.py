@@ -50,6 +50,8 @@ def test_summary_means_corpus_wer_and_total_rtf(speech_files, tmp_path):
         e["reference_words"] for e in errors
     )
     assert report.summary["wer_generated_corpus"] == pytest.approx(corpus)
+    assert "wer_pocketsphinx_generated_corpus" in report.summary  # the second column
+    assert set(report.options["asr"]) == {"whisper", "pocketsphinx"}
     total = a.metrics["duration_s"] + b.metrics["duration_s"]
     assert report.summary["rtf_total"] == pytest.approx(4.0 / total)
     assert summarize([]) == {}
@@ -67,3 +69,15 @@ def test_suite_options_reject_unknown_metrics_and_bad_windows():
         SuiteOptions(metrics=("wer", "mos"))
     with pytest.raises(ValueError, match="segment_seconds"):
         SuiteOptions(segment_seconds=0.0)
+
+
+def test_recognizers_option_selects_the_wer_columns(speech_files):
+    item = EvaluationItem("a", speech_files["slt_fox"], text=FOX)
+    result = evaluate_item(item, SuiteOptions(metrics=("wer",), recognizers=("whisper",)))
+    assert set(result.metrics) == {"duration_s", "wer_generated"}
+    assert result.metrics["wer_generated"] == 0.0  # the judge on clean flite speech
+    assert result.details["asr_generated"]["transcript"]
+    result = evaluate_item(item, SuiteOptions(metrics=("wer",), recognizers=("pocketsphinx",)))
+    assert set(result.metrics) == {"duration_s", "wer_pocketsphinx_generated"}
+    with pytest.raises(ValueError, match="unknown recognizer"):
+        SuiteOptions(recognizers=("kaldi",))

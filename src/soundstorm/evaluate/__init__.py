@@ -2,8 +2,9 @@
 
 Metrics (all offline, CPU, models bundled in the PyPI packages of the ``eval`` extra):
 
-- :func:`transcribe`, :func:`word_error_rate`: PocketSphinx ASR and WER (jiwer) after
-  :func:`normalize_text`; :func:`codec_resynthesis_wer` gives the codec's ceiling.
+- :func:`transcribe`, :func:`word_error_rate`: ASR and WER (jiwer) after
+  :func:`normalize_text`; the judge is Whisper tiny.en (faster-whisper), PocketSphinx gives a
+  second column; :func:`codec_resynthesis_wer` gives the codec's ceiling.
 - :func:`speaker_similarity`: cosine of Resemblyzer embeddings; :func:`voice_similarity_levels`
   gives same-voice and different-voice reference levels.
 - :func:`dnsmos`: DNSMOS (speechmos) overall/signal/background/P.808 MOS;
@@ -19,11 +20,14 @@ imported inside the functions that need them, and models load once per process.
 """
 
 from soundstorm.evaluate.asr import (
+    RECOGNIZERS,
     WordErrors,
     codec_resynthesis,
     codec_resynthesis_wer,
     corpus_word_error_rate,
+    load_recognizer,
     load_speech_recognizer,
+    load_whisper_recognizer,
     normalize_text,
     transcribe,
     word_error_rate,
@@ -59,6 +63,7 @@ from soundstorm.evaluate.suite import (
 __all__ = [
     "ALL_METRICS",
     "EVAL_SAMPLE_RATE",
+    "RECOGNIZERS",
     "ConsistencyCurve",
     "EvaluationItem",
     "EvaluationReport",
@@ -77,8 +82,10 @@ __all__ = [
     "items_from_paths",
     "load_dnsmos",
     "load_eval_audio",
+    "load_recognizer",
     "load_speaker_encoder",
     "load_speech_recognizer",
+    "load_whisper_recognizer",
     "markdown_table",
     "normalize_text",
     "pesq_score",

