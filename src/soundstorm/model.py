@@ -22,6 +22,7 @@ from soundstorm.config import SoundStormConfig
 from soundstorm.decoding import UNSET, DecodeOptions, generate_tokens
 from soundstorm.masking import sample_training_masks, score_masked_tokens
 from soundstorm.modules import ConformerBlock, rotary_tables
+from soundstorm.tokens import check_token_range, out_of_range_message
 from soundstorm.validation import describe_value, is_integer_tensor, require_int, resolve_device
 
 WEIGHTS_NAME = "model.safetensors"
@@ -104,19 +105,17 @@ def check_generation_request(
         [torch.as_tensor(v, device=cond.device).long() for pair in checks.values() for v in pair]
     ).tolist()  # the one host synchronisation
     found = {name: (values[2 * i], values[2 * i + 1]) for i, name in enumerate(names)}
-    low, high = found["cond"]
-    if low < 0 or high >= config.cond_vocab_size:
-        raise ValueError(
-            f"cond ids must be in [0, {config.cond_vocab_size}), got min {low}, max {high}"
-        )
+    problem = out_of_range_message("cond id", *found["cond"], config.cond_vocab_size)
+    if problem:
+        raise ValueError(problem)
     if "lengths" in found and (found["lengths"][0] < 1 or found["lengths"][1] > num_frames):
         raise ValueError(f"lengths must lie in [1, T={num_frames}], got {lengths.tolist()}")
     if "prompt" in found:
-        low, high = found["prompt"]
-        if low < 0 or high >= config.codebook_size:
-            raise ValueError(
-                f"prompt codes must be in [0, {config.codebook_size}), got min {low}, max {high}"
-            )
+        problem = out_of_range_message(
+            "prompt code", *found["prompt"], config.codebook_size, source="no mask id"
+        )
+        if problem:
+            raise ValueError(problem)
     if "prompt_lengths" in found:
         low, high = found["prompt_lengths"]
         if low < 0 or high > prompt.shape[2]:
@@ -216,13 +215,13 @@ class SoundStorm(
                 f"[{batch}, {cfg.num_levels}, {num_frames}] (Q from the config, B and T from cond)"
             )
         if check_values:
-            top = cfg.mask_id if allow_mask else cfg.codebook_size - 1
-            low, high = torch.stack([codes.min(), codes.max()]).tolist()
-            if low < 0 or high > top:
-                allowed = f"mask id {cfg.mask_id} allowed" if allow_mask else "no mask id"
-                raise ValueError(
-                    f"codes must be in [0, {top}] ({allowed}), got min {low}, max {high}"
-                )
+            check_token_range(
+                codes,
+                cfg.mask_id + 1 if allow_mask else cfg.codebook_size,
+                "code",
+                source=f"mask id {cfg.mask_id} allowed" if allow_mask else "no mask id",
+                error=ValueError,
+            )
 
     # ------------------------------------------------------------------ network
     def embed(self, codes: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ import torch
 
 from soundstorm.audio import check_audio_samples, resample, to_mono
 from soundstorm.errors import AudioInputError, SoundStormError
+from soundstorm.tokens import check_token_range
 
 
 class Codec(ABC):
@@ -140,11 +141,7 @@ class Codec(ABC):
             raise SoundStormError(
                 f"codes have {num_used} levels; this codec decodes 1 to {self.num_levels}"
             )
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
-            raise SoundStormError(
-                f"codes out of range [0, {self.codebook_size}): "
-                f"min {int(codes.min())}, max {int(codes.max())}"
-            )
+        check_token_range(codes, self.codebook_size, "code", source=f"codec {self.name}")
 
     def num_frames(self, num_samples: int) -> int:
         """Frames ``T`` that ``encode`` gives for ``num_samples`` samples at ``sample_rate``."""

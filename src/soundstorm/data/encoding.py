@@ -16,6 +16,7 @@ from soundstorm.audio import naming_audio_errors
 from soundstorm.data.inputs import AudioInput
 from soundstorm.data.token_format import CODES_DTYPE, SEMANTIC_DTYPE, TokenUtterance
 from soundstorm.errors import AudioInputError, SoundStormError
+from soundstorm.tokens import check_token_range
 
 
 class BadAudioError(SoundStormError):
@@ -89,14 +90,10 @@ def encode_waveform(
     semantic = align(semantic, tokenizer.frame_rate, codec.frame_rate, num_frames)  # (T,)
     codes = codes.cpu().numpy()
     semantic = semantic.cpu().numpy()
-    if codes.min() < 0 or codes.max() >= codec.codebook_size:
-        raise SoundStormError(
-            f"codec {codec.name} returned codes outside [0, {codec.codebook_size})"
-        )
-    if semantic.min() < 0 or semantic.max() >= tokenizer.vocab_size:
-        raise SoundStormError(
-            f"tokenizer {tokenizer.name} returned ids outside [0, {tokenizer.vocab_size})"
-        )
+    check_token_range(codes, codec.codebook_size, "code", where=f"codec {codec.name} output")
+    check_token_range(
+        semantic, tokenizer.vocab_size, "semantic id", where=f"tokenizer {tokenizer.name} output"
+    )
     return codes.astype(CODES_DTYPE), semantic.astype(SEMANTIC_DTYPE)
 
 

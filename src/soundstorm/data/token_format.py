@@ -37,6 +37,7 @@ import numpy as np
 
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_path
+from soundstorm.tokens import check_token_range
 from soundstorm.formats import check_format_version, current_version
 
 MAGIC = "soundstorm-tokens"
@@ -216,13 +217,8 @@ def check_value_ranges(header: dict, codes: np.ndarray, semantic: np.ndarray, wh
     """
     codebook_size = header["codec"]["codebook_size"]
     vocab_size = header["semantic"]["vocab_size"]
-    if codes.size and int(codes.max()) >= codebook_size:
-        raise SoundStormError(
-            f"{where}: code {int(codes.max())} out of range (codebook_size {codebook_size})"
-        )
-    if semantic.size and (int(semantic.min()) < 0 or int(semantic.max()) >= vocab_size):
-        bad = int(semantic.max()) if int(semantic.min()) >= 0 else int(semantic.min())
-        raise SoundStormError(f"{where}: semantic id {bad} out of range (vocab_size {vocab_size})")
+    check_token_range(codes, codebook_size, "code", source="codebook_size", where=where)
+    check_token_range(semantic, vocab_size, "semantic id", source="vocab_size", where=where)
 
 
 def pack_utterances(

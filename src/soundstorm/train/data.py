@@ -22,6 +22,7 @@ import torch
 from soundstorm.config import SoundStormConfig
 from soundstorm.errors import SoundStormError
 from soundstorm.masking import sample_training_masks
+from soundstorm.tokens import check_token_range
 
 _STREAM_CROP = 1
 _STREAM_MASK = 2
@@ -144,20 +145,22 @@ class CroppedTokenDataset(torch.utils.data.Dataset):
                 f"{where}: semantic tokens of shape {semantic.shape} are not aligned to "
                 f"{codes.shape[1]} codec frames"
             )
-        if not self.check_tokens or codes.shape[1] == 0:
+        if not self.check_tokens:
             return
-        top = int(codes[: self.num_levels].max())
-        if top >= self.codebook_size or int(codes[: self.num_levels].min()) < 0:
-            raise SoundStormError(
-                f"{where}: acoustic token {top} out of range for codebook_size {self.codebook_size}"
-            )
-        top, bottom = int(semantic.max()), int(semantic.min())
-        if top >= self.cond_vocab_size or bottom < 0:
-            bad = top if top >= self.cond_vocab_size else bottom
-            raise SoundStormError(
-                f"{where}: semantic token {bad} out of range for cond_vocab_size "
-                f"{self.cond_vocab_size}"
-            )
+        check_token_range(
+            codes[: self.num_levels],
+            self.codebook_size,
+            "code",
+            source="model.codebook_size",
+            where=where,
+        )
+        check_token_range(
+            semantic,
+            self.cond_vocab_size,
+            "semantic id",
+            source="model.cond_vocab_size",
+            where=where,
+        )
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
         epoch, index = key
@@ -343,10 +346,14 @@ def build_loader(
 
 
 def load_token_dataset(root: str, split: str | None) -> Sequence[dict[str, Any]]:
-    """Open a token shard directory (``soundstorm.data.TokenShardDataset``)."""
+    """Open a token shard directory (``soundstorm.data.TokenShardDataset``).
+
+    The dataset does not check id ranges itself: ``CroppedTokenDataset`` checks each item once,
+    against the model's sizes (``data.check_tokens``), naming the utterance and its shard.
+    """
     from soundstorm.data import TokenShardDataset
 
-    return TokenShardDataset(root, split=split)
+    return TokenShardDataset(root, split=split, check_values=False)
 
 
 class SyntheticTokenDataset(Sequence):
