@@ -11,6 +11,7 @@ import csv
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
@@ -19,10 +20,10 @@ from safetensors.torch import load_file
 from train_fixtures import free_port, synthetic_tokens, tiny_train_config
 
 from soundstorm.errors import SoundStormError
+from soundstorm.train.budget import CURVE_FILE, TrainBudget
 from soundstorm.train.checkpoint import list_checkpoints
 from soundstorm.train.config import load_train_config
 from soundstorm.train.optim import warmup_cosine_factor
-from soundstorm.train.budget import CURVE_FILE
 from soundstorm.train.recipe import TrainRecipe
 
 
@@ -96,6 +97,23 @@ def test_schedule_fitted_to_the_budget(tmp_path):
     assert resumed.stop_reason == "total_steps" and resumed.progress.step == 28
     final = resumed.config.optim.lr * resumed.config.optim.min_lr_ratio
     assert resumed.scheduler.get_last_lr()[0] == pytest.approx(final)
+
+
+def test_refits_correct_the_estimate_of_a_slow_start():
+    """Two slow first steps (5 s), then 1 s per step, 100 s: steps 1..92. The fits at 10%,
+    30% and 60% of the budget approach the steps that really fit."""
+    now = [0.0]
+    budget = TrainBudget(100 / 60, clock=lambda: now[0])
+    fits, step = [], 0
+    while now[0] < 100:
+        step += 1
+        now[0] += 5.0 if step <= 2 else 1.0
+        fitted = budget.fit_total_steps(step)
+        if fitted is not None:
+            fits.append((step, fitted))
+    assert step == 92 and [s for s, _ in fits] == [3, 22, 52]
+    totals = [total for _, total in fits]
+    assert totals == sorted(totals) and totals[0] < 50 and 85 <= totals[-1] <= 92
 
 
 def test_export_at_the_end(tmp_path, voice_model_dir):
@@ -173,3 +191,36 @@ def test_ranks_agree_on_the_budget_stop(tmp_path):
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert results == [{"step": 3, "reason": "max_minutes"}] * 2
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000003"]
+
+
+def test_export_of_the_best_validation(tmp_path, voice_model_dir, val_items):
+    items = synthetic_tokens(12, seed=2)
+    for number, item in enumerate(val_items):  # codes unrelated to the conditioning: the
+        rng = np.random.default_rng(number)  # more the model learns, the worse it does here
+        item["codes"] = rng.integers(0, 16, item["codes"].shape).astype(np.uint16)
+    out = tmp_path / "voice"
+    config = tiny_train_config(
+        tmp_path / "run",
+        "optim.total_steps=12",
+        "log.val_every=2",
+        f"export.dir={out}",
+        f"export.codec={voice_model_dir / 'codec.safetensors'}",
+        "export.source=best",
+    )
+    recipe = TrainRecipe(config, items, val_items)
+    recipe.setup()
+    try:
+        recipe.train()
+    finally:
+        recipe.cleanup()
+    losses = {step: v["val/loss"] for step, v in recipe.metrics.history if "val/loss" in v}
+    best_step = min(losses, key=lambda step: (losses[step], step))
+    assert recipe.best == {"step": best_step, "val_loss": losses[best_step]}
+    best = json.loads((tmp_path / "run" / "best" / "best.json").read_text())
+    assert best["step"] == best_step
+    kept = load_file(str(tmp_path / "run" / "best" / "model" / "model.safetensors"))
+    exported = load_file(str(out / "model.safetensors"))
+    assert all(torch.equal(exported[k], v.half()) for k, v in kept.items())
+    assert best_step < 12  # so the export is not the final weights
+    final = recipe.model.state_dict()
+    assert any(not torch.equal(exported[k], v.half()) for k, v in final.items())

@@ -74,6 +74,16 @@ def test_resume_continues_exactly(tmp_path):
     assert resumed.progress.examples_seen == 9 * 2 * 3
 
 
+def test_persistent_workers_give_the_batches_of_the_main_process(tmp_path, train_items):
+    """One loader serves every epoch (workers kept): the run equals one without workers."""
+    common = ["optim.total_steps=20", "model.dropout=0.1"]  # 8 steps per epoch
+    inline = run(tiny_train_config(tmp_path / "inline", *common), train_items)
+    workers = run(tiny_train_config(tmp_path / "w", *common, "data.num_workers=2"), train_items)
+    assert workers.progress.epoch == 2 and workers.progress.step == 20
+    for name, value in inline.model.state_dict().items():
+        assert torch.equal(workers.model.state_dict()[name], value), name
+
+
 def test_checkpoints_are_complete_and_pruned(tmp_path, train_items):
     config = tiny_train_config(
         tmp_path, "optim.total_steps=7", "run.checkpoint_every=2", "run.keep_last=2"

@@ -27,10 +27,14 @@ class TrainBudget:
     """The wall-clock budget of one ``train`` call (``run.max_minutes``) and the step rate
     used to fit the schedule to it (``run.schedule_by_time``).
 
+    The schedule is fitted when 10%, 30% and 60% of the budget have passed, each time with
+    the step rate measured since 3% of it (a longer window, a better estimate; the first
+    fit makes the cosine decay start on time, the others correct it).
+
     Args:
         minutes: the budget (None or 0: unlimited).
         clock: seconds, monotonic.
-        fit_at: fraction of the budget after which the schedule is fitted.
+        fit_at: fractions of the budget at which the schedule is (re)fitted.
         measure_from: fraction of the budget from which the step rate is measured (the
             first steps hold compilation and warm-up).
         margin: fraction of the remaining time the fitted schedule fills (validation,
@@ -41,14 +45,15 @@ class TrainBudget:
         self,
         minutes: float | None,
         clock=time.monotonic,
-        fit_at: float = 0.10,
+        fit_at: tuple[float, ...] = (0.1, 0.3, 0.6),
         measure_from: float = 0.03,
         margin: float = 0.95,
     ) -> None:
         self.seconds = 60.0 * minutes if minutes else 0.0
         self.clock = clock
         self.start = clock()
-        self.fit_at, self.measure_from, self.margin = fit_at, measure_from, margin
+        self.fit_at = sorted(fit_at)  # the points not reached yet
+        self.measure_from, self.margin = measure_from, margin
         self.mark: tuple[float, int] | None = None  # (elapsed, step) at measure_from
         self.first: tuple[float, int] | None = None  # (elapsed, step) after the first step
         self.rate = 0.0
@@ -65,17 +70,20 @@ class TrainBudget:
         return self.limited and self.elapsed() >= self.seconds
 
     def fit_total_steps(self, step: int) -> int | None:
-        """The schedule length that ends with the budget, once ``fit_at`` of it has passed
-        (None before). Call after every step; ``step`` is the global step just finished."""
+        """The schedule length that ends with the budget, when a ``fit_at`` point has just
+        passed (None otherwise). Call after every step; ``step`` is the global step just
+        finished."""
         elapsed = self.elapsed()
         if self.first is None:
             self.first = (elapsed, step)
         if self.mark is None and elapsed >= self.measure_from * self.seconds:
             self.mark = (elapsed, step)
-        if elapsed < self.fit_at * self.seconds:
+        if not self.fit_at or elapsed < self.fit_at[0] * self.seconds:
             return None
         if step - self.first[1] < 2:  # the first step holds compilation: wait for two more
             return None
+        while self.fit_at and elapsed >= self.fit_at[0] * self.seconds:
+            self.fit_at.pop(0)
         since, from_step = self.mark if self.mark is not None else self.first
         if step - from_step < 3:  # slow steps: the rate since the first step instead
             since, from_step = self.first

@@ -19,6 +19,7 @@ pickled: see ``soundstorm.train.state_files`` (older ``trainer.pt`` checkpoints 
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import re
 import shutil
@@ -31,13 +32,14 @@ import torch
 from torch import nn
 
 from soundstorm.errors import SoundStormError
-from soundstorm.files import replace_directory
+from soundstorm.files import atomic_directory, replace_directory
 from soundstorm.train import state_files
 from soundstorm.train.distributed import DistributedContext
 
 CHECKPOINT_PATTERN = re.compile(r"^step_(\d{8})$")
 TRAINER_STATE = state_files.TRAINER_JSON
 TRAINER_FILES = (state_files.TRAINER_JSON, state_files.LEGACY_TRAINER)  # new, legacy
+BEST_DIR, BEST_FILE = "best", "best.json"
 
 
 @dataclass
@@ -176,16 +178,8 @@ def save_checkpoint(
     context.barrier()
     state_files.write_rng_state(tmp / "rng" / f"rank_{context.rank:05d}.json", rng_state())
     optimizer_state = _full_optimizer_state(objective, optimizer)
-    if sharded:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        model_state = get_model_state_dict(objective.model, options=options)
+    model = full_model(objective, sharded, context)
     if context.is_main:
-        model = objective.model
-        if sharded:  # an unsharded copy on the CPU, in the training dtype
-            model = type(model)(model.config)
-            model.load_state_dict(model_state, assign=True)
         model.save_pretrained(tmp / "model")
         trainer = {
             "progress": asdict(progress),
@@ -202,6 +196,59 @@ def save_checkpoint(
             shutil.rmtree(old, ignore_errors=True)
     context.barrier()
     return final
+
+
+def full_model(objective: nn.Module, sharded: bool, context: DistributedContext):
+    """The whole model on rank 0 (None elsewhere): ``objective.model`` itself, or with FSDP
+    an unsharded copy on the CPU in the training dtype (collective: every rank calls it)."""
+    if sharded:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        state = get_model_state_dict(objective.model, options=options)
+    if not context.is_main:
+        return None
+    model = objective.model
+    if sharded:
+        model = type(model)(model.config)
+        model.load_state_dict(state, assign=True)
+    return model
+
+
+def save_best_model(
+    output_dir: str | Path,
+    objective: nn.Module,
+    context: DistributedContext,
+    sharded: bool,
+    step: int,
+    val_loss: float,
+) -> Path:
+    """Keep the weights of the best validation so far: ``OUTPUT_DIR/best/model`` (a
+    ``save_pretrained`` directory) and ``best.json`` (``step``, ``val_loss``), replaced
+    atomically (collective: every rank calls it).
+
+    Returns:
+        ``OUTPUT_DIR/best``.
+    """
+    final = Path(output_dir) / BEST_DIR
+    model = full_model(objective, sharded, context)
+    if context.is_main:
+        with atomic_directory(final) as temp:
+            model.save_pretrained(temp / "model")
+            (temp / BEST_FILE).write_text(json.dumps({"step": step, "val_loss": val_loss}) + "\n")
+    context.barrier()
+    return final
+
+
+def read_best(output_dir: str | Path) -> dict[str, Any] | None:
+    """``{"step", "val_loss"}`` of ``OUTPUT_DIR/best`` (None if there is none or it is
+    unreadable)."""
+    path = Path(output_dir) / BEST_DIR / BEST_FILE
+    try:
+        best = json.loads(path.read_text())
+        return {"step": int(best["step"]), "val_loss": float(best["val_loss"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def load_model_weights(path: str | Path, objective: nn.Module, sharded: bool) -> None:

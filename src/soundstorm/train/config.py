@@ -110,10 +110,10 @@ class RunConfig:
             the first optimizer step that ends past the budget (rank 0's clock decides for
             every rank), writes a checkpoint and, with ``export.dir``, exports. The schedule
             still follows ``optim.total_steps`` unless ``schedule_by_time``.
-        schedule_by_time: fit the warm-up + cosine schedule to ``max_minutes``: once 10% of
-            the budget has passed, the steps per second measured since 3% are used to set the
-            schedule's length (replacing ``optim.total_steps``) to the steps that fit the rest
-            of the budget, so the learning rate has decayed when time is up. The fitted
+        schedule_by_time: fit the warm-up + cosine schedule to ``max_minutes``: when 10%,
+            30% and 60% of the budget have passed, the steps per second measured since 3% set
+            the schedule's length (replacing ``optim.total_steps``) to the steps that fit the
+            rest of the budget, so the learning rate has decayed when time is up. The fitted
             length is saved in checkpoints; a resumed run keeps it.
         resume: ``auto`` (continue from the newest checkpoint in ``output_dir`` if any),
             ``never``, ``latest`` (the newest, which must exist) or a checkpoint directory.
@@ -179,6 +179,9 @@ class ExportConfig:
         steps: recommended first-level decoding passes recorded in ``pipeline.json`` (None:
             none recorded, the paper's 16 apply).
         dtype: dtype of the exported weights: ``float16``, ``bfloat16`` or ``float32``.
+        source: ``last`` (the final checkpoint) or ``best`` (the weights of the lowest
+            ``val/loss`` seen, kept in ``OUTPUT_DIR/best`` at each validation; the final
+            weights when the run never validated).
     """
 
     dir: str | None = None
@@ -186,6 +189,7 @@ class ExportConfig:
     semantic: str = "default"
     steps: int | None = None
     dtype: str = "float16"
+    source: str = "last"
 
 
 @dataclass
@@ -236,6 +240,7 @@ class TrainConfig:
                 "export.dtype must be float16, bfloat16 or float32",
             ),
             (self.export.steps is None or self.export.steps >= 1, "export.steps must be >= 1"),
+            (self.export.source in ("last", "best"), "export.source must be last or best"),
             (self.run.keep_last >= 1, "run.keep_last must be >= 1"),
             (self.log.every >= 1, "log.every must be >= 1"),
             (self.log.val_every >= 0, "log.val_every must be >= 0"),

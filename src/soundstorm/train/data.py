@@ -328,11 +328,19 @@ def build_loader(
     sampler: GlobalBatchSampler,
     num_workers: int,
     pin_memory: bool,
+    persistent: bool = False,
 ) -> torch.utils.data.DataLoader:
-    """A DataLoader over ``sampler``'s batches for the current epoch (re-create per epoch).
+    """A DataLoader over ``sampler``'s batches of its current epoch.
 
     It gets its own generator: creating an iterator must not consume the global torch RNG
     (dropout), or a resumed run would diverge from an uninterrupted one.
+
+    Args:
+        persistent: keep the worker processes between iterators (``num_workers > 0``), so
+            that one loader serves every epoch: call ``sampler.set_epoch`` then ``iter``
+            again (the batches are a pure function of the epoch and the utterance, so they do
+            not depend on which worker made them). Starting the workers anew for every epoch
+            costs more than a short epoch takes on a GPU.
     """
     return torch.utils.data.DataLoader(
         dataset,
@@ -340,7 +348,7 @@ def build_loader(
         collate_fn=collate_token_batch,
         num_workers=num_workers,
         pin_memory=pin_memory,
-        persistent_workers=False,
+        persistent_workers=persistent and num_workers > 0,
         generator=torch.Generator().manual_seed(dataset.seed),
     )
 

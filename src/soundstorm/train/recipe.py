@@ -93,6 +93,8 @@ class TrainRecipe:
         # total_steps (the scheduler reads it at every step).
         self.schedule = dataclasses.replace(config.optim)
         self._schedule_fitted = False
+        self._loader = None  # the training DataLoader, made on first use
+        self.best: dict[str, Any] | None = None  # {"step", "val_loss"} of OUTPUT_DIR/best
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -142,6 +144,8 @@ class TrainRecipe:
                 self.schedule.total_steps, self._schedule_fitted = fitted, True
             if ctx.is_main:
                 logger.info("resumed from %s at step %d", resume_from, self.progress.step)
+            if cfg.export.source == "best":  # a fresh run ignores an older run's best weights
+                self.best = ckpt.read_best(self.output_dir)
 
         self.flops_per_frame = training_flops_per_frame(model)
         self.peak_flops = cfg.log.peak_flops or guess_peak_flops(self.device)
@@ -296,13 +300,15 @@ class TrainRecipe:
         """This rank's batches of ``epoch`` from global batch ``start``; data errors are
         re-raised as one-line ``SoundStormError``s even from worker processes."""
         self.sampler.set_epoch(epoch, start)
-        loader = build_loader(
-            self.train_set,
-            self.sampler,
-            self.config.data.num_workers,
-            pin_memory=self.device.type == "cuda",
-        )
-        iterator = iter(loader)
+        if self._loader is None:  # one loader; its workers persist across epochs
+            self._loader = build_loader(
+                self.train_set,
+                self.sampler,
+                self.config.data.num_workers,
+                pin_memory=self.device.type == "cuda",
+                persistent=True,
+            )
+        iterator = iter(self._loader)
         while True:
             try:
                 yield next(iterator)
@@ -400,6 +406,8 @@ class TrainRecipe:
         budget = TrainBudget(cfg.run.max_minutes, self.clock)
         seconds_before = progress.train_seconds
         self.stop_reason = None
+        # a resumed run keeps the schedule fitted by the run it continues
+        self._fitting = cfg.run.schedule_by_time and not self._schedule_fitted
         accum = cfg.optim.grad_accum
         bar = tqdm(
             total=stop,
@@ -485,29 +493,29 @@ class TrainRecipe:
         """After a step: stop past the budget, or fit the schedule to it (rank 0's clock
         decides; one tiny all-reduce gives every rank the same decision). Returns the stop
         step (changed by a schedule fit)."""
-        cfg, ctx = self.config, self.context
+        ctx = self.context
         step = self.progress.step
         over, fitted = 0.0, 0.0
         if ctx.is_main:
             over = float(budget.spent())
-            if cfg.run.schedule_by_time and not self._schedule_fitted:
+            if self._fitting:
                 fitted = float(budget.fit_total_steps(step) or 0)
         if ctx.is_distributed:
             decision = torch.tensor([over, fitted], device=self.device, dtype=torch.float64)
             ctx.all_reduce_sum(decision)  # only rank 0 contributes
             over, fitted = decision.tolist()
         if fitted > 0:
-            self.schedule.total_steps = int(fitted)
+            before, self.schedule.total_steps = self.schedule.total_steps, int(fitted)
             self._schedule_fitted = True
             stop = self.stop_step()
             bar.total = stop
             if ctx.is_main:
                 logger.info(
                     "run.schedule_by_time: %.2f steps/s measured, the schedule now ends at "
-                    "step %d (was optim.total_steps=%d)",
+                    "step %d (was %d)",
                     budget.rate,
                     self.schedule.total_steps,
-                    cfg.optim.total_steps,
+                    before,
                 )
                 if self.schedule.total_steps <= self.schedule.warmup_steps:
                     logger.warning(
@@ -526,9 +534,18 @@ class TrainRecipe:
         if self.context.is_main:
             from soundstorm.export import DTYPES, export_model
 
-            newest = ckpt.list_checkpoints(self.output_dir)[-1]
+            source = ckpt.list_checkpoints(self.output_dir)[-1]
+            if export.source == "best" and self.best is not None:
+                source = self.output_dir / ckpt.BEST_DIR
+                logger.info(
+                    "exporting the best validation: step %d, val/loss %.4f",
+                    self.best["step"],
+                    self.best["val_loss"],
+                )
+            elif export.source == "best":
+                logger.warning("export.source=best but no validation ran: the final weights")
             self.export_path = export_model(
-                newest / "model",
+                source / "model",
                 export.dir,
                 self.export_codec,
                 semantic=export.semantic,
@@ -537,7 +554,7 @@ class TrainRecipe:
                 steps=export.steps,
             )
             size = sum(p.stat().st_size for p in self.export_path.iterdir()) / 1e6
-            logger.info("exported %s (%.1f MB) from %s", self.export_path, size, newest.name)
+            logger.info("exported %s (%.1f MB) from %s", self.export_path, size, source)
         self.context.barrier()
         return Path(export.dir)
 
@@ -633,8 +650,22 @@ class TrainRecipe:
             scalars.update(self._validate_generation())
         self.metrics.scalars(scalars, self.progress.step)
         self._write_curve(scalars)
+        self._keep_best(scalars["val/loss"])
         self.wrapped.train()
         return scalars
+
+    def _keep_best(self, val_loss: float) -> None:
+        """With ``export.source=best``: keep the weights of the lowest validation loss (the
+        loss is all-reduced, so every rank takes the same decision)."""
+        if self.config.export.source != "best" or not math.isfinite(val_loss):
+            return
+        if self.best is not None and val_loss >= self.best["val_loss"]:
+            return
+        step = self.progress.step
+        ckpt.save_best_model(
+            self.output_dir, self.objective, self.context, self.sharded, step, val_loss
+        )
+        self.best = {"step": step, "val_loss": val_loss}
 
     def _validate_generation(self) -> dict[str, float]:
         cfg = self.config
@@ -700,7 +731,8 @@ class TrainRecipe:
             LearningCurve(self.output_dir / CURVE_FILE).append(self.progress, scalars)
 
     def cleanup(self) -> None:
-        """Close the log writers and the process group."""
+        """Close the log writers, the data workers and the process group."""
+        self._loader = None
         if hasattr(self, "metrics"):
             self.metrics.close()
         if hasattr(self, "context"):

@@ -1,0 +1,127 @@
+"""``scripts/gpu_recipe`` end to end on the CPU: tiny token shards, a few-second budget, the
+returned files (<= 8, split parts), unpacking with checksums, and a model that loads.
+
+The recipe runs with soundfile, soxr, pocketsphinx and resemblyzer made unimportable, as on
+the lent GPU machine, so an import of them on the training and export path fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from train_fixtures import CODEBOOK, COND_VOCAB, NUM_LEVELS, synthetic_tokens
+
+from soundstorm.data import ShardWriter, TokenUtterance, write_manifest
+from soundstorm.data.shards import SHARDS_DIRNAME
+from soundstorm.inference import load_pretrained
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = REPO / "scripts" / "gpu_recipe"
+CODEC = {
+    "name": "embedded",
+    "sample_rate": 16000,
+    "frame_rate": 50.0,
+    "num_levels": NUM_LEVELS,
+    "codebook_size": CODEBOOK,
+}
+SEMANTIC = {"name": "fake-sem", "frame_rate": 50.0, "vocab_size": COND_VOCAB}
+BLOCKER = """
+import importlib.abc, sys
+BLOCKED = {"soundfile", "soxr", "pocketsphinx", "resemblyzer"}
+class _NotOnTheGpuMachine(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is not installed on the GPU machine")
+        return None
+sys.meta_path.insert(0, _NotOnTheGpuMachine())
+"""
+TINY = [
+    "model.preset=tiny",
+    f"model.num_levels={NUM_LEVELS}",
+    f"model.codebook_size={CODEBOOK}",
+    f"model.cond_vocab_size={COND_VOCAB}",
+    "model.dim=32",
+    "model.heads=2",
+    "model.ff_dim=64",
+    "model.depth=1",
+    "data.max_frames=32",
+    "data.batch_size=4",
+    "log.every=2",
+    "log.val_every=4",
+    "run.checkpoint_every=4",
+]
+
+
+def prepared_shards(root: Path, codec_file: Path) -> Path:
+    """A ``soundstorm prepare``-like directory of synthetic tokens with its codec file."""
+    names = []
+    for split, count, seed in (("train", 16, 0), ("valid", 4, 1)):
+        writer = ShardWriter(root / SHARDS_DIRNAME / f"{split}-00000", CODEC, SEMANTIC)
+        for item in synthetic_tokens(count, seed=seed):
+            semantic = item["semantic"].astype(np.int32)
+            writer.add(TokenUtterance(item["id"], item["codes"], semantic, item["duration"]))
+        writer.write()
+        names.append((f"{split}-00000", split))
+    shutil.copyfile(codec_file, root / "codec.safetensors")
+    write_manifest(root, names, codec_path="codec.safetensors")
+    return root
+
+
+def test_recipe_trains_exports_packs_and_unpacks(tmp_path, voice_model_dir):
+    shards = prepared_shards(tmp_path / "tokens", voice_model_dir / "codec.safetensors")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCKER)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(tmp_path / "site"), env.get("PYTHONPATH")])
+    )
+    out = tmp_path / "OUT"
+    command = [sys.executable, str(RECIPE), "--shards", str(shards), "--out", str(out)]
+    command += ["--work", str(tmp_path / "work"), "--device", "cpu", "--minutes", "0.05"]
+    command += ["--deadline", "150", "--no-extras", "--steps", "4", "--part-mib", "0.03"]
+    command += ["--wheels", str(tmp_path / "no_wheels")]
+    command += [f"--set={item}" for item in TINY]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    summary = json.loads((out / "recipe.json").read_text())
+    returned = sorted(p.name for p in out.iterdir())
+    assert returned == sorted(summary["returned"]) and len(returned) <= 8
+    parts = [p["name"] for p in summary["voice"]["parts"]]
+    assert len(parts) >= 2 and all((out / n).stat().st_size <= 0.03 * 2**20 for n in parts)
+    assert summary["steps"]["train"]["status"] == 0
+    assert "time budget run.max_minutes" in summary["stopped"] or "schedule" in summary["stopped"]
+    assert summary["smoke"]["codes_valid"] is True
+    assert summary["environment"]["torch"] == torch.__version__
+    curve = (out / "learning_curve.csv").read_text().splitlines()
+    assert curve[0].startswith("step,seconds,frames") and len(curve) >= 2
+
+    voice = tmp_path / "voice"
+    unpack = [sys.executable, str(RECIPE), "--unpack", str(out), str(voice)]
+    done = subprocess.run(unpack, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    expected = {"codec.safetensors", "config.json", "model.safetensors", "pipeline.json"}
+    assert {p.name for p in voice.iterdir()} >= expected
+    assert json.loads((voice / "pipeline.json").read_text())["steps"] == 4
+    assert (tmp_path / "voice.logs" / "logs" / "train.log").is_file()
+    best = tmp_path / "work" / "run" / "best" / "model"  # configs/gpu.yaml: export.source=best
+    assert best.is_dir() and "exporting the best validation" in summary["export"][0]
+    trained = load_file(str(best / "model.safetensors"))
+    shipped = load_file(str(voice / "model.safetensors"))
+    assert all(torch.equal(shipped[k], v.half()) for k, v in trained.items())
+    model = load_pretrained(voice)
+    codes = model.generate(torch.zeros(1, 12, dtype=torch.long), steps=2)
+    assert codes.shape == (1, NUM_LEVELS, 12)
+
+    damaged = out / parts[0]
+    damaged.write_bytes(b"x" + damaged.read_bytes()[1:])
+    done = subprocess.run([*unpack, "--force"], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "sha256 mismatch" in done.stdout + done.stderr
