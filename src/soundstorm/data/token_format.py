@@ -37,8 +37,8 @@ import numpy as np
 
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_path
-from soundstorm.tokens import check_token_range
 from soundstorm.formats import check_format_version, current_version
+from soundstorm.tokens import check_token_range
 
 MAGIC = "soundstorm-tokens"
 FORMAT_VERSION = current_version("token-file")
