@@ -14,7 +14,7 @@
   ``model_type`` of its ``config.json``.
 
 A new codec is an adapter (a ``Codec`` subclass) plus one ``register_codec`` call; every
-registered codec passes ``tests/codecs/test_contract.py``.
+registered codec passes ``tests/codecs/test_codec_contract.py``.
 """
 
 from __future__ import annotations

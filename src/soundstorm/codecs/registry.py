@@ -12,7 +12,7 @@ Every codec kind is one ``register_codec`` call (bottom of this file) saying how
 ``get_codec`` resolves in that spirit: an existing file by its recorded format, an existing
 directory by its ``config.json``, anything else by alias, then by hub-id match. The choices and
 error texts are derived from the registry, so a new codec is an adapter plus one
-``register_codec`` line, checked by ``tests/codecs/test_contract.py``::
+``register_codec`` line, checked by ``tests/codecs/test_codec_contract.py``::
 
     register_codec(
         "wavtokenizer",

@@ -18,7 +18,7 @@ Three tables, each filled by one call per member (bottom of this file):
 
 Factories and builders may be given as ``"module:attribute"`` strings, imported on first use
 (so that listing the registry imports no ``transformers`` or ``pocketsphinx``). Every member
-passes ``tests/semantic/test_contract.py``.
+passes ``tests/semantic/test_tokenizer_contract.py``.
 """
 
 from __future__ import annotations
