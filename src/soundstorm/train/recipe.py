@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from soundstorm.decoding import DecodeOptions
 from soundstorm.errors import SoundStormError
 from soundstorm.flops import guess_peak_flops, training_flops_per_frame
 from soundstorm.model import SoundStorm
@@ -678,8 +679,8 @@ class TrainRecipe:
                 batch.cond,
                 prompt=batch.codes[:, :, :prompt_frames],
                 lengths=batch.lengths,
-                steps=cfg.log.generate_steps,
                 generator=generator,
+                options=DecodeOptions(steps=cfg.log.generate_steps),  # the rest: defaults
             )
         accuracy = level_accuracy_from_generation(
             generated, batch.codes, batch.lengths, prompt_frames
