@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 import torch
 
+from soundstorm.commands.semantic import add_arguments, main
 from soundstorm.errors import SoundStormError
 from soundstorm.semantic import get_semantic_tokenizer
-from soundstorm.commands.semantic import add_arguments, main
 
 transformers = pytest.importorskip("transformers")
 
