@@ -34,8 +34,8 @@ import torch
 from soundstorm.audio import load_audio
 from soundstorm.codecs import EmbeddedCodec
 from soundstorm.corpus.text import HARVARD_SENTENCES
+from soundstorm.corpus.voices import FLITE_VOICES as VOICES
 
-VOICES = ("kal16", "awb", "rms", "slt")
 WORDNET_NOUNS = Path("/usr/share/wordnet/data.noun")
 FALLBACK_SENTENCES = HARVARD_SENTENCES
 

@@ -52,9 +52,9 @@ import soundfile as sf
 import torch
 
 from soundstorm.corpus.text import HARVARD_SENTENCES
+from soundstorm.corpus.voices import FLITE_VOICES as VOICES
 
 SENTENCES = HARVARD_SENTENCES
-VOICES = ("kal16", "awb", "rms", "slt")
 ESPEAK_VOICES = ("en-us", "en-us+f3")
 CORPUS_VOICES = ("festival-ked", "piper-joe")  # soundstorm.corpus.voices names
 FRAME_RATE_FOR_METRICS = 100.0  # tokens are aligned to 100 Hz before comparing

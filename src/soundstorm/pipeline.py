@@ -27,6 +27,7 @@ import torch
 from soundstorm.decoding import UNSET, DecodeOptions
 from soundstorm.errors import SoundStormError
 from soundstorm.inference import GenerationEngine, load_pretrained
+from soundstorm.semantic.text import DEFAULT_TEXT_VOICE
 from soundstorm.validation import require_int, require_optional_int, require_real
 
 PIPELINE_FILE = "pipeline.json"
@@ -190,7 +191,7 @@ class VoicePipeline:
         prompt: torch.Tensor | None = None,
         prompt_rate: int | None = None,
         prompt_seconds: float | None = 3.0,
-        voice: str = "flite-slt",
+        voice: str = DEFAULT_TEXT_VOICE,
         duration_scale: float = 1.0,
         prompt_source: str | Path | None = None,
     ) -> Request:

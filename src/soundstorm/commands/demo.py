@@ -35,6 +35,7 @@ from soundstorm.commands.options import (
     schedule_text,
 )
 from soundstorm.errors import SoundStormError
+from soundstorm.semantic.text import DEFAULT_TEXT_VOICE
 from soundstorm.validation import require_int, resolve_device
 
 
@@ -54,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="use the shipped prompt of a voice held out of training",
     )
     parser.add_argument("--prompt-seconds", type=float, default=3.0, help="prompt length kept")
-    parser.add_argument("--text-voice", default="flite-slt", help="front-end voice for --text")
+    parser.add_argument(
+        "--text-voice", default=DEFAULT_TEXT_VOICE, help="front-end voice for --text"
+    )
     parser.add_argument("--model", type=Path, help="model directory (default: the shipped one)")
     add_out_dir_argument(parser, "output folder (default: %(default)s)", default="out/demo")
     add_decoding_arguments(parser)

@@ -47,6 +47,7 @@ from soundstorm.commands.options import (
 )
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_write_text
+from soundstorm.semantic.text import DEFAULT_TEXT_VOICE
 from soundstorm.validation import distributed_env, resolve_rank_device
 
 
@@ -84,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text", help="text to say (instead of --content)")
     parser.add_argument(
         "--text-voice",
-        default="flite-slt",
+        default=DEFAULT_TEXT_VOICE,
         help="flite / festival voice timing the phones of --text and manifest texts",
     )
     parser.add_argument("--prompt", help="audio of the voice to use (a few seconds)")

@@ -104,6 +104,9 @@ VOICES: dict[str, Voice] = {
 
 DEFAULT_HELD_OUT = ("flite-rms",)
 
+FLITE_VOICES = tuple(v.engine_voice for v in VOICES.values() if v.engine == "flite")
+"""The voices the Debian ``flite`` program ships (``flite -voice NAME``): kal16, awb, rms, slt."""
+
 
 @dataclass
 class Synthesis:
