@@ -23,17 +23,6 @@ class BadAudioError(SoundStormError):
     """An input file that cannot be turned into tokens (unreadable, empty, too short...)."""
 
 
-def load_codec(spec: str, device: str = "cpu"):
-    """A codec from a name or a fitted codec file (``soundstorm.codecs.get_codec``).
-
-    ``device`` places the neural adapters (EnCodec, DAC, Mimi); the embedded codec runs on
-    the CPU.
-    """
-    from soundstorm.codecs import get_codec
-
-    return get_codec(spec, device=device)
-
-
 def load_semantic_tokenizer(name: str):
     """A semantic tokenizer by name (``soundstorm.semantic.get_semantic_tokenizer``)."""
     from soundstorm.semantic import get_semantic_tokenizer
@@ -137,9 +126,11 @@ def init_worker(
     ``num_threads`` sets torch's intra-op threads of the worker (``None``: unchanged);
     ``device`` is where a codec given by name is loaded.
     """
+    from soundstorm.codecs import get_codec
+
     if num_threads is not None:
         torch.set_num_threads(num_threads)
-    _WORKER["codec"] = load_codec(codec, device) if isinstance(codec, str) else codec
+    _WORKER["codec"] = get_codec(codec, device=device) if isinstance(codec, str) else codec
     _WORKER["tokenizer"] = (
         load_semantic_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
     )
