@@ -46,14 +46,6 @@ class DistributedContext:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
-    def broadcast_object(self, value):
-        """Rank 0's ``value`` on every rank."""
-        if not self.is_distributed:
-            return value
-        box = [value]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
 
 def init_distributed(device: str = "auto") -> DistributedContext:
     """Initialise the process group from torchrun's environment variables, if present.
