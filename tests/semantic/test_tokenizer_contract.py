@@ -46,11 +46,11 @@ def _builtin(name: str):
     return source
 
 
-def _fitted(kind: str, settings):
+def _fitted(kind: str, settings, needs_tiny_models: bool = True):
     """Fit features + k-means on the registered extractor of ``kind``, save, return the dir."""
 
     def source(request, tmp_path_factory):
-        models = request.getfixturevalue("tiny_models")
+        models = request.getfixturevalue("tiny_models") if needs_tiny_models else None
         extractor = feature_extractor_entry(kind).build(settings(models))
         clips = [_speechlike(1.5, 16000, seed=1)[0, 0], _speechlike(0.5, 16000, seed=2, batch=2)]
         tokenizer = FeaturesKMeansTokenizer.fit(extractor, clips, 16000, num_clusters=8)
@@ -71,6 +71,7 @@ SOURCES = {
     ("saved", "w2v-bert"): _fitted(
         "w2v-bert", lambda models: {"model_name_or_path": models["w2v-bert"], "layer": 1}
     ),
+    ("saved", "moonshine"): _fitted("moonshine", lambda models: {}, needs_tiny_models=False),
 }
 
 MEMBERS = [("name", n) for n in registered_semantic_tokenizers()] + [

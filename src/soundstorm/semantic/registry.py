@@ -291,3 +291,9 @@ register_feature_extractor(
     "soundstorm.semantic.kmeans_tokenizer:W2VBertKMeansTokenizer",
     "a w2v-BERT 2.0 layer (transformers)",
 )
+register_feature_extractor(
+    "moonshine",
+    "soundstorm.semantic.moonshine_features:MoonshineFeatures.from_config",
+    None,
+    "the Moonshine tiny-en encoder (onnxruntime, bundled in moonshine-voice)",
+)
