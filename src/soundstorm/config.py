@@ -93,69 +93,27 @@ class SoundStormConfig:
     @classmethod
     def paper(cls, **overrides: Any) -> SoundStormConfig:
         """The paper's model: 12 layers, 16 heads, dim 1024, ff 4096, kernel 5, Q=12, K=1024 (~350M)."""
-        return cls(
-            **{
-                **dict(
-                    num_levels=12,
-                    codebook_size=1024,
-                    cond_vocab_size=1024,
-                    dim=1024,
-                    depth=12,
-                    heads=16,
-                    ff_dim=4096,
-                    conv_kernel=5,
-                ),
-                **overrides,
-            }
-        )
+        return cls.from_name("paper", **overrides)
 
     @classmethod
     def small(cls, **overrides: Any) -> SoundStormConfig:
         """A small model for CPU experiments and the CPU speed benchmark (dim 256, 4 layers, Q=8)."""
-        return cls(
-            **{
-                **dict(
-                    num_levels=8,
-                    codebook_size=1024,
-                    cond_vocab_size=1024,
-                    dim=256,
-                    depth=4,
-                    heads=4,
-                    ff_dim=1024,
-                    conv_kernel=5,
-                ),
-                **overrides,
-            }
-        )
+        return cls.from_name("small", **overrides)
 
     @classmethod
     def tiny(cls, **overrides: Any) -> SoundStormConfig:
         """A tiny model for tests: trains in seconds on a CPU."""
-        return cls(
-            **{
-                **dict(
-                    num_levels=4,
-                    codebook_size=64,
-                    cond_vocab_size=64,
-                    dim=64,
-                    depth=2,
-                    heads=4,
-                    ff_dim=128,
-                    conv_kernel=5,
-                ),
-                **overrides,
-            }
-        )
+        return cls.from_name("tiny", **overrides)
 
     @classmethod
     def from_name(cls, name: str, **overrides: Any) -> SoundStormConfig:
-        """Build a preset by name: ``paper``, ``small`` or ``tiny``."""
-        presets = {"paper": cls.paper, "small": cls.small, "tiny": cls.tiny}
-        if name not in presets:
+        """Build a preset by name (``paper``, ``small`` or ``tiny``: :data:`PRESETS`), with
+        ``overrides`` replacing some of its fields."""
+        if name not in PRESETS:
             raise ValueError(
-                f"unknown SoundStorm preset {name!r}; expected one of {sorted(presets)}"
+                f"unknown SoundStorm preset {name!r}; expected one of {sorted(PRESETS)}"
             )
-        return presets[name](**overrides)
+        return cls(**{**PRESETS[name], **overrides})
 
     # ----------------------------------------------------------------- (de)serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -170,3 +128,20 @@ class SoundStormConfig:
                 f"unknown SoundStormConfig field(s) {unknown}; known fields: {sorted(known)}"
             )
         return cls(**values)
+
+
+_PRESET_FIELDS = (
+    "num_levels", "codebook_size", "cond_vocab_size", "dim", "depth", "heads", "ff_dim",
+    "conv_kernel",
+)  # fmt: skip
+PRESETS: dict[str, dict[str, int]] = {
+    name: dict(zip(_PRESET_FIELDS, values, strict=True))
+    for name, values in {
+        #         Q   K     cond  dim   depth heads ff    kernel
+        "paper": (12, 1024, 1024, 1024, 12, 16, 4096, 5),
+        "small": (8, 1024, 1024, 256, 4, 4, 1024, 5),
+        "tiny": (4, 64, 64, 64, 2, 4, 128, 5),
+    }.items()
+}  # fmt: skip
+"""The named sizes (SoundStorm §4 for ``paper``): fields of :class:`SoundStormConfig`; the
+others keep their defaults."""
