@@ -51,6 +51,7 @@ targets and the speed line), ``consistency.png`` and a few spectrogram figures.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import math
@@ -67,6 +68,8 @@ from pathlib import Path
 import torch
 
 from soundstorm.audio import load_audio, save_audio
+from soundstorm.commands.options import add_decoding_arguments, decode_options_from_args
+from soundstorm.decoding import DecodeOptions
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_path
 
@@ -285,9 +288,9 @@ def input_path(item: PairedItem, out: Path, what: str) -> Path:
 
 
 def generate_items(
-    pipeline, items: list[PairedItem], out: Path, batch_size: int, steps: int, seed: int
+    pipeline, items: list[PairedItem], out: Path, batch_size: int, options, seed: int
 ) -> dict[str, float]:
-    """Generate every item into ``out/generated/<id>.wav``.
+    """Generate every item into ``out/generated/<id>.wav`` with ``options`` (``DecodeOptions``).
 
     Returns:
         item id -> generation seconds (share of the batch's ``generate`` plus its decode),
@@ -306,7 +309,7 @@ def generate_items(
         tokenize += time.perf_counter() - start
         generator = torch.Generator().manual_seed(seed + number)
         start = time.perf_counter()
-        codes = pipeline.generate(requests, steps=steps, generator=generator)
+        codes = pipeline.generate(requests, generator=generator, options=options)
         batch_seconds = time.perf_counter() - start
         total_frames = sum(len(r.cond) for r in requests)
         for item, request, item_codes in zip(batch, requests, codes):
@@ -326,7 +329,7 @@ def measure_speed(
     pipeline,
     split: TestSplit,
     voice: str,
-    steps: int,
+    options,
     seed: int,
     seconds: float = SPEED_SECONDS,
     repeats: int = 3,
@@ -347,7 +350,7 @@ def measure_speed(
         request = pipeline.make_request(content, rate, prompt, rate)
         made = time.perf_counter()
         codes = pipeline.generate(
-            [request], steps=steps, generator=torch.Generator().manual_seed(seed + attempt)
+            [request], generator=torch.Generator().manual_seed(seed + attempt), options=options
         )[0]
         generated = time.perf_counter()
         wav = pipeline.decode(codes)
@@ -524,7 +527,8 @@ def run_header(args: argparse.Namespace) -> dict:
         "machine": f"{args.machine} ({os.cpu_count()} CPUs, {platform.machine()}, "
         f"torch {torch.__version__})",
         "threads": torch.get_num_threads(),
-        "steps": args.steps,
+        "steps": args.decoding.steps,
+        "decoding": dataclasses.asdict(args.decoding),
         "seed": args.seed,
     }
 
@@ -537,7 +541,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--sentences", type=int, default=20, help="test sentences (default 20)")
     parser.add_argument("--voices", nargs="+", default=list(DEFAULT_VOICES))
-    parser.add_argument("--steps", type=int, default=16, help="first-level iterations")
+    add_decoding_arguments(parser)  # --steps, --temperature, ... (DecodeOptions' fields)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--long-seconds", type=float, default=SPEED_SECONDS)
@@ -547,8 +551,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-speed", action="store_true", help="skip the speed line")
     parser.add_argument("--machine", default="2-core CPU container, no GPU")
     args = parser.parse_args(argv)
-    if args.sentences < 1 or args.batch_size < 1 or args.steps < 1 or args.threads < 1:
-        parser.error("--sentences, --batch-size, --steps and --threads must be >= 1")
+    if args.sentences < 1 or args.batch_size < 1 or args.threads < 1:
+        parser.error("--sentences, --batch-size and --threads must be >= 1")
+    try:  # the paper's 16 first-level iterations unless --steps says otherwise
+        args.decoding = decode_options_from_args(args, DecodeOptions(steps=16))
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 
@@ -566,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(items)} items, torch threads {header['threads']}", file=sys.stderr)
     pipeline = VoicePipeline.from_directory(args.model)
     write_inputs(items, args.out, split.sample_rate)
-    timing = generate_items(pipeline, items, args.out, args.batch_size, args.steps, args.seed)
+    timing = generate_items(pipeline, items, args.out, args.batch_size, args.decoding, args.seed)
     generated_at = time.perf_counter()
 
     evaluation_items = [
@@ -589,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     speed = None
     if not args.no_speed:
         speed = measure_speed(
-            pipeline, split, args.voices[0], args.steps, args.seed, args.speed_seconds
+            pipeline, split, args.voices[0], args.decoding, args.seed, args.speed_seconds
         )
     groups = group_summaries(report, items)
     targets = check_targets(groups, speed)

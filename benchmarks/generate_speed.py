@@ -47,7 +47,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
     from soundstorm import SoundStorm, SoundStormConfig
     from soundstorm.bench import CountingEngine, peak_memory_mib, time_generate
-    from soundstorm.decoding import resolve_steps
+    from soundstorm.decoding import DecodeOptions
     from soundstorm.validation import resolve_device
 
     torch.set_num_threads(args.threads)
@@ -57,11 +57,12 @@ def run_worker(args: argparse.Namespace) -> int:
     engine = CountingEngine(
         SoundStorm(config), device=device, compile=args.compile, buckets=(args.frames[0],)
     )
-    steps = resolve_steps(args.first_level_steps, config.num_levels)
+    options = DecodeOptions(steps=args.first_level_steps)  # passed whole to every call
+    steps = options.level_steps(config.num_levels)
     frames, batch = args.frames[0], args.batch[0]
     start = time.perf_counter()
     for i in range(args.warmup):
-        time_generate(engine, batch, frames, steps, seed=i)
+        time_generate(engine, batch, frames, seed=i, options=options)
     warmup_s = time.perf_counter() - start
     ready = {
         "impl": "ours",
@@ -85,15 +86,15 @@ def run_worker(args: argparse.Namespace) -> int:
         if command == "quit":
             break
         if command == "profile":
-            print(json.dumps({"profile": profile_one(engine, batch, frames, steps)}), flush=True)
+            print(json.dumps({"profile": profile_one(engine, batch, frames, options)}), flush=True)
             continue
-        wall, cpu, passes = time_generate(engine, batch, frames, steps, seed=1000 + index)
+        wall, cpu, passes = time_generate(engine, batch, frames, seed=1000 + index, options=options)
         result = {"time_s": wall, "cpu_s": cpu, "passes": passes}
         print(json.dumps({**result, "peak_memory_mib": peak_memory_mib(device)}), flush=True)
     return 0
 
 
-def profile_one(engine, batch: int, frames: int, steps) -> str:
+def profile_one(engine, batch: int, frames: int, options) -> str:
     """A torch.profiler table (top operators by self time) of one generate call."""
     from torch.profiler import ProfilerActivity, profile
 
@@ -103,7 +104,7 @@ def profile_one(engine, batch: int, frames: int, steps) -> str:
     if engine.device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)
     with profile(activities=activities) as prof:
-        time_generate(engine, batch, frames, steps, seed=7)
+        time_generate(engine, batch, frames, seed=7, options=options)
     sort = "self_cuda_time_total" if engine.device.type == "cuda" else "self_cpu_time_total"
     return prof.key_averages().table(sort_by=sort, row_limit=20)
 
