@@ -1,9 +1,26 @@
-"""SoundStorm: efficient parallel generation of RVQ audio codec tokens (Borsos et al. 2023)."""
+"""SoundStorm: efficient parallel generation of RVQ audio codec tokens (Borsos et al. 2023).
+
+Layout: the core (``config``, ``model``, ``modules``, ``masking``, ``decoding``), serving
+(``inference``, ``pipeline``, ``export``), the ``commands`` wing of the ``soundstorm`` command
+line (``cli``), the pluggable families (``codecs``, ``semantic``), data, training and
+evaluation packages, and a few utilities (``validation``, ``files``, ``audio``, ``errors``,
+``dependencies``, ``bench``: generation speed measurement).
+"""
 
 from soundstorm.config import SoundStormConfig
+from soundstorm.decoding import DecodeOptions
 from soundstorm.errors import SoundStormError
 from soundstorm.model import LossOutput, SoundStorm
+from soundstorm.validation import distributed_env
 
 __version__ = "0.1.0"
 
-__all__ = ["LossOutput", "SoundStorm", "SoundStormConfig", "SoundStormError", "__version__"]
+__all__ = [
+    "DecodeOptions",
+    "LossOutput",
+    "SoundStorm",
+    "SoundStormConfig",
+    "SoundStormError",
+    "__version__",
+    "distributed_env",
+]
