@@ -258,3 +258,22 @@ def test_export_refuses_fractional_steps(tiny_model, tmp_path):
     with pytest.raises(ValueError, match=r"steps must be an integer >= 1, got 8.5 \(float\)"):
         export_model(tmp_path / "ckpt", tmp_path / "out", codec="encodec", steps=8.5)
     assert not (tmp_path / "out").exists()
+
+
+def test_distributed_env_is_the_one_reader_of_torchrun_ranks(monkeypatch):
+    from soundstorm.validation import distributed_env, resolve_rank_device
+
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert distributed_env() == (0, 1, 0)
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed_env() == (3, 4, 1)
+    assert resolve_rank_device("cpu") == torch.device("cpu")
+    for rank, world, local in (("4", "4", "0"), ("0", "0", "0"), ("1", "2", "-1"), ("x", "2", "0")):
+        monkeypatch.setenv("RANK", rank)
+        monkeypatch.setenv("WORLD_SIZE", world)
+        monkeypatch.setenv("LOCAL_RANK", local)
+        with pytest.raises(SoundStormError, match="RANK"):
+            distributed_env()
