@@ -179,6 +179,32 @@ def to_mono(wav: torch.Tensor) -> torch.Tensor:
     return wav.mean(dim=-2, keepdim=True)
 
 
+def spectrogram_db(
+    wav: torch.Tensor, n_fft: int = 1024, hop: int = 256, floor_db: float = 80.0
+) -> torch.Tensor:
+    """Magnitude spectrogram in dB relative to its loudest bin, for figures and TensorBoard.
+
+    Hann window, centred frames; audio shorter than ``n_fft`` is zero-padded to it.
+
+    Args:
+        wav: ``[S]`` mono audio.
+        n_fft: window and FFT length (samples).
+        hop: hop between frames (samples).
+        floor_db: the dynamic range kept: values lie in ``[-floor_db, 0]``.
+
+    Returns:
+        ``FloatTensor[n_fft // 2 + 1, frames]`` on ``wav``'s device, low frequencies first,
+        maximum 0 dB.
+    """
+    audio = wav.float()
+    if audio.numel() < n_fft:
+        audio = torch.nn.functional.pad(audio, (0, n_fft - audio.numel()))
+    window = torch.hann_window(n_fft, device=audio.device)
+    spec = torch.stft(audio, n_fft, hop, window=window, return_complex=True).abs()  # (F, N)
+    db = 20.0 * torch.log10(spec.clamp_min(1e-5))
+    return (db - db.max()).clamp_min(-floor_db)
+
+
 def check_audio_samples(
     wav: torch.Tensor, sample_rate: float, frame_rate: float, frame: str = "codec frame"
 ) -> None:

@@ -140,3 +140,37 @@ def test_audio_errors_survive_pickling_for_worker_processes():
     assert (copy.seconds, copy.frame_seconds, copy.source) == (0.01, 0.02, "x.wav")
     plain = pickle.loads(pickle.dumps(AudioInputError("bad")))
     assert str(plain) == "bad" and str(plain.named("y.wav")) == "y.wav: bad"
+
+
+def test_spectrogram_db_is_relative_to_the_loudest_bin_and_floored():
+    from soundstorm.audio import spectrogram_db
+
+    t = torch.arange(8000) / 8000
+    db = spectrogram_db(torch.sin(2 * math.pi * 1000 * t), n_fft=256, hop=64)
+    assert db.shape == (129, 1 + 8000 // 64)
+    assert float(db.max()) == 0.0 and float(db.min()) >= -80.0
+    assert int(db.mean(dim=1).argmax()) == 32  # 1000 Hz / (8000 Hz / 256) = bin 32
+    assert spectrogram_db(torch.zeros(10), n_fft=256, hop=64).shape == (129, 5)  # padded
+
+
+def test_resample_array_keeps_dtype_and_layout_and_matches_the_tensor_resampler():
+    import numpy as np
+
+    from soundstorm.audio import resample_array
+
+    wav = torch.randn(2, 3, 4410)
+    out = resample_array(wav.numpy().astype(np.float64), 44100, 16000)
+    assert out.dtype == np.float64 and out.shape == (2, 3, 1600)
+    tensor_out = resample(wav, 44100, 16000)
+    one = resample_array(wav[1, 2].numpy(), 44100, 16000)
+    assert np.array_equal(tensor_out[1, 2].numpy(), one), "channels are resampled alone"
+    assert resample_array(np.zeros((2, 0), np.float32), 8000, 16000).shape == (2, 0)
+    with pytest.raises(SoundStormError, match="sample rates must be positive"):
+        resample_array(wav.numpy(), 0, 16000)
+
+
+def test_one_list_of_audio_suffixes():
+    from soundstorm.audio import AUDIO_SUFFIXES, is_audio_file
+
+    assert is_audio_file("a/B.FLAC") and is_audio_file("x.opus") and not is_audio_file("x.txt")
+    assert all(s == s.lower() and s.startswith(".") for s in AUDIO_SUFFIXES)

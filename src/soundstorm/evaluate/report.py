@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from soundstorm.audio import spectrogram_db
 from soundstorm.evaluate.audio import EVAL_SAMPLE_RATE, load_eval_audio
 from soundstorm.evaluate.suite import METRIC_DESCRIPTIONS, EvaluationReport, ItemResult
 from soundstorm.files import atomic_path, atomic_write_text
@@ -98,14 +99,9 @@ def write_markdown(report: EvaluationReport, path: str | Path, title: str | None
 
 
 def log_spectrogram(wav: np.ndarray, n_fft: int = 512, hop: int = 128) -> np.ndarray:
-    """Magnitude spectrogram in dB of ``float32[S]``: ``[n_fft // 2 + 1, frames]``, max 0 dB."""
-    audio = torch.from_numpy(np.asarray(wav, dtype=np.float32))
-    if audio.numel() < n_fft:
-        audio = torch.nn.functional.pad(audio, (0, n_fft - audio.numel()))
-    window = torch.hann_window(n_fft)
-    spec = torch.stft(audio, n_fft, hop, window=window, return_complex=True).abs()
-    db = 20.0 * torch.log10(spec.clamp_min(1e-5))
-    return (db - db.max()).clamp_min(-80.0).numpy()
+    """Magnitude spectrogram in dB of ``float32[S]``: ``[n_fft // 2 + 1, frames]``, max 0 dB
+    (:func:`soundstorm.audio.spectrogram_db`)."""
+    return spectrogram_db(torch.from_numpy(np.asarray(wav, dtype=np.float32)), n_fft, hop).numpy()
 
 
 def _pyplot():

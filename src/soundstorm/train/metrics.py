@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from soundstorm.audio import spectrogram_db
 from soundstorm.dependencies import install_command
 
 logger = logging.getLogger("soundstorm.train")
@@ -29,10 +30,7 @@ def spectrogram_image(wav: torch.Tensor, n_fft: int = 1024, hop: int = 256) -> t
     Args:
         wav: ``FloatTensor[S]``.
     """
-    window = torch.hann_window(n_fft, device=wav.device)
-    spec = torch.stft(wav.float(), n_fft, hop, window=window, return_complex=True).abs()
-    db = 20 * torch.log10(spec.clamp(min=1e-5))
-    db = db.clamp(min=db.max() - 80)
+    db = spectrogram_db(wav, n_fft, hop)  # (F, N), in [-80, 0]
     image = (db - db.min()) / (db.max() - db.min()).clamp(min=1e-6)
     return image.flip(0)[None]
 
