@@ -3,8 +3,10 @@
 Layout: the core (``config``, ``model``, ``modules``, ``masking``, ``decoding``), serving
 (``inference``, ``pipeline``, ``export``), the ``commands`` wing of the ``soundstorm`` command
 line (``cli``), the pluggable families (``codecs``, ``semantic``), data, training and
-evaluation packages, and a few utilities (``validation``, ``files``, ``audio``, ``errors``,
-``dependencies``, ``bench``: generation speed measurement).
+evaluation packages, and a few utilities, one home for each cross-cutting helper
+(``validation``, ``files``: atomic writes, ``audio``: reading and resampling, ``tokens``:
+id-range checks, ``flops``: FLOP formulas and device peaks, ``errors``, ``dependencies``,
+``bench``: generation speed measurement).
 """
 
 from soundstorm.config import SoundStormConfig
