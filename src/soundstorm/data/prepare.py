@@ -87,6 +87,9 @@ def fitted_codec(inputs, out_dir: Path, rank: int, options: dict, timeout: float
 
     Returns:
         ``(codec, codec_path)`` with ``codec_path`` relative to ``out_dir``.
+
+    Raises:
+        SoundStormError: the saved codec is of another version than ``options["preset"]``.
     """
     from soundstorm.codecs import get_codec
 
@@ -98,7 +101,15 @@ def fitted_codec(inputs, out_dir: Path, rank: int, options: dict, timeout: float
             fit_embedded_codec(inputs, path, **options)
         else:
             wait_for(path.exists, f"rank 0 to fit {path}", timeout)
-    return get_codec(str(path)), FITTED_CODEC_NAME
+    codec = get_codec(str(path))
+    preset = options.get("preset")
+    found = f"v{codec.config.format_version}" if hasattr(codec, "config") else None
+    if preset is not None and found is not None and found != preset:
+        raise SoundStormError(
+            f"{path} holds an embedded codec {found}, not {preset}: use --embedded-codec "
+            f"{found} to resume, or another OUT_DIR"
+        )
+    return codec, FITTED_CODEC_NAME
 
 
 def check_settings(out_dir: Path, settings: dict) -> None:
@@ -254,6 +265,7 @@ def prepare(
     num_levels: int = 12,
     codebook_size: int = 1024,
     fit_files: int = 200,
+    embedded_codec: str | None = None,
     device: str = "cpu",
     progress: bool = True,
     rank: int | None = None,
@@ -276,6 +288,8 @@ def prepare(
         num_levels: RVQ levels of a fitted embedded codec.
         codebook_size: Codebook size of a fitted embedded codec.
         fit_files: Files sampled to fit the embedded codec.
+        embedded_codec: Version of the fitted embedded codec, ``"v1"`` or ``"v2"``
+            (default: ``soundstorm.data.codec_fitting.DEFAULT_PRESET``).
         device: Device of a codec given by name (``"cuda"`` becomes ``cuda:$LOCAL_RANK`` under
             torchrun; see ``soundstorm.validation.resolve_rank_device``).
         progress: Show a tqdm progress bar.
@@ -303,6 +317,13 @@ def prepare(
     num_levels = require_int("--num-levels", num_levels, minimum=1)
     codebook_size = require_int("--codebook-size", codebook_size, minimum=1)
     fit_files = require_int("--fit-files", fit_files, minimum=1)
+    from soundstorm.data.codec_fitting import DEFAULT_PRESET, PRESETS
+
+    embedded_codec = DEFAULT_PRESET if embedded_codec is None else embedded_codec
+    if embedded_codec not in PRESETS:
+        raise SoundStormError(
+            f"--embedded-codec must be one of {', '.join(PRESETS)}, got {embedded_codec!r}"
+        )
     device = str(resolve_rank_device(device))  # no CUDA: a clear error, before any work
     if min_duration < 0:
         raise SoundStormError(f"--min-duration must be >= 0, got {min_duration}")
@@ -329,6 +350,7 @@ def prepare(
             "codebook_size": codebook_size,
             "max_files": fit_files,
             "log": _log_to_stderr if progress else None,
+            "preset": embedded_codec,
         }
         codec, codec_path = fitted_codec(inputs, out, rank, options, merge_timeout)
         specs = (str(out / FITTED_CODEC_NAME), semantic)
