@@ -4,6 +4,9 @@ Run (needs Debian ``flite``; about a minute on 2 CPU cores):
 
     python benchmarks/semantic_agreement.py                        # embedded default
     python benchmarks/semantic_agreement.py --tokenizer path/to/kmeans_dir --markdown out.md
+    # features + k-means fitted here on other sentences of the corpus voices (held-out
+    # voices never heard), one row per vocabulary size; ~4 minutes
+    python benchmarks/semantic_agreement.py --fit moonshine --clusters 64,128,256,512
 
 Every sentence of a fixed list is spoken by several flite voices (different speakers,
 sexes and accents: kal16, awb, rms, slt). Flite prints the end time of every phone it
@@ -30,7 +33,16 @@ Speaker-independent, content-bearing tokens have high cross-voice agreement, a l
 the baseline and a low same-sentence edit distance. ``--tokenizer mel-kmeans`` measures a
 voice-DEPENDENT reference for contrast: k-means (64 clusters, fitted on this very corpus) of
 50 Hz log-mel frames, i.e. what purely acoustic tokens score. ``--tokenizer phones-words``
-measures the word-recognition variant of the default.
+measures the word-recognition variant of PocketSphinx phones.
+
+``--fit KIND`` measures a features + k-means tokenizer of a registered feature extractor
+(``moonshine``: the default of ``soundstorm prepare``) the way ``prepare`` makes it: k-means
+fitted on OTHER sentences (``--fit-sentences`` train sentences of the ``soundstorm corpus``
+sentence list, none of the test sentences) spoken by the corpus voices, except the held-out
+ones (``HELD_OUT``: flite rms, the corpus's held-out voice, and the eSpeak NG en-us voices,
+which are not corpus voices). Figures are then also given for pairs that involve a held-out
+voice (``held_out_*``). ``edit distance ratio`` = same-sentence edit distance / different-
+sentence edit distance (0: tokens depend on the words only; 1: not at all).
 """
 
 from __future__ import annotations
@@ -58,6 +70,7 @@ SENTENCES = HARVARD_SENTENCES
 ESPEAK_VOICES = ("en-us", "en-us+f3")
 CORPUS_VOICES = ("festival-ked", "piper-joe")  # soundstorm.corpus.voices names
 FRAME_RATE_FOR_METRICS = 100.0  # tokens are aligned to 100 Hz before comparing
+HELD_OUT = ("rms", "espeak")  # never in the audio a --fit tokenizer is fitted on
 
 
 def synthesise(text: str, voice: str, directory: Path) -> tuple[np.ndarray, int, list]:
@@ -195,12 +208,8 @@ def context_consistency(tokenizer, utterances: dict) -> float:
     return hits / max(total, 1)
 
 
-def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> dict:
-    """Synthesise the corpus, tokenize it and compute every metric."""
-    from soundstorm.semantic import align, get_semantic_tokenizer
-    from soundstorm.semantic.phones import PhoneTokenizer, phone_id
-
-    torch.set_num_threads(num_threads)
+def synthesise_test_set() -> tuple[dict, dict]:
+    """The test utterances: ``(flite, other engines)``, each ``(sentence, voice) -> dict``."""
     utterances = {}  # (sentence index, voice) -> dict
     espeak = {}  # (sentence index, voice) -> dict
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,10 +224,27 @@ def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> d
         spoken = synthesise_corpus_voice(text, voice)
         if spoken is not None:
             espeak[(s, voice)] = {"audio": spoken[0], "sr": spoken[1]}
+    return utterances, espeak
+
+
+def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> dict:
+    """Synthesise the corpus, tokenize it and compute every metric."""
+    from soundstorm.semantic import get_semantic_tokenizer
+
+    torch.set_num_threads(num_threads)
+    utterances, espeak = synthesise_test_set()
     if tokenizer_name == "mel-kmeans":
         tokenizer = MelKMeansReference([(u["audio"], u["sr"]) for u in utterances.values()])
     else:
         tokenizer = get_semantic_tokenizer(tokenizer_name, **(options or {}))
+    return measure(tokenizer, tokenizer_name, utterances, espeak)
+
+
+def measure(tokenizer, tokenizer_name: str, utterances: dict, espeak: dict) -> dict:
+    """Tokenize the test set with ``tokenizer`` and compute every metric."""
+    from soundstorm.semantic import align
+    from soundstorm.semantic.phones import PhoneTokenizer, phone_id
+
     first = next(iter(utterances.values()))
     tokenizer.tokenize(torch.from_numpy(first["audio"])[None, None], first["sr"])  # warm-up
     seconds_audio = seconds_cpu = num_tokens = 0.0
@@ -234,6 +260,7 @@ def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> d
         utt["times"] = (np.arange(n100) + 0.5) / FRAME_RATE_FOR_METRICS
 
     same, same_ed, diff, diff_ed, skipped = [], [], [], [], 0
+    held_same, held_same_ed = [], []  # pairs with a held-out voice
     for s in range(len(SENTENCES)):
         for va, vb in itertools.permutations(VOICES, 2):
             a, b = utterances[(s, va)], utterances[(s, vb)]
@@ -243,6 +270,9 @@ def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> d
             warped = phone_warp(a["phones"], b["phones"], a["times"])
             same.append(frame_agreement(a["tokens"], b["tokens"], warped))
             same_ed.append(edit_distance(collapse(a["tokens"]), collapse(b["tokens"])))
+            if va in HELD_OUT or vb in HELD_OUT:
+                held_same.append(same[-1])
+                held_same_ed.append(same_ed[-1])
     for (s1, s2), (va, vb) in itertools.product(
         itertools.permutations(range(len(SENTENCES)), 2), itertools.product(VOICES, VOICES)
     ):
@@ -271,6 +301,11 @@ def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> d
         "cross_voice_edit_distance": float(np.mean(same_ed)),
         "different_sentence_edit_distance": float(np.mean(diff_ed)),
         "cross_engine_edit_distance": {k: float(np.mean(v)) for k, v in cross_engine.items()},
+        "edit_distance_ratio": float(np.mean(same_ed) / np.mean(diff_ed)),
+        "held_out_cross_voice_agreement": float(np.mean(held_same)) if held_same else None,
+        "held_out_cross_voice_edit_distance": (
+            float(np.mean(held_same_ed)) if held_same_ed else None
+        ),
         "context_consistency": consistency,
         "pairs_same": len(same),
         "pairs_skipped_phone_mismatch": skipped,
@@ -290,6 +325,72 @@ def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> d
             per_voice[voice] = float(np.mean(hits))
         results["phone_accuracy_per_voice"] = per_voice
     return results
+
+
+def fit_voices() -> list[str]:
+    """The ``soundstorm corpus`` voices a ``--fit`` tokenizer hears: all but the held-out."""
+    from soundstorm.corpus.voices import VOICES as CORPUS
+    from soundstorm.corpus.voices import missing_requirements
+
+    return [
+        name
+        for name, voice in CORPUS.items()
+        if voice.engine_voice not in HELD_OUT
+        and voice.engine not in HELD_OUT
+        and not any(missing_requirements(voice))
+    ]
+
+
+def fit_tokenizers(
+    kind: str, clusters: list[int], num_sentences: int, settings: dict | None = None
+) -> tuple[list, dict]:
+    """Features + k-means tokenizers of extractor ``kind``, one per vocabulary size.
+
+    The features are those of ``num_sentences`` train sentences of the ``soundstorm corpus``
+    sentence list (never a test sentence) spoken by every voice of :func:`fit_voices`; one
+    k-means per size in ``clusters`` is fitted on them (seed 0, 50 iterations), as
+    ``soundstorm prepare`` does on the user's audio.
+
+    Returns:
+        ``(tokenizers, info)``: info gives the voices, sentences, seconds of audio and the
+        CPU seconds of feature extraction and of each k-means.
+    """
+    from soundstorm.corpus.text import candidate_sentences, select_sentences
+    from soundstorm.corpus.voices import VOICES as CORPUS
+    from soundstorm.corpus.voices import synthesize
+    from soundstorm.kmeans import KMeans
+    from soundstorm.semantic.features_kmeans import FeaturesKMeansTokenizer
+    from soundstorm.semantic.registry import feature_extractor_entry
+
+    chosen = [s.text for s in select_sentences(candidate_sentences(), 1000) if s.split == "train"]
+    texts = [t for t in chosen if t not in SENTENCES][:num_sentences]
+    voices = fit_voices()
+    extractor = feature_extractor_entry(kind).build(settings or {})
+    holder = FeaturesKMeansTokenizer.from_parts(extractor)
+    frames, seconds_audio, seconds_features = [], 0.0, 0.0
+    for voice, text in itertools.product(voices, texts):
+        spoken = synthesize(CORPUS[voice], text)
+        wav = torch.from_numpy(np.asarray(spoken.audio, dtype=np.float32))[None, None]
+        start = time.perf_counter()
+        frames.append(holder.features(wav, spoken.sample_rate)[0])
+        seconds_features += time.perf_counter() - start
+        seconds_audio += wav.shape[-1] / spoken.sample_rate
+    points = torch.cat(frames)  # (N, D)
+    tokenizers, kmeans_seconds = [], {}
+    for k in clusters:
+        start = time.perf_counter()
+        kmeans = KMeans.fit(points, k, seed=0)
+        kmeans_seconds[k] = time.perf_counter() - start
+        tokenizers.append(FeaturesKMeansTokenizer.from_parts(extractor, kmeans))
+    info = {
+        "fit_voices": voices,
+        "fit_sentences": len(texts),
+        "fit_seconds_audio": seconds_audio,
+        "fit_frames": int(points.shape[0]),
+        "feature_real_time_factor": seconds_features / seconds_audio,
+        "kmeans_seconds": kmeans_seconds,
+    }
+    return tokenizers, info
 
 
 def hf_speed(kind: str, layer: int, seconds: float, num_threads: int) -> dict:
@@ -359,6 +460,8 @@ def to_markdown(results: dict, command: str) -> str:
         f"| {results['cross_voice_edit_distance']:.3f} |",
         f"| normalised edit distance, different sentences (baseline) "
         f"| {results['different_sentence_edit_distance']:.3f} |",
+        f"| edit distance ratio (same sentence / different sentences) "
+        f"| {results['edit_distance_ratio']:.3f} |",
         *(
             f"| normalised edit distance, same sentence, {engine} vs. flite | {value:.3f} |"
             for engine, value in results["cross_engine_edit_distance"].items()
@@ -368,6 +471,22 @@ def to_markdown(results: dict, command: str) -> str:
         f"| tokens / s (1 process) | {results['tokens_per_second']:.0f} |",
         f"| real-time factor (CPU s per audio s) | {results['real_time_factor']:.3f} |",
     ]
+    if results.get("held_out_cross_voice_edit_distance") is not None:
+        lines.append(
+            "| frame agreement / edit distance, same sentence, pairs with held-out flite rms "
+            f"| {results['held_out_cross_voice_agreement']:.3f} / "
+            f"{results['held_out_cross_voice_edit_distance']:.3f} |"
+        )
+    if "fit" in results:
+        fit = results["fit"]
+        lines.insert(
+            7,
+            f"- fitted here: k-means on {fit['fit_frames']} frames of {fit['fit_sentences']} "
+            f"other sentences x voices {', '.join(fit['fit_voices'])} "
+            f"({fit['fit_seconds_audio']:.0f} s; held out: {', '.join(HELD_OUT)}); feature "
+            f"extraction {fit['feature_real_time_factor']:.3f} CPU s per audio s, k-means "
+            f"{fit['kmeans_seconds'][results['config']['vocab_size']]:.1f} s",
+        )
     for voice, accuracy in results.get("phone_accuracy_per_voice", {}).items():
         lines.append(f"| frame phone accuracy vs. flite's phones, voice {voice} | {accuracy:.3f} |")
     if results["pairs_skipped_phone_mismatch"]:
@@ -395,6 +514,15 @@ def main() -> int:
         help="only time a full-size random-weight HuBERT base / w2v-BERT 2.0 tokenizer",
     )
     parser.add_argument("--layer", type=int, default=6, help="layer for --hf-speed")
+    parser.add_argument(
+        "--fit", metavar="KIND", help="fit features + k-means of this extractor kind here"
+    )
+    parser.add_argument(
+        "--clusters", default="64", help="comma-separated vocabulary sizes for --fit"
+    )
+    parser.add_argument(
+        "--fit-sentences", type=int, default=30, help="sentences per voice for --fit"
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="audio for --hf-speed")
     args = parser.parse_args()
     if args.hf_speed:
@@ -405,13 +533,24 @@ def main() -> int:
     for item in args.option:
         key, _, value = item.partition("=")
         options[key] = float(value)
-    results = run(args.tokenizer, args.threads, options)
-    for key, value in results.items():
-        print(f"{key}: {value}")
-    if args.markdown:
-        command = "python benchmarks/semantic_agreement.py " + " ".join(sys.argv[1:])
-        with open(args.markdown, "a") as handle:
-            handle.write("\n" + to_markdown(results, command.strip()))
+    if args.fit:
+        torch.set_num_threads(args.threads)
+        clusters = [int(k) for k in args.clusters.split(",")]
+        tokenizers, info = fit_tokenizers(args.fit, clusters, args.fit_sentences)
+        utterances, espeak = synthesise_test_set()
+        all_results = []
+        for tokenizer in tokenizers:
+            name = f"{args.fit} k-means {tokenizer.vocab_size}"
+            all_results.append({**measure(tokenizer, name, utterances, espeak), "fit": info})
+    else:
+        all_results = [run(args.tokenizer, args.threads, options)]
+    command = "python benchmarks/semantic_agreement.py " + " ".join(sys.argv[1:])
+    for results in all_results:
+        for key, value in results.items():
+            print(f"{key}: {value}")
+        if args.markdown:
+            with open(args.markdown, "a") as handle:
+                handle.write("\n" + to_markdown(results, command.strip()))
     return 0
 
 
