@@ -1,10 +1,17 @@
+import functools
 import math
 
 import pytest
 import torch
 
 from soundstorm import SoundStorm
-from soundstorm.decoding import confidence_step, default_steps, resolve_steps
+from soundstorm.decoding import (
+    DecodeOptions,
+    confidence_step,
+    default_steps,
+    generate_tokens,
+    resolve_steps,
+)
 
 from tests.conftest import random_inputs
 
@@ -328,3 +335,187 @@ def test_forward_with_wrong_logits_shape_raises():
 
     with pytest.raises(ValueError, match=r"logits of shape \(1, 5, 9\).*K\] = \[1, 5, 8\]"):
         decode(forward, torch.zeros(1, 5, dtype=torch.long), num_levels=Q, mask_id=K)
+
+
+# ---------------------------------------------------------------- known frames (speech editing)
+
+
+def islands(batch: int, frames: int) -> torch.Tensor:
+    """Known frames of several shapes: prefix + suffix around a span, islands, none, all."""
+    known = torch.zeros(batch, frames, dtype=torch.bool)
+    known[0, :6] = True
+    known[0, 15:] = True  # a span [6, 15) between a known prefix and suffix
+    known[1, 3:5] = True
+    known[1, 10:12] = True  # islands
+    known[1, frames - 1] = True
+    if batch > 2:
+        known[2] = True  # every frame known: nothing to generate
+    return known
+
+
+def test_known_frames_are_fed_and_returned_unchanged(tiny_model, tiny_config):
+    mask = tiny_config.mask_id
+    codes, cond = random_inputs(tiny_config, 4, 24, seed=5)
+    known_frames = islands(4, 24)  # example 3: no known frame at all
+    lengths = torch.tensor([24, 24, 24, 20])
+    rec = Recorder(tiny_model)
+    out = tiny_model.generate(
+        cond,
+        lengths=lengths,
+        known=codes.masked_fill(~known_frames[:, None], mask),  # other values are not read
+        known_frames=known_frames,
+        steps=(5, 2, 1, 1),
+        generator=torch.Generator().manual_seed(2),
+    )
+    given = known_frames[:, None].expand_as(codes)
+    assert torch.equal(out[given], codes[given]), "known frames returned unchanged"
+    assert ((out[:3] >= 0) & (out[:3] < tiny_config.codebook_size)).all()
+    assert (out[3, :, 20:] == 0).all(), "padding still 0"
+    assert len(rec.calls) == 9
+    for inputs, level in rec.calls:
+        assert torch.equal(inputs[given], codes[given]), "the network sees the known codes"
+        assert (inputs[:, level + 1 :][~given[:, level + 1 :]] == mask).all()
+
+
+def test_schedule_counts_only_the_unknown_frames(tiny_model, tiny_config):
+    mask = tiny_config.mask_id
+    codes, cond = random_inputs(tiny_config, 3, 24, seed=6)
+    known_frames = islands(3, 24)
+    rec = Recorder(tiny_model)
+    n = 6
+    tiny_model.generate(
+        cond,
+        known=codes,
+        known_frames=known_frames,
+        steps=(n, 1, 1, 1),
+        generator=torch.Generator().manual_seed(3),
+    )
+    for b in range(3):
+        unknown = ~known_frames[b]
+        N = int(unknown.sum())
+        for i, (inputs, _) in enumerate(rec.calls[:n]):
+            expected = N if i == 0 else math.floor(N * math.cos(math.pi / 2 * i / n))
+            assert int((inputs[b, 0, unknown] == mask).sum()) == expected, (b, i)
+            assert not (inputs[b, :, known_frames[b]] == mask).any()
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_a_known_prefix_is_exactly_a_prompt(tiny_model, tiny_config, temperature):
+    """``known_frames`` = the first P frames gives the prompt's tokens, draw for draw."""
+    codes, cond = random_inputs(tiny_config, 3, 20, seed=7)
+    prompt_lengths = torch.tensor([6, 0, 3])
+    lengths = torch.tensor([20, 17, 12])
+    kwargs = dict(steps=(4, 2, 1, 1), temperature=temperature, lengths=lengths)
+    prompted = tiny_model.generate(
+        cond,
+        prompt=codes[..., :6],
+        prompt_lengths=prompt_lengths,
+        generator=torch.Generator().manual_seed(4),
+        **kwargs,
+    )
+    known = tiny_model.generate(
+        cond,
+        known=codes,
+        known_frames=torch.arange(20)[None] < prompt_lengths[:, None],
+        generator=torch.Generator().manual_seed(4),
+        **kwargs,
+    )
+    assert torch.equal(prompted, known)
+
+
+def test_known_frame_requests_are_checked(tiny_model, tiny_config):
+    codes, cond = random_inputs(tiny_config, 1, 8)
+    frames = torch.zeros(1, 8, dtype=torch.bool)
+    with pytest.raises(ValueError, match="known and known_frames go together"):
+        tiny_model.generate(cond, known=codes)
+    with pytest.raises(ValueError, match="known_frames must be a bool tensor"):
+        tiny_model.generate(cond, known=codes, known_frames=frames.long())
+    with pytest.raises(ValueError, match=r"known must be an integer tensor \[B, Q, T\]"):
+        tiny_model.generate(cond, known=codes[..., :5], known_frames=frames)
+    frames[0, 2] = True
+    bad = codes.clone()
+    bad[0, 1, 2] = tiny_config.mask_id
+    with pytest.raises(ValueError, match="known code"):
+        tiny_model.generate(cond, known=bad, known_frames=frames)
+    bad[0, 1, 2] = 0
+    bad[0, 1, 3] = tiny_config.mask_id  # not a known frame: not read
+    tiny_model.generate(cond, known=bad, known_frames=frames, steps=2)
+
+
+# ---------------------------------------------------------------- classifier-free guidance
+
+
+def test_guidance_scale_zero_is_exactly_no_guidance(tiny_model, tiny_config):
+    codes, cond = random_inputs(tiny_config, 2, 16, seed=8)
+    rec = Recorder(tiny_model)
+    runs = [
+        tiny_model.generate(
+            cond,
+            prompt=codes[..., :5],
+            options=options,
+            generator=torch.Generator().manual_seed(5),
+        )
+        for options in (DecodeOptions(steps=4), DecodeOptions(steps=4, guidance_scale=0.0))
+    ]
+    assert torch.equal(runs[0], runs[1])
+    assert all(inputs.shape[0] == 2 for inputs, _ in rec.calls), "no doubled batch at scale 0"
+
+
+def test_guidance_doubles_the_batch_not_the_passes(tiny_model, tiny_config):
+    mask = tiny_config.mask_id
+    codes, cond = random_inputs(tiny_config, 2, 16, seed=9)
+    known_frames = islands(2, 16)
+    rec = Recorder(tiny_model)
+    steps = (4, 2, 1, 1)
+    out = tiny_model.generate(
+        cond,
+        prompt=codes[..., :2],
+        known=codes,
+        known_frames=known_frames,
+        options=DecodeOptions(steps=steps, guidance_scale=1.5),
+        generator=torch.Generator().manual_seed(6),
+    )
+    given = known_frames.clone()
+    given[:, :2] = True  # the prompt is known too
+    assert len(rec.calls) == sum(steps), "one network call per iteration"
+    for inputs, _ in rec.calls:
+        assert inputs.shape == (4, tiny_config.num_levels, 16), "a doubled batch"
+        conditional, unconditional = inputs[:2], inputs[2:]
+        assert torch.equal(
+            conditional[given[:, None].expand_as(codes)], codes[given[:, None].expand_as(codes)]
+        )
+        assert (unconditional.transpose(1, 2)[given] == mask).all(), "known frames hidden"
+        assert torch.equal(
+            unconditional.transpose(1, 2)[~given], conditional.transpose(1, 2)[~given]
+        )
+    assert torch.equal(out.transpose(1, 2)[given], codes.transpose(1, 2)[given])
+
+
+def test_guidance_mixes_the_two_halves():
+    """Greedy decoding follows ``l_c + s (l_c - l_u)``: a code the prompt makes likelier than
+    the unconditional pass does wins under guidance even when it is not the conditional argmax."""
+    batch, frames = 2, 5
+
+    def forward(codes, cond, lengths, level):
+        logits = torch.zeros(codes.shape[0], frames, K)
+        logits[:batch, :, 1] = 2.0  # conditional: code 1 ahead of code 2
+        logits[:batch, :, 2] = 1.5
+        logits[batch:, :, 1] = 3.0  # unconditional: code 1 far more likely, code 2 not at all
+        return logits
+
+    cond = torch.zeros(batch, frames, dtype=torch.long)
+    prompt = torch.zeros(batch, Q, 1, dtype=torch.long)
+    run = functools.partial(generate_tokens, forward, cond, num_levels=Q, mask_id=K, prompt=prompt)
+    plain = run(options=DecodeOptions(steps=(1,) * Q))
+    guided = run(options=DecodeOptions(steps=(1,) * Q, guidance_scale=1.0))
+    assert (plain[..., 1:] == 1).all()
+    assert (guided[..., 1:] == 2).all(), "2 + (2 - 3) = 1 < 1.5 + 1.5 = 3"
+    undoubled = functools.partial(generate_tokens, lambda c, *a: torch.zeros(batch, frames, K))
+    with pytest.raises(ValueError, match=r"logits of shape \(2, 5, 8\).*= \[4, 5, 8\]"):
+        undoubled(cond, num_levels=Q, mask_id=K, options=DecodeOptions(guidance_scale=1.0))
+
+
+@pytest.mark.parametrize("bad", [-0.5, float("nan"), "1"])
+def test_bad_guidance_scales_raise_naming_the_field(bad):
+    with pytest.raises(ValueError, match="guidance_scale must be a finite number >= 0"):
+        DecodeOptions(guidance_scale=bad)

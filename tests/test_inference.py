@@ -247,3 +247,41 @@ def test_engine_with_non_finite_logits_keeps_prompt_and_equals_eager(sharp_model
     )
     assert torch.equal(sampled[..., :6], prompt)
     assert ((sampled >= 0) & (sampled < cfg.codebook_size)).all()
+
+
+def test_known_frames_and_guidance_bucketed_and_compiled_equal_eager(sharp_model):
+    """Speech-editing requests (known frames on both sides) with guidance: the padded engine,
+    eager or compiled (its static bucket then holds the doubled batch), gives the model's
+    tokens, greedy and seeded."""
+    from soundstorm.decoding import DecodeOptions
+
+    cfg = sharp_model.config
+    cond = random_cond(sharp_model, batch=2, frames=26, seed=5)
+    codes = torch.randint(0, cfg.codebook_size, (2, cfg.num_levels, 26))
+    known_frames = torch.zeros(2, 26, dtype=torch.bool)
+    known_frames[:, :8] = True
+    known_frames[0, 15:] = True
+    known_frames[1, 20:] = True
+    lengths = torch.tensor([26, 23])
+    request = dict(lengths=lengths, known=codes, known_frames=known_frames)
+    eager = GenerationEngine(sharp_model, buckets=(32,))
+    compiled = GenerationEngine(sharp_model, buckets=(32,), compile=True)
+    for options in (
+        DecodeOptions(steps=4, guidance_scale=1.5, **GREEDY),
+        DecodeOptions(steps=4, guidance_scale=0.5),
+    ):
+        expected = sharp_model.generate(
+            F.pad(cond, (0, 6)),
+            options=options,
+            generator=torch.Generator().manual_seed(2),
+            lengths=lengths,
+            known=F.pad(codes, (0, 6)),
+            known_frames=F.pad(known_frames, (0, 6), value=False),
+        )[..., :26]
+        for engine in (eager, compiled):
+            out = engine.generate(
+                cond, options=options, generator=torch.Generator().manual_seed(2), **request
+            )
+            assert torch.equal(out, expected)
+            assert torch.equal(out[0, :, :8], codes[0, :, :8])
+            assert torch.equal(out[0, :, 15:], codes[0, :, 15:])

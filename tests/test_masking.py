@@ -1,3 +1,4 @@
+import functools
 import math
 
 import pytest
@@ -122,3 +123,111 @@ def test_score_masked_tokens_scores_only_the_masked_tokens_of_each_level():
     assert scores.num_scored.tolist() == [2, 1]
     assert scores.num_correct[0] >= 1
     assert scored_positions(masked, level).tolist() == masked[[0, 1], [1, 0]].tolist()
+
+
+# ---------------------------------------------------------------- known suffix, prompt dropout
+
+
+def span_of(masked_finest: torch.Tensor) -> tuple[int, int]:
+    """``[start, end)`` of the one run of True frames (the finest level is masked on the span)."""
+    where = masked_finest.nonzero().flatten().tolist()
+    assert where == list(range(where[0], where[-1] + 1)), "the span is one interval"
+    return where[0], where[-1] + 1
+
+
+def test_fractions_zero_are_exactly_the_papers_masks():
+    lengths = torch.tensor([40, 25, 1, 13])
+    paper, options = torch.Generator().manual_seed(11), torch.Generator().manual_seed(11)
+    for _ in range(20):
+        a = sample_training_masks(Q, lengths, paper)
+        b = sample_training_masks(Q, lengths, options, known_suffix_fraction=0, prompt_dropout=0.0)
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert torch.equal(paper.get_state(), options.get_state()), "no extra draw at fraction 0"
+
+
+def test_known_suffix_leaves_a_span_between_two_known_sides():
+    lengths = torch.tensor([40, 25, 2, 1, 13])
+    g = torch.Generator().manual_seed(12)
+    with_suffix = examples = 0
+    for _ in range(300):
+        masked, level, prompt_len = sample_training_masks(Q, lengths, g, known_suffix_fraction=0.5)
+        for b, length in enumerate(lengths.tolist()):
+            q, p = int(level[b]), int(prompt_len[b])
+            assert not masked[b, :q].any(), "coarser levels never masked"
+            assert masked[b, q].any(), "at least one token at the level"
+            if q == Q - 1:
+                continue  # no finer level shows the span
+            start, end = span_of(masked[b, Q - 1])
+            assert start == p and p < end <= length
+            assert not masked[b, :, end:].any(), "the suffix and padding are never masked"
+            assert not (masked[b, q] & (torch.arange(40) < p)).any(), "nor the prompt"
+            assert torch.equal(
+                masked[b, q + 1 :, start:end], torch.ones(Q - q - 1, end - start, dtype=torch.bool)
+            )
+            if length - p >= 2:
+                examples += 1
+                with_suffix += end < length
+            else:
+                assert end == length, "no room for a suffix"
+    assert abs(with_suffix / examples - 0.5) < 0.06, with_suffix / examples
+
+
+def test_prompt_dropout_masks_the_known_frames_at_every_level():
+    """The dropout draw comes last: the same seed without dropout gives the same span, and a
+    dropped example differs from it exactly on its known frames (prompt and suffix)."""
+    lengths = torch.tensor([30, 17, 9])
+    with_prompt = dropped = 0
+    for seed in range(300):
+        draw = functools.partial(sample_training_masks, Q, lengths, known_suffix_fraction=0.3)
+        before, level, prompt_len = draw(torch.Generator().manual_seed(seed))
+        masked, level_d, prompt_len_d = draw(
+            torch.Generator().manual_seed(seed), prompt_dropout=0.25
+        )
+        assert torch.equal(level, level_d) and torch.equal(prompt_len, prompt_len_d)
+        scored = scored_positions(masked, level)
+        for b, length in enumerate(lengths.tolist()):
+            q, p = int(level[b]), int(prompt_len[b])
+            context = masked[b].any(0) & ~before[b].any(0)  # frames masked only by dropout
+            assert torch.equal(masked[b, :, ~context], before[b, :, ~context])
+            with_prompt += p > 0
+            if not context.any():
+                continue
+            dropped += p > 0
+            assert masked[b, :, context].all(), "a dropped prompt is masked at every level"
+            assert context[:p].all(), "the whole prompt"
+            after = context[p:length].nonzero().flatten().tolist()
+            if after:
+                assert after == list(range(after[0], length - p)), "and the suffix"
+            assert not context[length:].any(), "padding never masked"
+            assert (scored[b, context] == (q == 0)).all(), "scored at level 0 only"
+            assert torch.equal(scored[b, ~context], before[b, q, ~context])
+    assert abs(dropped / with_prompt - 0.25) < 0.05, dropped / with_prompt
+
+
+def test_masks_with_options_are_a_function_of_the_generator():
+    lengths = torch.tensor([12, 30])
+    draws = [
+        sample_training_masks(
+            Q,
+            lengths,
+            torch.Generator().manual_seed(14),
+            known_suffix_fraction=0.5,
+            prompt_dropout=0.5,
+        )
+        for _ in range(2)
+    ]
+    assert all(torch.equal(x, y) for x, y in zip(*draws))
+
+
+@pytest.mark.parametrize("name", ["known_suffix_fraction", "prompt_dropout"])
+@pytest.mark.parametrize("value", [-0.1, 1.5, float("nan")])
+def test_fractions_outside_zero_one_raise(name, value):
+    with pytest.raises(ValueError, match=f"{name} must be a finite number"):
+        sample_training_masks(Q, torch.tensor([5]), **{name: value})
+
+
+def test_scored_positions_of_the_papers_masks_are_the_masked_tokens_of_the_level():
+    g = torch.Generator().manual_seed(15)
+    for _ in range(50):
+        masked, level, _ = sample_training_masks(Q, torch.tensor([20, 7]), g)
+        assert torch.equal(scored_positions(masked, level), masked[[0, 1], level])

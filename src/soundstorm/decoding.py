@@ -10,8 +10,17 @@ level ``q`` gets ``steps[q]`` iterations, each exactly one forward pass of the m
   iteration ``i`` (none after the last);
 * a level with one iteration is filled greedily (argmax) in one pass.
 
-Finer levels stay masked (fed as the mask id) while a coarser one is decoded. Prompt frames are
-never changed and are not counted in the schedule; padding frames are ignored.
+Finer levels stay masked (fed as the mask id) while a coarser one is decoded. Known frames (the
+prefix prompt, and any other frames given as ``known`` / ``known_frames``: the recording around
+an edited span) are never changed and are not counted in the schedule; the model sees them on
+both sides of the frames it generates (attention is bidirectional). Padding frames are ignored.
+
+Classifier-free guidance on the prompt (``DecodeOptions.guidance_scale`` = s > 0, after MaskGCT):
+every pass runs the network once on a doubled batch, ``[conditional | unconditional]``, the
+unconditional half being the same tokens with every known frame replaced by the mask id (the
+semantic tokens are kept), and decodes from ``l_c + s * (l_c - l_u)``. The number of passes is
+unchanged; each costs about twice the arithmetic and activation memory of an unguided pass. A
+model gets an unconditional behaviour from training with ``masking.prompt_dropout`` > 0.
 
 Whatever the logits hold (NaN, +-inf from a diverged or fp16-overflowing model, or values that
 overflow when divided by a tiny temperature), decoding stays well defined: scores are taken in
@@ -23,7 +32,8 @@ or already decided token is never re-masked, and every returned id lies in ``[0,
 The loop never synchronises with the device: schedules are Python floats computed up front,
 per-example counts stay on the device, and the ranking is a sort, not a data-dependent branch.
 
-How to decode is one object, ``DecodeOptions`` (steps, temperature, choice temperature),
+How to decode is one object, ``DecodeOptions`` (steps, temperature, choice temperature,
+guidance scale),
 validated once when it is built and passed whole from the commands (flags derived from its
 fields, ``soundstorm.commands.options``) through ``VoicePipeline``, ``GenerationEngine`` and
 ``SoundStorm.generate`` to ``generate_tokens``. Adding a decoding option touches this file only
@@ -99,19 +109,24 @@ class DecodeOptions:
         choice_temperature: scale of the Gumbel noise added to the confidence when choosing
             which candidates to keep, annealed linearly to 0 over a level's iterations
             (finite, >= 0; 0 = pure confidence ranking).
+        guidance_scale: classifier-free guidance on the acoustic prompt and every other known
+            frame (finite, >= 0; 0 = off, exactly the unguided decoding). With s > 0 each pass
+            runs the network on a doubled batch (the request, and the request with its known
+            frames masked) and decodes from ``l_c + s * (l_c - l_u)``: the same number of
+            passes, each about twice the work. Meant for models trained with prompt dropout
+            (``TrainConfig.masking.prompt_dropout``).
 
     Raises:
         ValueError: a value of the wrong type or range, naming the field (``"steps must be an
             integer >= 1, got 16.7 (float)"``, ``"temperature must be a finite number >= 0,
             got nan (float)"``).
 
-    Adding an option (the next ones: ``top_k``, ``guidance_scale``) is a change to this file
-    and a test: a field with a default that keeps today's behaviour and ``metadata=_flag(help,
-    type)`` (the commands then gain ``--top-k`` from ``dataclasses.fields``), its check in
+    Adding an option (the next one: ``top_k``) is a change to this file and a test: a field
+    with a default that keeps today's behaviour and ``metadata=_flag(help, type)`` (the
+    commands then gain ``--top-k`` from ``dataclasses.fields``), its check in
     ``__post_init__``, and its use in ``generate_tokens`` (top-k: restrict ``scores`` before
-    sampling in ``confidence_step``; classifier-free guidance: a second ``forward`` call on the
-    unconditioned input, mixed into the logits by ``guidance_scale``). Every layer above passes
-    the object whole and needs no change; ``tests/test_decode_options.py`` checks it.
+    sampling in ``confidence_step``). Every layer above passes the object whole and needs no
+    change; ``tests/test_decode_options.py`` checks it. ``guidance_scale`` was added so.
     """
 
     steps: int | tuple[int, ...] | None = field(
@@ -133,6 +148,14 @@ class DecodeOptions:
             float,
         ),
     )
+    guidance_scale: float = field(
+        default=0.0,
+        metadata=_flag(
+            "classifier-free guidance on the prompt: logits + SCALE x (logits - logits without "
+            "the prompt); each pass runs a doubled batch (0: off; default 0)",
+            float,
+        ),
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", _steps_value(self.steps))
@@ -143,6 +166,9 @@ class DecodeOptions:
             self,
             "choice_temperature",
             require_real("choice_temperature", self.choice_temperature, minimum=0.0),
+        )
+        object.__setattr__(
+            self, "guidance_scale", require_real("guidance_scale", self.guidance_scale, minimum=0.0)
         )
 
     def level_steps(self, num_levels: int) -> tuple[int, ...]:
@@ -312,6 +338,51 @@ def confidence_step(
     return filled.masked_fill(remask, mask_id)
 
 
+def known_frame_mask(
+    batch: int,
+    num_frames: int,
+    device: torch.device,
+    prompt: torch.Tensor | None = None,
+    prompt_lengths: torch.Tensor | None = None,
+    known_frames: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Which frames are given rather than generated: the prompt's and the other known ones.
+
+    Args:
+        batch, num_frames: B and T.
+        device: where the mask goes.
+        prompt: ``LongTensor[B, Q, P]`` prefix prompt (only its length P is read), or None.
+        prompt_lengths: ``LongTensor[B]`` prompt frames per example (default: P for all).
+        known_frames: ``BoolTensor[B, T]`` further known frames, or None.
+
+    Returns:
+        ``BoolTensor[B, T]``: frames ``< prompt_lengths[b]``, or-ed with ``known_frames``.
+    """
+    frames = torch.arange(num_frames, device=device)
+    known = torch.zeros(batch, num_frames, dtype=torch.bool, device=device)
+    if prompt is not None:
+        if prompt_lengths is None:
+            prompt_lengths = torch.full((batch,), prompt.shape[-1], device=device)
+        known = frames < prompt_lengths.to(device)[:, None]
+    if known_frames is not None:
+        known = known | known_frames.to(device=device, dtype=torch.bool)
+    return known
+
+
+def guided_logits(logits: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance: ``l_c + scale * (l_c - l_u)`` from the doubled batch's logits.
+
+    Args:
+        logits: ``[2B, T, K]``: the conditional half first, then the unconditional one.
+        scale: the guidance scale s (> 0).
+
+    Returns:
+        float32 ``[B, T, K]`` (non-finite values are left to ``finite_scores``).
+    """
+    conditional, unconditional = logits.float().chunk(2, dim=0)
+    return conditional + scale * (conditional - unconditional)
+
+
 @torch.no_grad()
 def generate_tokens(
     forward: LevelForward,
@@ -322,6 +393,8 @@ def generate_tokens(
     prompt: torch.Tensor | None = None,
     lengths: torch.Tensor | None = None,
     prompt_lengths: torch.Tensor | None = None,
+    known: torch.Tensor | None = None,
+    known_frames: torch.Tensor | None = None,
     options: DecodeOptions | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
@@ -330,32 +403,48 @@ def generate_tokens(
     The one token-generating loop, shared by ``SoundStorm.generate``, ``GenerationEngine`` and
     the benchmarks (the audio decoders are ``Codec.decode`` and ``VoicePipeline.decode``).
 
+    Known frames, kept unchanged and never counted in the schedule, are the prefix prompt
+    (``prompt``, ``prompt_lengths``) together with any frames marked in ``known_frames`` (e.g.
+    the recording before and after an edited span, whose codes ``known`` holds). The prefix
+    prompt is the common case; ``known_frames`` = "frame < P" with ``known[..., :P] = prompt``
+    gives exactly the same tokens.
+
     Args:
-        forward: ``forward(codes [B,Q,T], cond [B,T], lengths [B], level) -> logits [B,T,K]``;
-            called exactly once per iteration, ``sum(options.level_steps(Q))`` times in all.
+        forward: ``forward(codes [B',Q,T], cond [B',T], lengths [B'], level) -> logits
+            [B',T,K]``; called exactly once per iteration, ``sum(options.level_steps(Q))``
+            times in all, with ``B' = B``, or ``B' = 2B`` under guidance
+            (``options.guidance_scale > 0``: the request, then the request with its known
+            frames masked).
         cond: ``LongTensor[B, T]`` conditioning tokens.
         num_levels: Q.
         mask_id: the mask id (== codebook size K).
         prompt: ``LongTensor[B, Q, P]`` acoustic tokens of frames ``0..P-1``, kept unchanged.
         lengths: ``LongTensor[B]`` real frames per example (default: all T).
         prompt_lengths: ``LongTensor[B]`` prompt frames per example (default: all P).
+        known: ``LongTensor[B, Q, T]`` codes of the known frames (values elsewhere ignored).
+        known_frames: ``BoolTensor[B, T]`` frames whose codes ``known`` gives (any pattern:
+            prefix, suffix, both sides of a span); where a prompt frame is also known, the
+            prompt's codes are used. Known frames beyond ``lengths`` are padding (ignored).
         options: how to decode (default ``DecodeOptions()``: the paper's ``(16, 1, ..., 1)``
-            steps, temperatures 1).
+            steps, temperatures 1, no guidance).
         generator: random generator (on ``cond.device``).
 
     Returns:
-        ``LongTensor[B, Q, T]`` with ids in ``[0, K)`` whatever the logits (NaN, +-inf); the
-        prompt unchanged; padding frames hold 0.
+        ``LongTensor[B, Q, T]`` with ids in ``[0, K)`` whatever the logits (NaN, +-inf); known
+        frames (prompt included) unchanged; padding frames hold 0.
 
     Raises:
         ValueError: ``options`` that is not a ``DecodeOptions`` or whose ``steps`` do not fit
-            ``num_levels``, or ``forward`` returning logits that are not ``[B, T, K]`` with
-            ``K == mask_id``.
+            ``num_levels``, ``known`` without ``known_frames`` (or the reverse), or ``forward``
+            returning logits that are not ``[B', T, K]`` with ``K == mask_id``.
     """
     if not isinstance(options, DecodeOptions):
         options = DecodeOptions.merge(options)  # None -> defaults; anything else: ValueError
+    if (known is None) != (known_frames is None):
+        raise ValueError("known and known_frames go together: give both or neither")
     steps = options.level_steps(num_levels)
     temperature, choice_temperature = options.temperature, options.choice_temperature
+    guidance = options.guidance_scale  # a Python float: the branch below never reads the device
     batch, num_frames = cond.shape
     device = cond.device
     frames = torch.arange(num_frames, device=device)
@@ -364,24 +453,38 @@ def generate_tokens(
     valid = frames < lengths[:, None]  # (B, T)
 
     codes = torch.full((batch, num_levels, num_frames), mask_id, device=device, dtype=torch.long)
-    generate_here = valid
+    if known is not None:
+        codes = torch.where(known_frames[:, None, :], known, codes)
     if prompt is not None:
         prompt_frames = prompt.shape[-1]
         if prompt_lengths is None:
             prompt_lengths = torch.full((batch,), prompt_frames, device=device, dtype=torch.long)
         in_prompt = frames[:prompt_frames] < prompt_lengths[:, None]  # (B, P)
-        codes[..., :prompt_frames] = torch.where(in_prompt[:, None, :], prompt, mask_id)
-        generate_here = valid & ~(frames < prompt_lengths[:, None])
+        codes[..., :prompt_frames] = torch.where(
+            in_prompt[:, None, :], prompt, codes[..., :prompt_frames]
+        )
+    given = known_frame_mask(batch, num_frames, device, prompt, prompt_lengths, known_frames)
+    generate_here = valid & ~given  # (B, T): the frames the schedule counts
     num_to_generate = generate_here.sum(dim=-1)  # (B,), stays on the device
+    if guidance > 0:  # the unconditional half: the same request without its known frames
+        cond_pair, lengths_pair = torch.cat([cond, cond]), torch.cat([lengths, lengths])
+        hide = given[:, None, :]  # (B, 1, T)
+    expected = (2 * batch if guidance > 0 else batch, num_frames, mask_id)
 
     for level, iterations in enumerate(steps):
         for i in range(iterations):
-            logits = forward(codes, cond, lengths, level)  # (B, T, K)
-            if logits.shape != (batch, num_frames, mask_id):  # shapes only: no device sync
+            if guidance > 0:
+                pair = torch.cat([codes, codes.masked_fill(hide, mask_id)])  # (2B, Q, T)
+                logits = forward(pair, cond_pair, lengths_pair, level)  # (2B, T, K)
+            else:
+                logits = forward(codes, cond, lengths, level)  # (B, T, K)
+            if logits.shape != expected:  # shapes only: no device sync
                 raise ValueError(
                     f"forward returned logits of shape {tuple(logits.shape)} at level {level}, "
-                    f"expected [B, T, K] = [{batch}, {num_frames}, {mask_id}]"
+                    f"expected [B, T, K] = {list(expected)}"
                 )
+            if guidance > 0:
+                logits = guided_logits(logits, guidance)  # (B, T, K) float32
             level_codes = codes[:, level]
             masked = generate_here & (level_codes == mask_id)
             if iterations == 1:

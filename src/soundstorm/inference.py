@@ -194,6 +194,8 @@ class GenerationEngine:
         prompt_lengths: torch.Tensor | None = None,
         *,
         options: DecodeOptions | None = None,
+        known: torch.Tensor | None = None,
+        known_frames: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Generate acoustic tokens; same arguments and result as ``SoundStorm.generate``.
 
@@ -207,10 +209,16 @@ class GenerationEngine:
             generator: random generator on the engine's device, for reproducible sampling.
             prompt_lengths: ``LongTensor[B]`` prompt frames per example (<= P).
             options: how to decode (``DecodeOptions``), passed whole to ``generate_tokens``;
-                the aliases above, when given, replace its fields.
+                the aliases above, when given, replace its fields. With
+                ``guidance_scale > 0`` every pass runs on a doubled batch (``2B`` rows of the
+                same bucket: a compiled engine builds that shape once).
+            known: ``LongTensor[B, Q, T]`` codes of known frames anywhere (speech editing),
+                returned unchanged; see ``SoundStorm.generate``.
+            known_frames: ``BoolTensor[B, T]``, which frames ``known`` gives.
 
         Returns:
-            ``LongTensor[B, Q, T]``; frames beyond ``lengths`` hold 0.
+            ``LongTensor[B, Q, T]``; prompt and known frames unchanged; frames beyond
+            ``lengths`` hold 0.
 
         Raises:
             ValueError: a bad argument or option, saying what was expected.
@@ -219,13 +227,16 @@ class GenerationEngine:
         options = DecodeOptions.merge(
             options, steps=steps, temperature=temperature, choice_temperature=choice_temperature
         )
-        cond, prompt, lengths, prompt_lengths = self._check_request(
-            cond, prompt, lengths, prompt_lengths
+        cond, prompt, lengths, prompt_lengths, known, known_frames = self._check_request(
+            cond, prompt, lengths, prompt_lengths, known, known_frames
         )
         options.level_steps(cfg.num_levels)  # a steps tuple of the wrong length fails here
         batch, num_frames = cond.shape
         padded = self.padded_length(num_frames)
         cond = F.pad(cond, (0, padded - num_frames))  # (B, T_bucket), padding id 0
+        if known is not None:  # padding frames are never known
+            known = F.pad(known, (0, padded - num_frames))  # (B, Q, T_bucket)
+            known_frames = F.pad(known_frames, (0, padded - num_frames), value=False)
         codes = generate_tokens(
             self._level_forward,
             cond,
@@ -234,6 +245,8 @@ class GenerationEngine:
             prompt=prompt,
             lengths=lengths,
             prompt_lengths=prompt_lengths,
+            known=known,
+            known_frames=known_frames,
             options=options,
             generator=generator,
         )
@@ -351,24 +364,35 @@ class GenerationEngine:
         prompt: torch.Tensor | None,
         lengths: torch.Tensor | None,
         prompt_lengths: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor | None]:
-        """Validate once per request (one host sync) and move everything to the device."""
+        known: torch.Tensor | None = None,
+        known_frames: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, ...]:
+        """Validate once per request (one host sync) and move everything to the device.
+
+        Returns:
+            ``(cond, prompt, lengths, prompt_lengths, known, known_frames)`` on the device
+            (``lengths`` filled in when None).
+        """
 
         def to_device(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(self.device, torch.long)
 
         # Types and shapes first: a float or bool tensor is refused, never cast to long.
+        extra = {"known": known, "known_frames": known_frames}
         check_generation_request(
-            self.config, cond, prompt, lengths, prompt_lengths, read_values=False
+            self.config, cond, prompt, lengths, prompt_lengths, read_values=False, **extra
         )
         cond, prompt = to_device(cond), to_device(prompt)
         lengths, prompt_lengths = to_device(lengths), to_device(prompt_lengths)
-        check_generation_request(self.config, cond, prompt, lengths, prompt_lengths)
+        if known is not None:
+            known, known_frames = to_device(known), known_frames.to(self.device)
+        extra = {"known": known, "known_frames": known_frames}
+        check_generation_request(self.config, cond, prompt, lengths, prompt_lengths, **extra)
         if lengths is None:
             lengths = torch.full(
                 (cond.shape[0],), cond.shape[1], dtype=torch.long, device=self.device
             )
-        return cond, prompt, lengths, prompt_lengths
+        return cond, prompt, lengths, prompt_lengths, known, known_frames
 
 
 def _allow_recompiles(count: int) -> None:

@@ -14,6 +14,19 @@ Padding frames (``>= length``) are never masked, and at least one token is maske
 in every example (the frame with the smallest draw is always masked), so the loss is defined.
 Step 5 is :func:`score_masked_tokens`, the one implementation of the loss: ``SoundStorm.loss``
 and the training recipe's ``MaskedTokenObjective`` both call it.
+
+Two options, both off by default (then the draws and masks are exactly the paper's):
+
+* **Known suffix** (``known_suffix_fraction``, for speech editing): that fraction of examples
+  also keeps a suffix, ``suffix_start ~ U{prompt_len+1, ..., length-1}``; steps 3-4 act on the
+  span ``[prompt_len, suffix_start)`` only, so the model learns to fill a span from the frames
+  on both sides.
+* **Prompt dropout** (``prompt_dropout``, for classifier-free guidance): that fraction of
+  examples loses its known frames: the prompt (and the known suffix, if any) is masked at
+  every level, as the unconditional pass of guided decoding feeds it; the span is masked as
+  usual. The loss scores a masked token of the example's level only where the next coarser
+  level is not masked (the paper's masks always satisfy this), so at levels >= 1 a dropped
+  prompt is unscored context, and at level 0 it is generated from nothing like the rest.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ from soundstorm.validation import (
     is_integer_tensor,
     require_int,
     require_optional_int,
+    require_real,
 )
 
 
@@ -37,14 +51,30 @@ def sample_training_masks(
     lengths: torch.Tensor,
     generator: torch.Generator | None = None,
     num_frames: int | None = None,
+    *,
+    known_suffix_fraction: float = 0.0,
+    prompt_dropout: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Draw the paper's training masks for a batch.
+    """Draw the paper's training masks for a batch (SoundStorm §3.3), with optional options.
+
+    The draws, in order, from ``generator``: prompt length, level, masking ratio (``[B]``
+    each), the per-frame uniforms (``[B, T]``); then, only when its fraction is > 0, whether
+    an example has a known suffix and where it starts (``[B]`` each), and whether its prompt
+    is dropped (``[B]``). With both fractions 0 the result and the generator's state are
+    exactly those of the paper's masking.
 
     Args:
         num_levels: Q, the number of RVQ levels.
         lengths: ``LongTensor[B]``, the number of real frames of each example (>= 1).
         generator: optional random generator (on ``lengths.device``) for reproducible draws.
         num_frames: T; defaults to ``lengths.max()`` (which reads the value back from the device).
+        known_suffix_fraction: probability in ``[0, 1]`` that an example also keeps a suffix
+            ``[suffix_start, length)`` with ``suffix_start ~ U{prompt_len+1, ..., length-1}``
+            (none when ``length - prompt_len < 2``); the masking then acts on the span
+            ``[prompt_len, suffix_start)`` only (speech editing).
+        prompt_dropout: probability in ``[0, 1]`` that an example's known frames (prompt and
+            suffix) are masked at every level (the unconditional behaviour that
+            classifier-free guidance contrasts with the prompted one).
 
     Returns:
         ``(masked, level, prompt_len)``: ``BoolTensor[B, Q, T]`` (True = replace by the mask id),
@@ -52,8 +82,8 @@ def sample_training_masks(
 
     Raises:
         ValueError: ``lengths`` not a non-empty integer tensor ``[B]`` (float lengths are not
-            truncated), ``num_levels`` / ``num_frames`` not integers >= 1, or lengths out of
-            ``[1, num_frames]``.
+            truncated), ``num_levels`` / ``num_frames`` not integers >= 1, lengths out of
+            ``[1, num_frames]``, or a fraction outside ``[0, 1]``.
     """
     if not is_integer_tensor(lengths) or lengths.dim() != 1 or lengths.numel() == 0:
         raise ValueError(
@@ -61,6 +91,10 @@ def sample_training_masks(
         )
     num_levels = require_int("num_levels", num_levels, minimum=1)
     num_frames = require_optional_int("num_frames", num_frames, minimum=1)
+    known_suffix_fraction = require_real(
+        "known_suffix_fraction", known_suffix_fraction, minimum=0.0, maximum=1.0
+    )
+    prompt_dropout = require_real("prompt_dropout", prompt_dropout, minimum=0.0, maximum=1.0)
     device = lengths.device
     lengths = lengths.long()
     if num_frames is None:
@@ -77,8 +111,15 @@ def sample_training_masks(
     mask_prob = torch.cos(uniform(batch) * (math.pi / 2))  # cos(u), u ~ U[0, pi/2]
 
     frames = torch.arange(num_frames, device=device)
-    maskable = (frames >= prompt_len[:, None]) & (frames < lengths[:, None])  # (B, T)
     draws = uniform(batch, num_frames)
+    span_end = lengths  # (B,): the masking acts on [prompt_len, span_end)
+    if known_suffix_fraction > 0:
+        with_suffix = uniform(batch) < known_suffix_fraction
+        room = (lengths - prompt_len - 1).clamp(min=1)  # span lengths 1..room, suffix >= 1
+        span = 1 + (uniform(batch) * room).long().clamp(max=room - 1)
+        has_room = lengths - prompt_len >= 2
+        span_end = torch.where(with_suffix & has_room, prompt_len + span, lengths)
+    maskable = (frames >= prompt_len[:, None]) & (frames < span_end[:, None])  # (B, T)
     at_level = maskable & (draws < mask_prob[:, None])
     # Always mask the maskable frame with the smallest draw: the loss is never empty.
     first = draws.masked_fill(~maskable, 2.0).argmin(dim=-1)  # (B,)
@@ -88,6 +129,10 @@ def sample_training_masks(
     current = level[:, None, None]
     masked = torch.where(levels == current, at_level[:, None, :], maskable[:, None, :])
     masked = masked & (levels >= current)  # coarser levels never masked
+    if prompt_dropout > 0:
+        dropped = uniform(batch) < prompt_dropout
+        context = (frames < lengths[:, None]) & ~maskable  # prompt and known suffix
+        masked = masked | (dropped[:, None] & context)[:, None, :]  # every level
     return masked, level, prompt_len
 
 
@@ -135,7 +180,12 @@ class MaskedTokenScores(NamedTuple):
 
 
 def scored_positions(masked: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
-    """The tokens the loss is computed on: the masked frames of each example's level.
+    """The tokens the loss is computed on: the masked frames of each example's level whose
+    next coarser level is not masked (what decoding asks of the level's head).
+
+    With the paper's masks (coarser levels never masked) these are all the masked frames of
+    the level; a dropped prompt (``prompt_dropout``) is masked at every level and so is
+    scored at level 0 only.
 
     Args:
         masked: ``BoolTensor[B, Q, T]``.
@@ -145,7 +195,8 @@ def scored_positions(masked: torch.Tensor, level: torch.Tensor) -> torch.Tensor:
         ``BoolTensor[B, T]``.
     """
     batch = torch.arange(masked.shape[0], device=masked.device)
-    return masked[batch, level]
+    coarser = masked[batch, (level - 1).clamp(min=0)] & (level > 0)[:, None]  # (B, T)
+    return masked[batch, level] & ~coarser
 
 
 def score_masked_tokens(

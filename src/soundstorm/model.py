@@ -35,6 +35,8 @@ def check_generation_request(
     lengths: torch.Tensor | None = None,
     prompt_lengths: torch.Tensor | None = None,
     read_values: bool = True,
+    known: torch.Tensor | None = None,
+    known_frames: torch.Tensor | None = None,
 ) -> None:
     """Validate the inputs of a generation; raise ``ValueError`` saying what was expected.
 
@@ -48,10 +50,14 @@ def check_generation_request(
         prompt: ``LongTensor[B, Q, P]`` with P <= T, or None.
         lengths: ``LongTensor[B]`` in ``[1, T]``, or None.
         prompt_lengths: ``LongTensor[B]`` in ``[0, P]`` (needs a prompt), or None.
+        known: ``LongTensor[B, Q, T]`` codes of the known frames (ids in ``[0, K)`` there, no
+            mask id; other frames' values are not read), or None.
+        known_frames: ``BoolTensor[B, T]`` which frames ``known`` gives (with ``known`` only).
 
     Raises:
         ValueError: a tensor that is not an integer tensor (floating or bool values are never
-            truncated), a wrong shape, or ids / lengths out of range.
+            truncated), a wrong shape, ids / lengths out of range, or only one of ``known`` and
+            ``known_frames``.
     """
     if not is_integer_tensor(cond) or cond.dim() != 2 or min(cond.shape) < 1:
         raise ValueError(
@@ -85,9 +91,26 @@ def check_generation_request(
                 f"prompt_lengths must be an integer tensor [B] = [{batch}], got "
                 f"{describe_value(prompt_lengths)}"
             )
+    if (known is None) != (known_frames is None):
+        raise ValueError("known and known_frames go together: give both or neither")
+    if known is not None:
+        expected = (batch, config.num_levels, num_frames)
+        if not is_integer_tensor(known) or tuple(known.shape) != expected:
+            raise ValueError(
+                f"known must be an integer tensor [B, Q, T] = {list(expected)}, got "
+                f"{describe_value(known)}"
+            )
+        if known_frames.dtype != torch.bool or tuple(known_frames.shape) != (batch, num_frames):
+            raise ValueError(
+                f"known_frames must be a bool tensor [B, T] = [{batch}, {num_frames}], got "
+                f"{describe_value(known_frames)}"
+            )
     if not read_values:
         return
     checks = {"cond": (cond.min(), cond.max())}
+    if known is not None:  # only the known frames' codes matter (0 elsewhere: in range)
+        given = torch.where(known_frames[:, None, :].to(known.device), known, 0)
+        checks["known"] = (given.min(), given.max())
     if lengths is not None:
         checks["lengths"] = (lengths.min(), lengths.max())
     if prompt is not None:
@@ -110,6 +133,12 @@ def check_generation_request(
         raise ValueError(problem)
     if "lengths" in found and (found["lengths"][0] < 1 or found["lengths"][1] > num_frames):
         raise ValueError(f"lengths must lie in [1, T={num_frames}], got {lengths.tolist()}")
+    if "known" in found:
+        problem = out_of_range_message(
+            "known code", *found["known"], config.codebook_size, source="no mask id"
+        )
+        if problem:
+            raise ValueError(problem)
     if "prompt" in found:
         problem = out_of_range_message(
             "prompt code", *found["prompt"], config.codebook_size, source="no mask id"
@@ -350,6 +379,8 @@ class SoundStorm(
         prompt_lengths: torch.Tensor | None = None,
         *,
         options: DecodeOptions | None = None,
+        known: torch.Tensor | None = None,
+        known_frames: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Generate acoustic tokens by level-by-level confidence decoding (SoundStorm §3.4).
 
@@ -369,11 +400,19 @@ class SoundStorm(
             prompt_lengths: ``LongTensor[B]`` prompt frames per example (<= P), for batches of
                 prompts of different lengths; default P for every example.
             options: how to decode (``soundstorm.decoding.DecodeOptions``); the aliases above,
-                when given, replace its fields.
+                when given, replace its fields. ``options.guidance_scale > 0`` runs each pass on
+                a doubled batch (classifier-free guidance on the known frames).
+            known: ``LongTensor[B, Q, T]`` codes of frames given anywhere, not only as a prefix
+                (speech editing: the recording before and after the span to regenerate); read
+                only where ``known_frames`` is True, returned unchanged there, and never
+                counted in the decoding schedule. The network sees them on both sides of the
+                generated frames.
+            known_frames: ``BoolTensor[B, T]``, the frames ``known`` gives (with ``known``).
 
         Returns:
             ``LongTensor[B, Q, T]`` with ids in ``[0, K)`` (also when the network's logits are
-            NaN or infinite); frames beyond ``lengths`` hold 0.
+            NaN or infinite); prompt and known frames unchanged; frames beyond ``lengths``
+            hold 0.
 
         Raises:
             ValueError: a wrongly typed or out-of-range argument (e.g. ``steps=16.7``,
@@ -384,7 +423,9 @@ class SoundStorm(
             options, steps=steps, temperature=temperature, choice_temperature=choice_temperature
         )
         options.level_steps(cfg.num_levels)  # a steps tuple of the wrong length fails here
-        check_generation_request(cfg, cond, prompt, lengths, prompt_lengths)
+        check_generation_request(
+            cfg, cond, prompt, lengths, prompt_lengths, known=known, known_frames=known_frames
+        )
 
         def level_forward(codes, cond_, lengths_, level):
             return self(codes, cond_, lengths_, level=level, validate=False)
@@ -397,6 +438,8 @@ class SoundStorm(
             prompt=prompt,
             lengths=lengths,
             prompt_lengths=prompt_lengths,
+            known=known,
+            known_frames=known_frames,
             options=options,
             generator=generator,
         )

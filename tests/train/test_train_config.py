@@ -106,3 +106,19 @@ def test_shipped_configs_load_and_name_their_command(name):
     if name == "paper":
         assert config.model == SoundStormConfig.paper()
         assert config.data.max_frames == 1500  # 30 s windows at 50 Hz
+
+
+def test_masking_options_default_to_the_paper_and_are_set_by_files_or_overrides(tmp_path):
+    assert (TrainConfig().masking.known_suffix_fraction, TrainConfig().masking.prompt_dropout) == (
+        0.0,
+        0.0,
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text("masking:\n  known_suffix_fraction: 0.2\n")
+    config = load_train_config(path, ["masking.prompt_dropout=0.15"])
+    assert config.masking.known_suffix_fraction == 0.2 and config.masking.prompt_dropout == 0.15
+    assert config_from_dict(config.to_dict()) == config
+    with pytest.raises(SoundStormError, match=r"masking.prompt_dropout must be in \[0, 1\]"):
+        load_train_config(None, ["masking.prompt_dropout=1.5"])
+    with pytest.raises(SoundStormError, match="unknown config key 'masking.suffix'"):
+        load_train_config(None, ["masking.suffix=0.1"])

@@ -143,3 +143,24 @@ def test_misaligned_or_missing_levels_are_errors():
     items[1]["codes"] = items[1]["codes"][:1]
     with pytest.raises(SoundStormError, match="fewer than 2 levels"):
         cropped(items)[(0, 1)]
+
+
+def test_masking_options_reach_the_masks_and_stay_a_function_of_seed_epoch_utterance():
+    """Resume stays exact: with the options on, the mask of (epoch, utterance) is the same in
+    any dataset object; with them at 0 it is the paper's mask, bit for bit."""
+    items = synthetic_tokens(12, min_frames=20, max_frames=40)
+    paper = cropped(items, max_frames=32)
+    zero = cropped(items, max_frames=32, known_suffix_fraction=0.0, prompt_dropout=0.0)
+    options = {"known_suffix_fraction": 0.5, "prompt_dropout": 0.5}
+    first, second = (
+        cropped(items, max_frames=32, **options),
+        cropped(items, max_frames=32, **options),
+    )
+    differs = 0
+    for index in range(len(items)):
+        for epoch in (0, 5):
+            key = (epoch, index)
+            assert torch.equal(paper[key]["masked"], zero[key]["masked"])
+            assert torch.equal(first[key]["masked"], second[key]["masked"])
+            differs += not torch.equal(first[key]["masked"], paper[key]["masked"])
+    assert differs > 0

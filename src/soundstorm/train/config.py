@@ -60,6 +60,27 @@ class DataConfig:
 
 
 @dataclass
+class MaskingConfig:
+    """Options of the training masks (``soundstorm.masking.sample_training_masks``).
+
+    Both default to 0: the paper's masking (SoundStorm §3.3), draw for draw. They apply to the
+    training batches only; validation keeps the paper's masks, so ``val/loss`` compares across
+    runs with and without them.
+
+    Attributes:
+        known_suffix_fraction: fraction of examples that also keep a known suffix after the
+            masked span (``suffix_start ~ U{prompt_len+1, ..., length-1}``), so the model
+            learns to fill a span from both sides: speech editing (``soundstorm edit``).
+        prompt_dropout: fraction of examples whose known frames (prompt, and suffix if any)
+            are masked at every level, so one model also has the unconditional behaviour that
+            classifier-free guidance (``--guidance-scale``) contrasts with the prompted one.
+    """
+
+    known_suffix_fraction: float = 0.0
+    prompt_dropout: float = 0.0
+
+
+@dataclass
 class OptimConfig:
     """AdamW, linear warm-up then cosine decay, clipping and accumulation.
 
@@ -194,11 +215,12 @@ class ExportConfig:
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs: ``model``, ``data``, ``optim``, ``run``, ``log``,
-    ``export``."""
+    """Everything a training run needs: ``model``, ``data``, ``masking``, ``optim``, ``run``,
+    ``log``, ``export``."""
 
     model: SoundStormConfig = field(default_factory=SoundStormConfig.tiny)
     data: DataConfig = field(default_factory=DataConfig)
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -213,6 +235,11 @@ class TrainConfig:
             (self.data.max_frames >= 2, "data.max_frames must be >= 2"),
             (self.data.batch_size >= 1, "data.batch_size must be >= 1"),
             (self.data.num_workers >= 0, "data.num_workers must be >= 0"),
+            (
+                0 <= self.masking.known_suffix_fraction <= 1,
+                "masking.known_suffix_fraction must be in [0, 1]",
+            ),
+            (0 <= self.masking.prompt_dropout <= 1, "masking.prompt_dropout must be in [0, 1]"),
             (self.optim.lr > 0, "optim.lr must be > 0"),
             (0 <= self.optim.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]"),
             (self.optim.total_steps >= 1, "optim.total_steps must be >= 1"),
@@ -406,8 +433,8 @@ def load_train_config(path: str | Path | None, overrides: list[str] | None = Non
     """Load a YAML config file (optional) and apply ``key=value`` overrides.
 
     Args:
-        path: YAML file with sections ``model``, ``data``, ``optim``, ``run``, ``log``,
-            ``export``.
+        path: YAML file with sections ``model``, ``data``, ``masking``, ``optim``, ``run``,
+            ``log``, ``export``.
         overrides: dotted ``key=value`` strings, values parsed as YAML scalars or lists.
 
     Raises:

@@ -39,7 +39,8 @@ class TokenBatch:
         lengths: ``LongTensor[B]`` real frames per example.
         masked: ``BoolTensor[B, Q, T]`` the training mask (True: replaced by the mask id).
         level: ``LongTensor[B]`` the level whose tokens are scored (0-based).
-        prompt_len: ``LongTensor[B]`` frames never masked at the start.
+        prompt_len: ``LongTensor[B]`` frames of the known prefix (never masked, unless the
+            example's prompt was dropped: ``MaskingConfig.prompt_dropout``).
         ids: utterance ids.
     """
 
@@ -102,6 +103,8 @@ class CroppedTokenDataset(torch.utils.data.Dataset):
         seed: run seed.
         random_crop: False: always the first ``max_frames`` (validation).
         check_tokens: raise on out-of-range tokens (naming the utterance).
+        known_suffix_fraction: of ``sample_training_masks`` (0: the paper's masks).
+        prompt_dropout: of ``sample_training_masks`` (0: the paper's masks).
     """
 
     def __init__(
@@ -114,6 +117,8 @@ class CroppedTokenDataset(torch.utils.data.Dataset):
         seed: int = 0,
         random_crop: bool = True,
         check_tokens: bool = True,
+        known_suffix_fraction: float = 0.0,
+        prompt_dropout: float = 0.0,
     ) -> None:
         self.dataset = dataset
         self.num_levels = num_levels
@@ -123,6 +128,10 @@ class CroppedTokenDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.random_crop = random_crop
         self.check_tokens = check_tokens
+        self.masking = {
+            "known_suffix_fraction": known_suffix_fraction,
+            "prompt_dropout": prompt_dropout,
+        }
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -180,7 +189,7 @@ class CroppedTokenDataset(torch.utils.data.Dataset):
         mask_seed = int(_rng(self.seed, _STREAM_MASK, epoch, index).integers(2**62))
         generator = torch.Generator().manual_seed(mask_seed)
         masked, level, prompt_len = sample_training_masks(
-            self.num_levels, torch.tensor([stop - start]), generator=generator
+            self.num_levels, torch.tensor([stop - start]), generator=generator, **self.masking
         )
         return {
             "id": str(item.get("id", index)),

@@ -230,7 +230,7 @@ class TrainRecipe:
                 check_data_matches_model(self.val_items.meta, cfg.model, val_dir)
         model = cfg.model
 
-        def cropped(items, random_crop):
+        def cropped(items, random_crop, masking=None):
             return CroppedTokenDataset(
                 items,
                 model.num_levels,
@@ -240,9 +240,11 @@ class TrainRecipe:
                 seed=cfg.run.seed,
                 random_crop=random_crop,
                 check_tokens=cfg.data.check_tokens,
+                **(masking or {}),
             )
 
-        self.train_set = cropped(self.train_items, True)
+        # The masking options act on training batches; validation keeps the paper's masks.
+        self.train_set = cropped(self.train_items, True, dataclasses.asdict(cfg.masking))
         self.sampler = GlobalBatchSampler(
             utterance_lengths(self.train_items),
             cfg.data.batch_size,
