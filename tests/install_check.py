@@ -33,7 +33,6 @@ EXTRA_MODULES = (
     "pystoi",
     "pesq",
     "speechmos",
-    "onnxruntime",
     "librosa",
     "resemblyzer",
     "webrtcvad",

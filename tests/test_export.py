@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from soundstorm.cli import main
+from soundstorm.errors import SoundStormError
 from soundstorm.export import export_model
 from soundstorm.inference import load_pretrained
 
@@ -19,7 +20,9 @@ def checkpoint(tmp_path_factory):
 
 
 def test_export_writes_half_weights_codec_and_pipeline(checkpoint, tmp_path):
-    out = export_model(checkpoint, tmp_path / "voice", str(checkpoint / "codec.safetensors"))
+    out = export_model(
+        checkpoint, tmp_path / "voice", str(checkpoint / "codec.safetensors"), "phones-words"
+    )
     assert sorted(p.name for p in out.iterdir()) == [
         "README.md",
         "codec.safetensors",
@@ -35,7 +38,8 @@ def test_export_writes_half_weights_codec_and_pipeline(checkpoint, tmp_path):
         torch.testing.assert_close(weights[name].float(), value, rtol=1e-3, atol=1e-4)
     assert json.loads((out / "pipeline.json").read_text()) == {
         "codec": "codec.safetensors",
-        "semantic": "default",
+        "semantic": "phones-words",
+        "format_version": 2,
     }
     # loads back as float32 on the CPU and computes the same logits up to 16-bit rounding
     original, exported = load_pretrained(checkpoint), load_pretrained(out)
@@ -53,7 +57,9 @@ def test_exported_files_get_the_usual_modes(checkpoint, tmp_path):
 
     umask = os.umask(0o022)
     try:
-        out = export_model(checkpoint, tmp_path / "voice", str(checkpoint / "codec.safetensors"))
+        out = export_model(
+            checkpoint, tmp_path / "voice", str(checkpoint / "codec.safetensors"), "phones-words"
+        )
     finally:
         os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o755
@@ -76,7 +82,11 @@ def test_recommended_steps_travel_in_pipeline_json(checkpoint, tmp_path, capsys)
     from soundstorm.pipeline import VoicePipeline
 
     out = export_model(
-        checkpoint, tmp_path / "voice", str(checkpoint / "codec.safetensors"), steps=3
+        checkpoint,
+        tmp_path / "voice",
+        str(checkpoint / "codec.safetensors"),
+        "phones-words",
+        steps=3,
     )
     assert json.loads((out / "pipeline.json").read_text())["steps"] == 3
     pipeline = VoicePipeline.from_directory(out)
@@ -91,3 +101,50 @@ def test_recommended_steps_travel_in_pipeline_json(checkpoint, tmp_path, capsys)
     (out / "pipeline.json").write_text(json.dumps({"codec": "codec.safetensors", "steps": 0}))
     assert main(["generate", "--model", str(out), "--text", "hi", "--out", "x.wav"]) == 2
     assert "'steps' must be a positive integer" in capsys.readouterr().err
+
+
+def test_pipeline_json_version_1_default_means_phones_words(checkpoint, tmp_path):
+    """Models exported before the fitted default (pipeline.json version 1, the shipped one
+    included) keep their tokenizer; in version 2 'default' names no tokenizer."""
+    from soundstorm.pipeline import VoicePipeline, read_pipeline_file
+    from soundstorm.semantic.phones import PhoneTokenizer
+
+    old = export_model(
+        checkpoint, tmp_path / "old", str(checkpoint / "codec.safetensors"), "phones"
+    )
+    (old / "pipeline.json").write_text(
+        json.dumps({"codec": "codec.safetensors", "semantic": "default"})
+    )
+    assert read_pipeline_file(old)["semantic"] == "phones-words"
+    tokenizer = VoicePipeline.from_directory(old).tokenizer
+    assert isinstance(tokenizer, PhoneTokenizer) and tokenizer.decoding == "words"
+    spec = {"codec": "codec.safetensors", "semantic": "default", "format_version": 2}
+    (old / "pipeline.json").write_text(json.dumps(spec))
+    with pytest.raises(SoundStormError, match="fitted on your audio by soundstorm prepare"):
+        VoicePipeline.from_directory(old)
+    from soundstorm.assets import DEFAULT_MODEL_DIR
+
+    assert read_pipeline_file(DEFAULT_MODEL_DIR)["semantic"] == "phones-words"
+
+
+def test_export_takes_the_tokenizer_prepare_saved_beside_the_codec(checkpoint, tmp_path, capsys):
+    import shutil
+
+    from soundstorm.semantic import FeaturesKMeansTokenizer
+    from soundstorm.semantic.moonshine_features import MoonshineFeatures
+
+    prepared = tmp_path / "tokens"
+    prepared.mkdir()
+    shutil.copyfile(checkpoint / "codec.safetensors", prepared / "codec.safetensors")
+    wav = torch.randn(16000, generator=torch.Generator().manual_seed(0)) * 0.1
+    FeaturesKMeansTokenizer.fit(MoonshineFeatures(), [wav], 16000, num_clusters=4).save(
+        prepared / "semantic_tokenizer"
+    )
+    codec = str(prepared / "codec.safetensors")
+    assert main(["export", str(checkpoint), str(tmp_path / "voice"), "--codec", codec]) == 0
+    spec = json.loads((tmp_path / "voice" / "pipeline.json").read_text())
+    assert spec["semantic"] == "semantic_tokenizer"
+    assert (tmp_path / "voice" / "semantic_tokenizer" / "kmeans.safetensors").is_file()
+    codec = str(checkpoint / "codec.safetensors")  # nothing beside it: the one-line hint
+    assert main(["export", str(checkpoint), str(tmp_path / "other"), "--codec", codec]) == 2
+    assert "OUT_DIR/semantic_tokenizer" in capsys.readouterr().err

@@ -40,7 +40,8 @@ _FALLBACK_EXTRAS = {
     "pystoi": "eval",
     "pesq": "eval",
     "speechmos": "eval",
-    "onnxruntime": "eval",
+    "onnxruntime": "",  # core: the default semantic tokenizer
+    "moonshine-voice": "",
     "librosa": "eval",
     "requests": "eval",
     "resemblyzer": "eval",
@@ -64,7 +65,8 @@ def _normalise(name: str) -> str:
 
 
 def declared_extras() -> dict[str, list[str]]:
-    """Distribution name (normalised) -> the extras of ``soundstorm`` that list it."""
+    """Distribution name (normalised) -> the extras of ``soundstorm`` that list it; ``""``
+    first for a core dependency (also listed by an extra or not)."""
     try:
         requirements = importlib.metadata.requires("soundstorm") or []
     except importlib.metadata.PackageNotFoundError:
@@ -77,6 +79,8 @@ def declared_extras() -> dict[str, list[str]]:
             extras = found.setdefault(_normalise(name.group(1)), [])
             if extra and extra.group(1) not in extras:
                 extras.append(extra.group(1))
+            elif not extra and "" not in extras:
+                extras.insert(0, "")  # a core dependency: reinstalling soundstorm brings it
     return found
 
 

@@ -26,6 +26,7 @@ import torch
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_directory
 from soundstorm.formats import current_version
+from soundstorm.semantic.registry import DEFAULT_NAME, get_semantic_tokenizer
 from soundstorm.validation import require_optional_int
 
 #: Where an exported model keeps its copies of the codec file and of a fitted tokenizer.
@@ -39,7 +40,7 @@ def export_model(
     checkpoint: str | Path,
     out_dir: str | Path,
     codec: str,
-    semantic: str = "default",
+    semantic: str | None = None,
     dtype: torch.dtype = torch.float16,
     force: bool = False,
     steps: int | None = None,
@@ -52,7 +53,9 @@ def export_model(
         codec: a codec file (copied in as ``codec.safetensors``) or a codec name (kept as is).
         semantic: a semantic tokenizer name (recorded as is in ``pipeline.json``) or the
             directory of a fitted one (copied in as ``semantic_tokenizer/``, recorded by
-            that relative path: the model directory carries it).
+            that relative path: the model directory carries it). None or ``"default"``: the
+            one ``soundstorm prepare`` saved beside the codec file
+            (``CODEC_DIR/semantic_tokenizer``).
         dtype: dtype of the saved weights.
         force: replace an existing ``out_dir``.
         steps: first-level decoding passes recorded in ``pipeline.json`` (None: none recorded,
@@ -62,7 +65,8 @@ def export_model(
         ``out_dir``.
 
     Raises:
-        SoundStormError / FileNotFoundError: bad inputs, or ``out_dir`` exists without ``force``.
+        SoundStormError / FileNotFoundError: bad inputs, ``out_dir`` exists without ``force``,
+            or no ``semantic`` given and no saved tokenizer beside the codec file.
         ValueError: ``steps`` not an integer >= 1.
     """
     from soundstorm.inference import load_pretrained
@@ -71,6 +75,12 @@ def export_model(
     steps = require_optional_int("steps", steps, minimum=1)  # 8.5 is refused, not truncated
     if out_dir.exists() and not force:
         raise SoundStormError(f"{out_dir} exists: pass --force to replace it")
+    if semantic is None or semantic == DEFAULT_NAME:
+        from soundstorm.data.prepare import tokenizer_beside
+
+        semantic = tokenizer_beside(codec)
+        if semantic is None:
+            get_semantic_tokenizer(DEFAULT_NAME)  # raises: where the fitted default is saved
     model = load_pretrained(checkpoint, "cpu", dtype=torch.float32)
     codec_path = Path(codec)
     with atomic_directory(out_dir) as temp:  # the usual modes; replaces out_dir at the end

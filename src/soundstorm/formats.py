@@ -25,8 +25,10 @@ meaning of a saved field changes)::
                              tokenizer directory
     token-file          1    *.tokens header, shard index.json      version           refused
     shard-manifest      1    manifest.json of a prepared directory  version           refused
-    pipeline            1    pipeline.json of a voice model         format_version    1
-                             (the entry is written only above 1)
+    pipeline            2    pipeline.json of a voice model         format_version    1
+                             (2: "semantic": "default" no longer
+                             names a tokenizer; in version 1 it
+                             meant "phones-words")
     trainer-state       1    trainer.json, rng/rank_*.json of a     format            refused
                              training checkpoint
 
@@ -72,7 +74,7 @@ FILE_KINDS: dict[str, FileKind] = {
         FileKind("semantic-tokenizer", "saved semantic tokenizer", 1, "format_version", 1),
         FileKind("token-file", "token file", 1, "version", None),
         FileKind("shard-manifest", "shard manifest", 1, "version", None),
-        FileKind("pipeline", "voice model pipeline.json", 1, "format_version", 1),
+        FileKind("pipeline", "voice model pipeline.json", 2, "format_version", 1),
         FileKind("trainer-state", "trainer state", 1, "format", None),
     )
 }

@@ -10,7 +10,8 @@ trained with. A request is *content* audio (what to say: its semantic tokens) an
 and the generated frames after the prompt are decoded by the codec into the output waveform.
 
 A model directory may name its codec and tokenizer in ``pipeline.json``
-(``{"codec": "codec.safetensors", "semantic": "default"}``, paths relative to the directory).
+(``{"codec": "codec.safetensors", "semantic": "semantic_tokenizer"}``, paths relative to the
+directory; ``soundstorm export`` writes it).
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def read_pipeline_file(model_dir: str | Path) -> dict:
     and ``steps``, the model's first-level decoding passes, when the file recommends some.
 
     Files of older versions are read (``soundstorm.formats``, kind ``pipeline``: a file
-    without ``format_version`` is version 1); a newer one is a ``FormatVersionError``."""
+    without ``format_version`` is version 1; there ``"semantic": "default"`` means
+    ``"phones-words"``, the default of those days); a newer one is a ``FormatVersionError``."""
     from soundstorm.formats import check_format_version
+    from soundstorm.semantic.registry import DEFAULT_NAME, LEGACY_DEFAULT
 
     path = Path(model_dir) / PIPELINE_FILE
     if not path.is_file():
@@ -71,7 +74,9 @@ def read_pipeline_file(model_dir: str | Path) -> dict:
         raise SoundStormError(f"{path} is not valid JSON: {error}") from None
     if not isinstance(spec, dict):
         raise SoundStormError(f"{path} is not a JSON object")
-    check_format_version(path, "pipeline", spec.get("format_version"))
+    version = check_format_version(path, "pipeline", spec.get("format_version"))
+    if version == 1 and spec.get("semantic") == DEFAULT_NAME:
+        spec["semantic"] = LEGACY_DEFAULT
     resolved = {}
     for key in ("codec", "semantic"):
         if key in spec:

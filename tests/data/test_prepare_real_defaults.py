@@ -1,6 +1,6 @@
 """``soundstorm prepare`` / ``encode`` / ``decode`` through the CLI with the real defaults:
 the embedded codec fitted on the input (kept tiny: 2 levels x 16 codes) and the default
-semantic tokenizer."""
+semantic tokenizer (Moonshine features + k-means, fitted on the input too)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,12 @@ def test_prepare_encode_decode_with_default_codec_and_tokenizer(tmp_path, monkey
     assert (out / "codec.safetensors").is_file()
     ds = TokenShardDataset(out)
     assert len(ds) == 4 and ds.meta["codec"]["name"] == "embedded"
+    # the default semantic tokenizer: Moonshine features + k-means fitted here, recorded
+    assert (out / "semantic_tokenizer" / "semantic_tokenizer.json").is_file()
+    assert ds.meta["semantic"]["kind"] == "moonshine"
+    assert ds.meta["semantic_path"] == str(out / "semantic_tokenizer")
+    assert ds.meta["semantic_frame_rate"] == pytest.approx(125 / 3)
+    assert 2 <= ds.meta["semantic_vocab_size"] <= 128  # lowered to fit 3 s of audio
     assert (ds.meta["num_levels"], ds.meta["codebook_size"], ds.meta["frame_rate"]) == (2, 16, 50.0)
     for i in range(len(ds)):
         item = ds[i]
@@ -100,10 +106,14 @@ def test_default_tokenizer_is_stateless(tmp_path):
     """Resumable, order-independent prepare needs ids that depend on the clip alone."""
     from soundstorm.audio import load_audio
     from soundstorm.data.encoding import load_semantic_tokenizer
+    from soundstorm.data.inputs import list_inputs
+    from soundstorm.data.semantic_fitting import fit_default_semantic_tokenizer
 
-    clips = [load_audio(p) for p in write_corpus(tmp_path, num_files=4)]
-    forward = load_semantic_tokenizer("default")
-    backward = load_semantic_tokenizer("default")
+    paths = write_corpus(tmp_path / "wavs", num_files=4)
+    clips = [load_audio(p) for p in paths]
+    fit_default_semantic_tokenizer(list_inputs(tmp_path / "wavs"), tmp_path / "tok", 16)
+    forward = load_semantic_tokenizer(str(tmp_path / "tok"))
+    backward = load_semantic_tokenizer(str(tmp_path / "tok"))
     ids_forward = [forward.tokenize(wav[None], rate) for wav, rate in clips]
     ids_backward = [backward.tokenize(wav[None], rate) for wav, rate in clips[::-1]][::-1]
     for a, b in zip(ids_forward, ids_backward):

@@ -76,7 +76,11 @@ def test_an_exported_model_carries_its_fitted_tokenizer(saved_hubert, tmp_path):
         checkpoint, tmp_path / "voice", str(checkpoint / "codec.safetensors"), str(saved)
     )
     spec = json.loads((out / "pipeline.json").read_text())
-    assert spec == {"codec": "codec.safetensors", "semantic": "semantic_tokenizer"}
+    assert spec == {
+        "codec": "codec.safetensors",
+        "semantic": "semantic_tokenizer",
+        "format_version": 2,
+    }
     assert sorted(p.name for p in (out / "semantic_tokenizer").iterdir()) == sorted(
         p.name for p in saved.iterdir()
     )

@@ -62,7 +62,6 @@ def _fitted(kind: str, settings, needs_tiny_models: bool = True):
 
 #: Registry member -> ``source(request, tmp_path_factory) -> (name or directory, saved dir)``.
 SOURCES = {
-    ("name", "default"): _builtin("default"),
     ("name", "phones"): _builtin("phones"),
     ("name", "phones-words"): _builtin("phones-words"),
     ("saved", "hubert"): _fitted(

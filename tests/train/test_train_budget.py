@@ -130,8 +130,9 @@ def test_export_at_the_end(tmp_path, voice_model_dir):
     assert recipe.export_path == out
     assert json.loads((out / "pipeline.json").read_text()) == {
         "codec": "codec.safetensors",
-        "semantic": "default",
+        "semantic": "phones-words",  # export.semantic=auto on data that records none
         "steps": 4,
+        "format_version": 2,
     }
     weights = load_file(str(out / "model.safetensors"))
     assert all(w.dtype == torch.float16 for w in weights.values())

@@ -44,9 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--semantic",
-        default="default",
-        metavar="NAME",
-        help="semantic tokenizer name or saved directory (default: %(default)s)",
+        default=None,
+        metavar="NAME_OR_DIR",
+        help="semantic tokenizer: a saved directory or a name (phones, phones-words) (default: "
+        "the semantic_tokenizer directory soundstorm prepare saved beside the --codec file)",
     )
     add_device_argument(parser, default="cpu", what="a neural codec")
     add_quiet_argument(parser)
@@ -55,19 +56,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     """Run ``soundstorm encode``; returns the exit status."""
     from soundstorm.codecs import get_codec
+    from soundstorm.data.prepare import tokenizer_beside
     from soundstorm.semantic import get_semantic_tokenizer
+    from soundstorm.semantic.registry import DEFAULT_NAME
 
     for path in args.audio:
         if not Path(path).is_file():
             raise FileNotFoundError(f"audio file not found: {path}")
     device = str(resolve_device(args.device))  # "cuda" without CUDA: one line, exit 2
     codec = get_codec(args.codec, device=device)
-    tokenizer = get_semantic_tokenizer(args.semantic)
+    semantic = args.semantic or tokenizer_beside(args.codec) or DEFAULT_NAME  # last: the hint
+    tokenizer = get_semantic_tokenizer(semantic)
     codec_path = Path(args.codec).expanduser()
     codec_source = str(codec_path.resolve()) if codec_path.exists() else args.codec
     progress = False if progress_disabled(args) else None
     output = encode_files(
-        args.audio, args.out, codec, tokenizer, codec_source, args.semantic, progress=progress
+        args.audio, args.out, codec, tokenizer, codec_source, semantic, progress=progress
     )
     if not args.quiet:
         print(f"wrote {len(args.audio)} utterance(s) to {output}")

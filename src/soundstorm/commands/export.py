@@ -3,7 +3,7 @@
 Run it::
 
     soundstorm export runs/default/checkpoints/step_00004000/model OUT_DIR \
-        --codec data/tokens/codec.safetensors
+        --codec data/tokens/codec.safetensors    # + data/tokens/semantic_tokenizer beside it
 
 The library function is ``soundstorm.export.export_model``.
 """
@@ -26,7 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="codec file to copy in (e.g. data/tokens/codec.safetensors) or a codec name",
     )
-    parser.add_argument("--semantic", default="default", help="semantic tokenizer name")
+    parser.add_argument(
+        "--semantic",
+        default=None,
+        metavar="NAME_OR_DIR",
+        help="semantic tokenizer: a saved directory (copied in) or a name (phones, "
+        "phones-words) (default: the semantic_tokenizer directory soundstorm prepare saved "
+        "beside the --codec file)",
+    )
     parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES))
     parser.add_argument(
         "--steps", type=int, help="recommended first-level decoding passes, kept in pipeline.json"

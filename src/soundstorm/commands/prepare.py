@@ -2,7 +2,8 @@
 
 Run it::
 
-    soundstorm prepare data/wavs data/tokens                      # embedded codec, fitted here
+    soundstorm prepare data/wavs data/tokens                      # codec + tokenizer fitted here
+    soundstorm prepare data/wavs data/tokens --semantic phones-words  # PocketSphinx phones
     soundstorm prepare data/wavs data/tokens --embedded-codec v2  # HiFi-GAN version
     soundstorm prepare data/wavs data/tokens --workers 8 --shard-size 2000
     soundstorm prepare list.jsonl data/tokens --codec data/tokens/codec.safetensors
@@ -22,10 +23,13 @@ from soundstorm.commands.options import add_device_argument, add_quiet_argument
 from soundstorm.data.codec_fitting import DEFAULT_PRESET, PRESETS
 from soundstorm.data.prepare import (
     BAD_FILES_NAME,
+    DEFAULT_SEMANTIC,
     FITTED_CODEC_NAME,
+    FITTED_TOKENIZER_NAME,
     STOP_AFTER_ENV,
     prepare,
 )
+from soundstorm.data.semantic_fitting import DEFAULT_SEMANTIC_CLUSTERS
 from soundstorm.data.shards import MANIFEST_NAME
 
 
@@ -46,9 +50,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--semantic",
-        default="default",
+        default=DEFAULT_SEMANTIC,
         metavar="NAME",
-        help="semantic tokenizer name or saved directory (default: %(default)s)",
+        help="semantic tokenizer: 'default' fits Moonshine encoder features + k-means on the "
+        f"input and saves it as OUT_DIR/{FITTED_TOKENIZER_NAME}; or a name (phones, "
+        "phones-words: PocketSphinx) or a saved tokenizer directory (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--semantic-clusters",
+        type=int,
+        default=DEFAULT_SEMANTIC_CLUSTERS,
+        metavar="K",
+        help="k-means ids of the default semantic tokenizer (default: %(default)s)",
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="encoding processes per rank (default: %(default)s)"
@@ -96,7 +109,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fit-files",
         type=int,
         default=200,
-        help="files sampled to fit the embedded codec (default: %(default)s)",
+        help="files sampled to fit the embedded codec and the default semantic tokenizer "
+        "(default: %(default)s)",
     )
     add_device_argument(parser, default="cpu", what="a neural codec")
     add_quiet_argument(parser)
@@ -110,6 +124,7 @@ def main(args: argparse.Namespace) -> int:
         args.out_dir,
         codec=args.codec,
         semantic=args.semantic,
+        semantic_clusters=args.semantic_clusters,
         workers=args.workers,
         shard_size=args.shard_size,
         valid_fraction=args.valid_fraction,

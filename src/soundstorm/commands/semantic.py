@@ -6,10 +6,15 @@ Usage::
     soundstorm semantic fit AUDIO_DIR_OR_MANIFEST runs/hubert_l6_k500 \\
         --kind hubert --model facebook/hubert-base-ls960 --layer 6 --clusters 500
 
+    # Moonshine encoder features (the default of soundstorm prepare, which fits it itself)
+    soundstorm semantic fit AUDIO_DIR_OR_MANIFEST runs/moonshine_k128 --kind moonshine \
+        --clusters 128
+
     # --kind is any registered feature extractor (soundstorm.semantic.registry)
     # the saved directory is then a tokenizer name everywhere (prepare, generate ...)
     soundstorm semantic tokenize speech.wav --tokenizer runs/hubert_l6_k500
-    soundstorm semantic tokenize speech.wav              # embedded default: phone ids
+    soundstorm semantic tokenize speech.wav --tokenizer data/tokens/semantic_tokenizer
+    soundstorm semantic tokenize speech.wav              # PocketSphinx phone ids
 """
 
 from __future__ import annotations
@@ -33,8 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit.add_argument(
         "--kind", choices=feature_extractor_kinds(), default="hubert", help="feature extractor"
     )
-    fit.add_argument("--model", required=True, help="local directory or hub id of the model")
-    fit.add_argument("--layer", type=int, required=True, help="hidden layer to quantise")
+    fit.add_argument(
+        "--model", help="local directory or hub id of the model (hubert, w2v-bert: required)"
+    )
+    fit.add_argument(
+        "--layer", type=int, help="hidden layer to quantise (hubert, w2v-bert: required)"
+    )
     fit.add_argument("--clusters", type=int, default=500, help="number of k-means ids")
     fit.add_argument(
         "--max-seconds", type=float, default=3600.0, help="use at most this much audio"
@@ -47,7 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tokenize = actions.add_parser("tokenize", help="print the semantic tokens of audio files")
     tokenize.add_argument("audio", nargs="+", help="audio files")
     tokenize.add_argument(
-        "--tokenizer", default="default", help="'default', 'phones' or a saved directory"
+        "--tokenizer",
+        default="phones-words",
+        help="a saved directory (e.g. OUT_DIR/semantic_tokenizer of soundstorm prepare) or a "
+        "name: phones-words, phones (default: %(default)s)",
     )
     tokenize.add_argument("--max-tokens", type=int, default=200, help="print at most this many")
 
@@ -59,6 +71,8 @@ def _fit(args: argparse.Namespace) -> int:
 
     if args.clusters < 1:
         raise SoundStormError(f"--clusters must be >= 1, got {args.clusters}")
+    if args.kind in ("hubert", "w2v-bert") and (args.model is None or args.layer is None):
+        raise SoundStormError(f"--kind {args.kind} needs --model and --layer")
     device = resolve_device(args.device)  # before the audio is read and the model loaded
     clips, seconds = [], 0.0
     for item in list_inputs(args.source):
@@ -68,9 +82,12 @@ def _fit(args: argparse.Namespace) -> int:
         wav = wav[:, : int((args.max_seconds - seconds) * 16000)]
         clips.append(wav)
         seconds += wav.shape[-1] / 16000
+    settings = {}  # the moonshine extractor takes none
+    if args.model is not None or args.layer is not None:
+        settings = {"model_name_or_path": args.model, "layer": args.layer}
     tokenizer = fit_tokenizer(
         args.kind,
-        {"model_name_or_path": args.model, "layer": args.layer},
+        settings,
         clips,
         16000,
         num_clusters=args.clusters,
@@ -81,8 +98,9 @@ def _fit(args: argparse.Namespace) -> int:
     out = tokenizer.save(args.out_dir)
     if args.quiet:
         return 0
+    source = f"layer {args.layer} of {args.model}" if args.model else f"{args.kind} features"
     print(
-        f"fitted {args.clusters} clusters on layer {args.layer} of {args.model} "
+        f"fitted {args.clusters} clusters on {source} "
         f"({len(clips)} files, {seconds:.0f} s of audio) -> {out}"
     )
     return 0

@@ -39,7 +39,9 @@ class TokenShardDataset(Sequence):
     Attributes:
         meta: ``codec`` and ``semantic`` config dicts, ``num_levels``, ``codebook_size``,
             ``semantic_vocab_size``, ``frame_rate``, ``semantic_frame_rate``, ``codec_path``
-            (the fitted codec's file, or the codec name; may be ``None``), ``root``, ``split``.
+            (the fitted codec's file, or the codec name; may be ``None``), ``semantic_path``
+            (the saved semantic tokenizer's directory; ``None`` for a named one), ``root``,
+            ``split``.
         lengths: ``int64[len(self)]``, number of frames ``T`` of every utterance.
 
     Raises:
@@ -63,6 +65,9 @@ class TokenShardDataset(Sequence):
         codec_path = manifest.get("codec_path")
         if codec_path and (self.root / codec_path).exists():
             codec_path = str(self.root / codec_path)
+        semantic_path = manifest.get("semantic_path")  # a saved tokenizer (prepare's default)
+        if semantic_path and (self.root / semantic_path).exists():
+            semantic_path = str(self.root / semantic_path)
         self.meta: dict = {
             "codec": manifest["codec"],
             "semantic": manifest["semantic"],
@@ -72,6 +77,7 @@ class TokenShardDataset(Sequence):
             "frame_rate": manifest["frame_rate"],
             "semantic_frame_rate": manifest.get("semantic_frame_rate"),
             "codec_path": codec_path,
+            "semantic_path": semantic_path,
             "root": str(self.root),
             "split": split,
         }

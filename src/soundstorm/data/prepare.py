@@ -2,7 +2,7 @@
 
 The command line is ``soundstorm prepare`` (``soundstorm.commands.prepare``)::
 
-    soundstorm prepare data/wavs data/tokens                      # embedded codec, fitted here
+    soundstorm prepare data/wavs data/tokens                      # codec + tokenizer fitted here
     soundstorm prepare data/wavs data/tokens --workers 8 --shard-size 2000
     soundstorm prepare list.jsonl data/tokens --codec data/tokens/codec.safetensors
     torchrun --nnodes 4 --nproc-per-node 8 -m soundstorm prepare data/wavs data/tokens
@@ -14,6 +14,13 @@ settings). Under torchrun each rank (``RANK`` / ``WORLD_SIZE``) encodes shards
 ``rank, rank + world_size, ...``; rank 0 then waits for all of them and writes
 ``manifest.json`` and ``bad_files.tsv``. Files that cannot be used are skipped and listed
 with the reason in ``bad_files.tsv``.
+
+By default two things are fitted on a sample of the input (``--fit-files``) before encoding,
+and saved in ``OUT_DIR`` so that every shard, rank and re-run uses them: the embedded codec
+(``codec.safetensors``, ``soundstorm.data.codec_fitting``) and the semantic tokenizer, Moonshine
+encoder features + k-means (``semantic_tokenizer/``, ``soundstorm.data.semantic_fitting``).
+The manifest records both (``codec_path``, ``semantic_path``), so that training can export a
+model that carries them.
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ from soundstorm.validation import distributed_env, require_int, resolve_rank_dev
 SETTINGS_NAME = "prepare.json"
 BAD_FILES_NAME = "bad_files.tsv"
 FITTED_CODEC_NAME = "codec.safetensors"
+#: Where the default semantic tokenizer is saved, in OUT_DIR (``--semantic default``).
+FITTED_TOKENIZER_NAME = "semantic_tokenizer"
+#: ``--semantic`` value that fits the default tokenizer on the input (``semantic_fitting``).
+DEFAULT_SEMANTIC = "default"
 STOP_AFTER_ENV = "SOUNDSTORM_PREPARE_STOP_AFTER_SHARDS"
 
 
@@ -110,6 +121,66 @@ def fitted_codec(inputs, out_dir: Path, rank: int, options: dict, timeout: float
             f"{found} to resume, or another OUT_DIR"
         )
     return codec, FITTED_CODEC_NAME
+
+
+def fitted_semantic_tokenizer(
+    inputs, out_dir: Path, rank: int, options: dict, timeout: float | None
+):
+    """The default semantic tokenizer fitted on a sample of ``inputs``, in
+    ``out_dir/semantic_tokenizer/``.
+
+    Rank 0 fits and saves it; other ranks wait for its ``semantic_tokenizer.json`` (written
+    last). A re-run loads the saved one instead of fitting again, so resumed shards use the
+    same centroids.
+
+    Args:
+        inputs: The corpus, sorted by id.
+        out_dir: The output folder.
+        rank: This process's rank.
+        options: ``num_clusters``, ``max_files``, ``log`` of
+            ``soundstorm.data.semantic_fitting.fit_default_semantic_tokenizer``.
+        timeout: Seconds other ranks wait (None: no limit).
+
+    Returns:
+        The tokenizer, loaded from the saved directory.
+    """
+    from soundstorm.semantic import get_semantic_tokenizer
+    from soundstorm.semantic.registry import CONFIG_NAME
+
+    directory = out_dir / FITTED_TOKENIZER_NAME
+    if not (directory / CONFIG_NAME).is_file():
+        if rank == 0:
+            from soundstorm.data.semantic_fitting import fit_default_semantic_tokenizer
+
+            fit_default_semantic_tokenizer(inputs, directory, **options)
+        else:
+            wait_for((directory / CONFIG_NAME).is_file, f"rank 0 to fit {directory}", timeout)
+    return get_semantic_tokenizer(directory)
+
+
+def tokenizer_beside(codec: str | os.PathLike | None) -> str | None:
+    """The semantic tokenizer ``prepare`` saved beside a codec file it fitted, if any.
+
+    Args:
+        codec: A codec file (e.g. ``data/tokens/codec.safetensors``) or name.
+
+    Returns:
+        ``CODEC_DIR/semantic_tokenizer`` when the codec is a file and that directory holds a
+        saved tokenizer; None otherwise.
+    """
+    from soundstorm.semantic.registry import CONFIG_NAME
+
+    if codec is None or not Path(codec).expanduser().is_file():
+        return None
+    directory = Path(codec).expanduser().parent / FITTED_TOKENIZER_NAME
+    return str(directory) if (directory / CONFIG_NAME).is_file() else None
+
+
+def saved_tokenizer_digest(directory: str | os.PathLike) -> str:
+    """SHA-1 of a saved features + k-means tokenizer's centroids (``kmeans.safetensors``)."""
+    from soundstorm.semantic.features_kmeans import CENTROIDS_NAME
+
+    return codec_file_digest(Path(directory) / CENTROIDS_NAME)
 
 
 def check_settings(out_dir: Path, settings: dict) -> None:
@@ -239,8 +310,13 @@ def _encode_shards(pending, codec, tokenizer, specs, settings, options, out):
     return counters
 
 
-def merge_outputs(out_dir: Path, plans: list[ShardPlan], codec_path) -> dict:
-    """Write ``manifest.json`` and ``bad_files.tsv`` from the finished shards (rank 0)."""
+def merge_outputs(
+    out_dir: Path, plans: list[ShardPlan], codec_path, semantic_path: str | None = None
+) -> dict:
+    """Write ``manifest.json`` and ``bad_files.tsv`` from the finished shards (rank 0).
+
+    ``semantic_path`` (a saved tokenizer directory, relative to ``out_dir`` when it lies in
+    it) is recorded when given."""
     shards, bad_lines = [], []
     for plan in plans:
         header = read_shard_header(out_dir / SHARDS_DIRNAME / plan.name)
@@ -250,7 +326,10 @@ def merge_outputs(out_dir: Path, plans: list[ShardPlan], codec_path) -> dict:
             reason = " ".join(str(skipped["reason"]).split())
             bad_lines.append(f"{skipped['path']}\t{skipped['id']}\t{reason}\n")
     atomic_write_text(out_dir / BAD_FILES_NAME, "path\tid\treason\n" + "".join(bad_lines))
-    return write_manifest(out_dir, shards, codec_path=codec_path, num_bad_files=len(bad_lines))
+    extra = {} if semantic_path is None else {"semantic_path": semantic_path}
+    return write_manifest(
+        out_dir, shards, codec_path=codec_path, num_bad_files=len(bad_lines), **extra
+    )
 
 
 def prepare(
@@ -258,6 +337,7 @@ def prepare(
     out_dir: str | os.PathLike,
     codec=None,
     semantic="default",
+    semantic_clusters: int | None = None,
     workers: int = 1,
     shard_size: int = 1000,
     valid_fraction: float = 0.01,
@@ -280,14 +360,19 @@ def prepare(
         out_dir: Output folder (created; re-runs resume in it).
         codec: ``Codec`` instance, codec name / fitted file, or ``None`` to fit the embedded
             codec on up to ``fit_files`` inputs (saved as ``out_dir/codec.safetensors``).
-        semantic: ``SemanticTokenizer`` instance or tokenizer name / directory.
+        semantic: ``SemanticTokenizer`` instance, tokenizer name (``phones``,
+            ``phones-words``) or saved directory, or ``"default"``: Moonshine features +
+            k-means fitted on up to ``fit_files`` inputs (saved as
+            ``out_dir/semantic_tokenizer/``, reused by re-runs).
+        semantic_clusters: k-means ids of the default tokenizer (None:
+            ``soundstorm.data.semantic_fitting.DEFAULT_SEMANTIC_CLUSTERS``).
         workers: Encoding processes of this rank (1: encode in this process).
         shard_size: Audio files per shard.
         valid_fraction: Fraction of utterances in the ``valid`` split.
         min_duration: Shorter files are skipped (seconds).
         num_levels: RVQ levels of a fitted embedded codec.
         codebook_size: Codebook size of a fitted embedded codec.
-        fit_files: Files sampled to fit the embedded codec.
+        fit_files: Files sampled to fit the embedded codec and the default tokenizer.
         embedded_codec: Version of the fitted embedded codec, ``"v1"`` or ``"v2"``
             (default: ``soundstorm.data.codec_fitting.DEFAULT_PRESET``).
         device: Device of a codec given by name (``"cuda"`` becomes ``cuda:$LOCAL_RANK`` under
@@ -333,12 +418,23 @@ def prepare(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise SoundStormError(f"OUT_DIR {out} exists and is not a folder")
+    fit_semantic = isinstance(semantic, str) and semantic == DEFAULT_SEMANTIC
+    semantic_path = None  # a saved tokenizer directory, recorded in the manifest
     if isinstance(semantic, SemanticTokenizer):
         tokenizer = semantic
+    elif fit_semantic:
+        from soundstorm.data.semantic_fitting import DEFAULT_SEMANTIC_CLUSTERS
+
+        if semantic_clusters is None:
+            semantic_clusters = DEFAULT_SEMANTIC_CLUSTERS
+        semantic_clusters = require_int("--semantic-clusters", semantic_clusters, minimum=2)
+        tokenizer = None  # fitted below, once OUT_DIR exists
     else:
         from soundstorm.data.encoding import load_semantic_tokenizer
 
         tokenizer = load_semantic_tokenizer(semantic)
+        if Path(semantic).expanduser().is_dir():
+            semantic_path = str(Path(semantic).expanduser().resolve())
     specs = (codec, semantic)  # how worker processes rebuild the codec and the tokenizer
     codec, codec_path = load_named_codec(codec, device)
     out.mkdir(parents=True, exist_ok=True)
@@ -354,16 +450,32 @@ def prepare(
         }
         codec, codec_path = fitted_codec(inputs, out, rank, options, merge_timeout)
         specs = (str(out / FITTED_CODEC_NAME), semantic)
+    if fit_semantic:
+        options = {
+            "num_clusters": semantic_clusters,
+            "max_files": fit_files,
+            "log": _log_to_stderr if progress else None,
+        }
+        tokenizer = fitted_semantic_tokenizer(inputs, out, rank, options, merge_timeout)
+        semantic_path = str((out / FITTED_TOKENIZER_NAME).resolve())
+        specs = (specs[0], semantic_path)
     shard_settings = {
         "codec": codec.config_dict(),
         "codec_file_sha1": codec_file_digest(specs[0] if isinstance(specs[0], str) else None),
         "semantic": tokenizer.config_dict(),
         "min_duration": min_duration,
     }
+    fit_settings = {}
+    if fit_semantic:  # its centroids are part of the settings, as the fitted codec file is
+        shard_settings["semantic_file_sha1"] = saved_tokenizer_digest(semantic_path)
+        fit_settings["semantic_clusters"] = semantic_clusters
+    if semantic_path == str((out / FITTED_TOKENIZER_NAME).resolve()):
+        semantic_path = FITTED_TOKENIZER_NAME  # fitted here, by this run or an earlier one
     check_settings(
         out,
         {
             **shard_settings,
+            **fit_settings,
             "codec_path": codec_path,
             "inputs": inputs_digest(inputs),
             "num_inputs": len(inputs),
@@ -403,7 +515,7 @@ def prepare(
             return True
 
         wait_for(all_done, "the other ranks' shards", merge_timeout, poll=2.0)
-        manifest = merge_outputs(out, plans, codec_path)
+        manifest = merge_outputs(out, plans, codec_path, semantic_path)
     return {
         "out_dir": str(out),
         "rank": rank,

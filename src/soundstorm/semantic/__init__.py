@@ -1,8 +1,10 @@
 """Semantic tokens: audio -> content ids, and their alignment to codec frames.
 
-- :func:`get_semantic_tokenizer` builds a tokenizer by name (``"default"``: embedded
-  PocketSphinx phone ids, 50 Hz) or from a saved directory, dispatched by its recorded kind
-  (one registry: ``soundstorm.semantic.registry``).
+- :func:`get_semantic_tokenizer` builds a tokenizer by name (``"phones-words"``,
+  ``"phones"``: PocketSphinx phone ids, 50 Hz) or from a saved directory, dispatched by its
+  recorded kind (one registry: ``soundstorm.semantic.registry``). The default tokenizer,
+  Moonshine encoder features + k-means, is fitted by ``soundstorm prepare`` on your audio
+  (``OUT_DIR/semantic_tokenizer``).
 - :class:`FeaturesKMeansTokenizer` quantises the frames of any :class:`FeatureExtractor` with
   k-means (fit, save, load); :class:`HubertKMeansTokenizer` / :class:`W2VBertKMeansTokenizer`
   are it on a hidden layer of a ``transformers`` speech model (imported lazily).

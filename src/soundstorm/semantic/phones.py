@@ -1,12 +1,14 @@
-"""The embedded default semantic tokenizer: frame-level English phone ids.
+"""PocketSphinx phone tokenizers: frame-level English phone ids (named options; the shipped
+model's tokenizer).
 
 SoundStorm's conditioning tokens must carry the content of speech (what is said) and as
 little as possible of the voice (who says it), so that a prompt can set the voice. The paper
-uses k-means ids of w2v-BERT; here the default needs no download: CMU PocketSphinx's
+uses k-means ids of w2v-BERT; the default of ``soundstorm prepare`` is k-means of Moonshine
+encoder features (``soundstorm.data.semantic_fitting``). These need no fitting: CMU PocketSphinx's
 speaker-independent English recogniser (acoustic model trained on many real speakers,
 shipped inside the ``pocketsphinx`` wheel) gives every frame the id of the phone spoken.
 
-- ``get_semantic_tokenizer("default")`` = ``"phones-words"``: word recognition (3-gram LM,
+- ``get_semantic_tokenizer("phones-words")``: word recognition (3-gram LM,
   CMUdict), then forced alignment of the recognised words' dictionary phones. Two voices
   saying the same words get the same phones: the most speaker-independent option measured
   (``docs/bench/semantic.md``), about 5x faster than real time on one core.
@@ -19,7 +21,7 @@ with :func:`soundstorm.semantic.align`. CPU only.
 
 Example::
 
-    tokenizer = PhoneTokenizer(decoding="words")  # 50 Hz, the registry's "default"
+    tokenizer = PhoneTokenizer(decoding="words")  # 50 Hz, the registry's "phones-words"
     tokens = tokenizer.tokenize(wav, 24000)      # wav [B, C, S] -> tokens [B, T_sem]
     print(tokenizer.phone_names(tokens[0]))      # ['SIL', 'SIL', 'DH', 'DH', 'AH', ...]
 """

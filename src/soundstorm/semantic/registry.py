@@ -1,8 +1,15 @@
 """One registry of semantic tokenizers: a built-in name or a saved directory -> the tokenizer.
 
-get_semantic_tokenizer("default")              # embedded PocketSphinx phone ids, 50 Hz
+get_semantic_tokenizer("data/tokens/semantic_tokenizer")  # saved: by its recorded kind
+get_semantic_tokenizer("phones-words")         # PocketSphinx words -> phone ids, 50 Hz
 get_semantic_tokenizer("phones", frame_rate=25)
-get_semantic_tokenizer("runs/hubert_l6_k500")  # saved: dispatched by its recorded kind
+
+The default semantic tokenizer (Moonshine encoder features + k-means) is fitted on the user's
+audio by ``soundstorm prepare`` and saved as ``OUT_DIR/semantic_tokenizer``
+(``soundstorm.data.semantic_fitting``): it is a saved directory, not a built-in name, so
+``get_semantic_tokenizer("default")`` says where to find it (``DEFAULT_NAME``). In
+``pipeline.json`` files of format version 1, ``"default"`` names ``"phones-words"``
+(``LEGACY_DEFAULT``), the default of those days.
 
 Three tables, each filled by one call per member (bottom of this file):
 
@@ -36,6 +43,10 @@ from soundstorm.semantic.base import SemanticTokenizer
 
 #: The JSON file of a saved tokenizer directory (``kind``, ``format_version``, settings).
 CONFIG_NAME = "semantic_tokenizer.json"
+#: The name of the default tokenizer: fitted by ``soundstorm prepare``, never built by name.
+DEFAULT_NAME = "default"
+#: What ``"default"`` named before the fitted default (``pipeline.json`` version 1).
+LEGACY_DEFAULT = "phones-words"
 
 
 def _resolve(target: Callable | str) -> Callable:
@@ -195,7 +206,8 @@ def semantic_choices() -> str:
     """What ``get_semantic_tokenizer`` accepts, in one phrase (help and error texts)."""
     return (
         f"one of {', '.join(_NAMES)}, or the directory of a saved tokenizer "
-        f"(kinds: {', '.join(_SAVED)})"
+        f"(kinds: {', '.join(_SAVED)}; the default one is OUT_DIR/semantic_tokenizer of "
+        "soundstorm prepare)"
     )
 
 
@@ -227,8 +239,8 @@ def get_semantic_tokenizer(name_or_path: str | os.PathLike, **kwargs) -> Semanti
     """Build a semantic tokenizer.
 
     Args:
-        name_or_path: A built-in name (``"default"`` = ``"phones-words"``, ``"phones"``) or
-            the directory of a saved tokenizer (it holds ``semantic_tokenizer.json``), loaded
+        name_or_path: A built-in name (``"phones-words"``, ``"phones"``) or the directory
+            of a saved tokenizer (it holds ``semantic_tokenizer.json``), loaded
             by the loader registered for its recorded ``kind``.
         **kwargs: Options of the built-in tokenizer (e.g. ``frame_rate=25``), or of the saved
             kind's loader (features + k-means: ``device=``, ``chunk_seconds=``, or a saved
@@ -238,11 +250,18 @@ def get_semantic_tokenizer(name_or_path: str | os.PathLike, **kwargs) -> Semanti
         The tokenizer.
 
     Raises:
-        SoundStormError: an unknown name, a directory without a saved tokenizer or of an
-            unknown kind, or options the tokenizer does not take.
+        SoundStormError: an unknown name, ``"default"`` (fitted by ``soundstorm prepare``:
+            the message says where it is saved), a directory without a saved tokenizer or of
+            an unknown kind, or options the tokenizer does not take.
         FormatVersionError: a directory saved by a newer soundstorm.
     """
     key = str(name_or_path)
+    if key == DEFAULT_NAME and not Path(key).is_dir():
+        raise SoundStormError(
+            "the default semantic tokenizer (Moonshine features + k-means) is fitted on your "
+            "audio by soundstorm prepare: pass the directory it saved, OUT_DIR/"
+            f"semantic_tokenizer, or a built-in name ({', '.join(_NAMES)})"
+        )
     if key in _NAMES:
         return _NAMES[key].build(**kwargs)
     path = Path(key).expanduser()
@@ -274,11 +293,10 @@ def _phones_words(**options) -> SemanticTokenizer:
     return PhoneTokenizer(decoding="words", **options)
 
 
-register_semantic_tokenizer(
-    "default", _phones_words, "= phones-words, the most speaker-independent (docs/bench)"
-)
 register_semantic_tokenizer("phones", _phones, "PocketSphinx allphone ids, 41 ids, 50 Hz")
-register_semantic_tokenizer("phones-words", _phones_words, "PocketSphinx words -> aligned phones")
+register_semantic_tokenizer(
+    "phones-words", _phones_words, "PocketSphinx words -> aligned phones (the shipped model's)"
+)
 register_feature_extractor(
     "hubert",
     "soundstorm.semantic.hf_features:HubertFeatures.from_config",

@@ -196,7 +196,9 @@ class ExportConfig:
         dir: the directory to write (None: no export); replaced if it exists.
         codec: codec file or name copied in; ``auto`` for the codec file recorded in the
             training shards (``soundstorm prepare`` output).
-        semantic: semantic tokenizer name recorded in ``pipeline.json``.
+        semantic: semantic tokenizer copied in (a saved directory) or named in
+            ``pipeline.json``; ``auto`` for the one recorded in the training shards (the
+            tokenizer ``soundstorm prepare`` fitted, or the name they were prepared with).
         steps: recommended first-level decoding passes recorded in ``pipeline.json`` (None:
             none recorded, the paper's 16 apply).
         dtype: dtype of the exported weights: ``float16``, ``bfloat16`` or ``float32``.
@@ -207,7 +209,7 @@ class ExportConfig:
 
     dir: str | None = None
     codec: str = "auto"
-    semantic: str = "default"
+    semantic: str = "auto"
     steps: int | None = None
     dtype: str = "float16"
     source: str = "last"

@@ -153,6 +153,7 @@ class TrainRecipe:
         self.metrics = MetricsLogger(self.output_dir, ctx.is_main, cfg.log.tensorboard)
         self.codec = self._load_codec() if ctx.is_main else None
         self.export_codec = self._export_codec()
+        self.export_semantic = self._export_semantic()
         if ctx.is_main:
             save_train_config(cfg, self.output_dir / "train_config.yaml")
             params = sum(p.numel() for p in model.parameters())
@@ -198,6 +199,44 @@ class TrainRecipe:
                 "to a codec file or name"
             )
         return str(path)
+
+    def _export_semantic(self) -> str | None:
+        """The semantic tokenizer ``export`` copies in or names (``export.semantic``; ``auto``:
+        the training shards' saved tokenizer, else the built-in name they were prepared with;
+        data without a record, e.g. synthetic tokens, get ``phones-words`` and a warning)."""
+        from soundstorm.semantic.registry import (
+            LEGACY_DEFAULT,
+            registered_semantic_tokenizers,
+        )
+
+        export = self.config.export
+        if not export.dir:
+            return None
+        if export.semantic != "auto":
+            return export.semantic
+        meta = getattr(self.train_items, "meta", {})
+        path = meta.get("semantic_path")
+        if path:
+            if not Path(path).is_dir():
+                raise SoundStormError(
+                    f"export.semantic=auto: the training data's semantic tokenizer {path} is "
+                    "missing; set export.semantic to a saved tokenizer directory or a name"
+                )
+            return str(path)
+        name = (meta.get("semantic") or {}).get("name")
+        if name in registered_semantic_tokenizers():
+            return name
+        if name is None:
+            logger.warning(
+                "export.semantic=auto: the training data records no semantic tokenizer; the "
+                "export names %s",
+                LEGACY_DEFAULT,
+            )
+            return LEGACY_DEFAULT
+        raise SoundStormError(
+            f"export.semantic=auto: the training data's tokenizer {name!r} is neither saved "
+            "nor a built-in name; set export.semantic"
+        )
 
     def _setup_data(self) -> None:
         cfg, ctx = self.config, self.context
@@ -551,7 +590,7 @@ class TrainRecipe:
                 source / "model",
                 export.dir,
                 self.export_codec,
-                semantic=export.semantic,
+                semantic=self.export_semantic,
                 dtype=DTYPES[export.dtype],
                 force=True,
                 steps=export.steps,
