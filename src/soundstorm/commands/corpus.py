@@ -4,6 +4,8 @@ Run::
 
     soundstorm corpus data/corpus                      # default corpus (see docs/corpus.md)
     soundstorm corpus data/tiny --num-sentences 20 --voices flite-slt,flite-awb,flite-rms
+    soundstorm corpus data/natural --voices 'hibari-*,kokoro-*' --held-out-voices kokoro-mix-ak \
+        --voice-shares 'kokoro-*=1'                    # natural voices only, full shares
     soundstorm corpus --list-voices                    # voices and whether they are ready
 
 A second run with the same options skips finished utterances and rewrites the same manifest.
@@ -17,7 +19,12 @@ import os
 from soundstorm.commands.options import add_quiet_argument, add_seed_argument
 from soundstorm.corpus.build import build_corpus
 from soundstorm.corpus.text import WORDNET_DIR
-from soundstorm.corpus.voices import DEFAULT_HELD_OUT, VOICES, missing_requirements
+from soundstorm.corpus.voices import (
+    DEFAULT_HELD_OUT,
+    KOKORO_SHARE,
+    VOICES,
+    missing_requirements,
+)
 from soundstorm.errors import SoundStormError
 
 
@@ -25,21 +32,44 @@ def _names(value: str) -> list[str]:
     return [name.strip() for name in value.split(",") if name.strip()]
 
 
+def _shares(value: str) -> dict[str, float]:
+    """``"kokoro-*=0.5,hibari-heart=1"`` -> ``{"kokoro-*": 0.5, "hibari-heart": 1.0}``."""
+    shares = {}
+    for item in _names(value):
+        pattern, _, share = item.partition("=")
+        try:
+            shares[pattern.strip()] = float(share)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected VOICE=SHARE, got {item!r}") from None
+    return shares
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``corpus`` options to ``parser``."""
     parser.add_argument("out_dir", nargs="?", help="corpus directory (created or resumed)")
     parser.add_argument("--num-sentences", type=int, default=1000, help="sentences in all splits")
     parser.add_argument(
-        "--voices", type=_names, default=None, help="comma-separated voices (default: all)"
+        "--voices",
+        type=_names,
+        default=None,
+        help="comma-separated voices or patterns such as 'kokoro-*' (default: all)",
     )
     parser.add_argument(
         "--held-out-voices",
         type=_names,
-        default=list(DEFAULT_HELD_OUT),
-        help="comma-separated voices kept out of training (default: %(default)s)",
+        default=None,
+        help="comma-separated voices kept out of training (default: those of "
+        f"{','.join(DEFAULT_HELD_OUT)} among --voices)",
     )
     parser.add_argument(
         "--voices-per-sentence", type=int, default=3, help="training voices per train sentence"
+    )
+    parser.add_argument(
+        "--voice-shares",
+        type=_shares,
+        default=None,
+        help="comma-separated VOICE=SHARE (patterns allowed): the fraction of a full voice's "
+        f"sentences a voice speaks (default: the table's, {KOKORO_SHARE:g} for Kokoro)",
     )
     parser.add_argument("--sample-rate", type=int, default=16000, help="output rate in Hz")
     parser.add_argument(
@@ -59,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def list_voices() -> str:
-    """One line per voice: name, speaker, description, held-out default, what is missing."""
+    """One line per voice: name, speaker, description, share, held-out default, what is missing."""
     lines = []
     for voice in VOICES.values():
         debian, pip = missing_requirements(voice)
@@ -73,7 +103,8 @@ def list_voices() -> str:
             else ""
         )
         lines.append(
-            f"{voice.name:14s} {voice.speaker:10s} {voice.description:32s} {role:10s} {state}"
+            f"{voice.name:17s} {voice.speaker:13s} {voice.description:32s} "
+            f"{voice.share:<5g} {role:10s} {state}"
         )
     return "\n".join(lines)
 
@@ -91,6 +122,7 @@ def main(args: argparse.Namespace) -> int:
         voices=args.voices,
         held_out_voices=args.held_out_voices,
         voices_per_sentence=args.voices_per_sentence,
+        voice_share_overrides=args.voice_shares,
         sample_rate=args.sample_rate,
         seed=args.seed,
         workers=args.workers,

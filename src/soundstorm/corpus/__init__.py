@@ -1,8 +1,10 @@
 """Offline, deterministic, multi-voice English speech corpus (``soundstorm corpus``).
 
-WordNet example sentences spoken by flite, festival, piper and eSpeak NG voices, resampled to
-one rate, with the synthesisers' phone times, split by sentence, one speaker held out of
-training. See ``docs/corpus.md``; the command line is ``soundstorm.commands.corpus``.
+WordNet example sentences spoken by flite, festival, piper and eSpeak NG voices and by natural
+neural voices (hibari af_heart, Kokoro-82M styles and style mixes: ``corpus.natural``),
+resampled to one rate, with the synthesisers' phone times, split by sentence, one synthetic
+and one natural voice held out of training. See ``docs/corpus.md``; the command line is
+``soundstorm.commands.corpus``.
 """
 
 from soundstorm.corpus.build import Utterance, build_corpus, plan_utterances

