@@ -7,6 +7,7 @@ Usage::
     soundstorm generate ...                   # tokens / audio from a trained model
     soundstorm evaluate ...                   # WER, speaker similarity, quality
     soundstorm bench ...                      # speed figures
+    soundstorm edit --audio rec.wav --start S --end E --text "new words" --out edited.wav
 
 Each subcommand lives in its own module of ``soundstorm.commands``, which exposes two
 functions::
@@ -59,6 +60,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "write a trained checkpoint as a self-contained voice model",
     ),
     "demo": ("soundstorm.commands.demo", "say this in that voice with the shipped default model"),
+    "edit": (
+        "soundstorm.commands.edit",
+        "replace a span of a recording with new words, in the recording's voice",
+    ),
 }
 
 
