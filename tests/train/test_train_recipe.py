@@ -199,3 +199,27 @@ def test_gpu_run_uses_bf16_autocast_and_reports_mfu(tmp_path, train_items):
     logged = {k: v for _, values in recipe.metrics.history for k, v in values.items()}
     assert math.isfinite(logged["train/loss"]) and logged["perf/mfu"] > 0
     assert "perf/steady_frames_per_s" in logged
+
+
+def test_resume_stays_exact_with_the_masking_options(tmp_path):
+    """Known suffixes and prompt dropout are drawn from (seed, epoch, utterance) like the
+    paper's masks: a run stopped and resumed ends with the weights of the straight run. The
+    options reach the training batches only; validation keeps the paper's masks."""
+    items = synthetic_tokens(20, seed=4, max_frames=50)
+    common = [
+        "optim.total_steps=8",
+        "data.max_frames=24",
+        "data.batch_size=3",
+        "masking.known_suffix_fraction=0.5",
+        "masking.prompt_dropout=0.3",
+    ]
+    straight = run(tiny_train_config(tmp_path / "straight", *common), items, items[:4])
+    assert straight.train_set.masking == {"known_suffix_fraction": 0.5, "prompt_dropout": 0.3}
+    assert straight.val_set is None or straight.val_set.masking["prompt_dropout"] == 0.0
+    split = tmp_path / "split"
+    run(tiny_train_config(split, *common, "run.max_steps=3"), items)
+    resumed = run(tiny_train_config(split, *common), items)
+    assert resumed.progress.step == 8
+    a, b = final_weights(tmp_path / "straight"), final_weights(split)
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
