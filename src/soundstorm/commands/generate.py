@@ -79,7 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--codec", help="codec name or fitted codec file (default: pipeline.json)")
     parser.add_argument(
-        "--semantic", help="semantic tokenizer (default: pipeline.json or 'default')"
+        "--semantic",
+        help="semantic tokenizer: a saved directory (e.g. OUT_DIR/semantic_tokenizer of "
+        "soundstorm prepare) or a name (phones-words, phones) (default: the model's "
+        "pipeline.json)",
     )
     parser.add_argument("--content", help="audio whose words are said")
     parser.add_argument("--text", help="text to say (instead of --content)")
