@@ -159,14 +159,14 @@ class CroppedTokenDataset(torch.utils.data.Dataset):
         check_token_range(
             codes[: self.num_levels],
             self.codebook_size,
-            "code",
+            "acoustic token",
             source="model.codebook_size",
             where=where,
         )
         check_token_range(
             semantic,
             self.cond_vocab_size,
-            "semantic id",
+            "semantic token",
             source="model.cond_vocab_size",
             where=where,
         )
