@@ -26,7 +26,6 @@ import torch
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_directory
 from soundstorm.formats import current_version
-from soundstorm.semantic.registry import DEFAULT_NAME, get_semantic_tokenizer
 from soundstorm.validation import require_optional_int
 
 #: Where an exported model keeps its copies of the codec file and of a fitted tokenizer.
@@ -75,6 +74,8 @@ def export_model(
     steps = require_optional_int("steps", steps, minimum=1)  # 8.5 is refused, not truncated
     if out_dir.exists() and not force:
         raise SoundStormError(f"{out_dir} exists: pass --force to replace it")
+    from soundstorm.semantic.registry import DEFAULT_NAME, get_semantic_tokenizer
+
     if semantic is None or semantic == DEFAULT_NAME:
         from soundstorm.data.prepare import tokenizer_beside
 

@@ -28,7 +28,6 @@ from soundstorm.semantic.registry import (
     register_semantic_tokenizer,
     semantic_choices,
 )
-from soundstorm.semantic.text import text_to_semantic
 
 __all__ = [
     "FeatureExtractor",
@@ -48,3 +47,13 @@ __all__ = [
     "semantic_choices",
     "text_to_semantic",
 ]
+
+
+def __getattr__(name: str):
+    """``text_to_semantic`` on first use: it imports the corpus voices (and ``soundfile``),
+    which reading or exporting a model must not need (the GPU recipe has no ``soundfile``)."""
+    if name == "text_to_semantic":
+        from soundstorm.semantic.text import text_to_semantic
+
+        return text_to_semantic
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

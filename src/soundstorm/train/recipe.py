@@ -202,8 +202,9 @@ class TrainRecipe:
 
     def _export_semantic(self) -> str | None:
         """The semantic tokenizer ``export`` copies in or names (``export.semantic``; ``auto``:
-        the training shards' saved tokenizer, else the built-in name they were prepared with;
-        data without a record, e.g. synthetic tokens, get ``phones-words`` and a warning)."""
+        the training shards' saved tokenizer, else the name they were prepared with, with a
+        warning when it is not a built-in one; data without a record, e.g. synthetic tokens,
+        get ``phones-words`` and a warning)."""
         from soundstorm.semantic.registry import (
             LEGACY_DEFAULT,
             registered_semantic_tokenizers,
@@ -224,8 +225,6 @@ class TrainRecipe:
                 )
             return str(path)
         name = (meta.get("semantic") or {}).get("name")
-        if name in registered_semantic_tokenizers():
-            return name
         if name is None:
             logger.warning(
                 "export.semantic=auto: the training data records no semantic tokenizer; the "
@@ -233,10 +232,13 @@ class TrainRecipe:
                 LEGACY_DEFAULT,
             )
             return LEGACY_DEFAULT
-        raise SoundStormError(
-            f"export.semantic=auto: the training data's tokenizer {name!r} is neither saved "
-            "nor a built-in name; set export.semantic"
-        )
+        if name not in registered_semantic_tokenizers():
+            logger.warning(
+                "export.semantic=auto: the training data's tokenizer %r is neither saved nor "
+                "a built-in name; the export names it as is (set export.semantic)",
+                name,
+            )
+        return name
 
     def _setup_data(self) -> None:
         cfg, ctx = self.config, self.context
