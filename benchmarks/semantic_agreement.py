@@ -2,7 +2,7 @@
 
 Run (needs Debian ``flite``; about a minute on 2 CPU cores):
 
-    python benchmarks/semantic_agreement.py                        # embedded default
+    python benchmarks/semantic_agreement.py                        # PocketSphinx phones-words
     python benchmarks/semantic_agreement.py --tokenizer path/to/kmeans_dir --markdown out.md
     # features + k-means fitted here on other sentences of the corpus voices (held-out
     # voices never heard), one row per vocabulary size; ~4 minutes
@@ -498,7 +498,7 @@ def to_markdown(results: dict, command: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tokenizer", default="default", help="registry name or saved dir")
+    parser.add_argument("--tokenizer", default="phones-words", help="registry name or saved dir")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument(
         "--option",

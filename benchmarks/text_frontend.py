@@ -9,7 +9,7 @@ core)::
 For every voice and every sentence of a fixed list (the 16 Harvard sentences), the
 synthesiser is run once; its phone times give the text front end's tokens
 (:func:`soundstorm.semantic.text.synthesis_to_semantic`: what ``text_to_semantic`` returns),
-and its waveform goes through the audio tokenizers (``default`` = PocketSphinx words +
+and its waveform goes through the audio tokenizers (``phones-words`` = PocketSphinx words +
 forced alignment, ``phones`` = allphone). Both sequences have the same number of 50 Hz
 frames. Reported:
 
@@ -142,7 +142,7 @@ def to_markdown(agreement: dict, speeds: dict, command: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--voices", nargs="+", default=["flite-slt", "flite-kal16", "festival-kal"])
-    parser.add_argument("--tokenizers", nargs="+", default=["default", "phones"])
+    parser.add_argument("--tokenizers", nargs="+", default=["phones-words", "phones"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--markdown", type=Path, help="also write the tables here")
     args = parser.parse_args()
