@@ -285,3 +285,25 @@ def test_known_frames_and_guidance_bucketed_and_compiled_equal_eager(sharp_model
             assert torch.equal(out, expected)
             assert torch.equal(out[0, :, :8], codes[0, :, :8])
             assert torch.equal(out[0, :, 15:], codes[0, :, 15:])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_compiled_engine_with_guidance_and_known_frames_gives_eager_tokens(sharp_model):
+    """CUDA graphs of the doubled batch (guidance) on a static bucket give the eager tokens."""
+    from soundstorm.decoding import DecodeOptions
+
+    cfg = sharp_model.config
+    cond = random_cond(sharp_model, batch=2, frames=100, seed=6).cuda()
+    codes = torch.randint(0, cfg.codebook_size, (2, cfg.num_levels, 100)).cuda()
+    known_frames = torch.ones(2, 100, dtype=torch.bool, device="cuda")
+    known_frames[:, 40:60] = False
+    request = dict(known=codes, known_frames=known_frames)
+    options = dict(device="cuda", dtype=torch.float32, buckets=(128,))
+    eager = GenerationEngine(sharp_model, **options)
+    compiled = GenerationEngine(sharp_model, compile=True, **options)
+    guided = DecodeOptions(steps=4, guidance_scale=1.0, **GREEDY)
+    compiled.warmup(batch_sizes=(2,), options=guided)
+    want = eager.generate(cond, options=guided, **request)
+    assert torch.equal(compiled.generate(cond, options=guided, **request), want)
+    assert torch.equal(want[..., :40], codes[..., :40])
