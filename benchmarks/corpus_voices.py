@@ -4,6 +4,7 @@ Run (needs the ``corpus`` and ``eval`` extras; about 10 minutes on a loaded 2-co
 
     OMP_NUM_THREADS=1 python benchmarks/corpus_voices.py --markdown docs/bench/corpus_voices.md
     python benchmarks/corpus_voices.py --voices hibari-heart kokoro-kumo --sentences 2
+    OMP_NUM_THREADS=1 python benchmarks/corpus_voices.py --corpus-cost 6   # default corpus cost
 
 Every voice says the first ``--sentences`` Harvard sentences through the corpus synthesiser
 (:func:`soundstorm.corpus.voices.synthesize`, one process, onnxruntime on one thread), then
@@ -23,6 +24,15 @@ the audio is resampled to 16 kHz as the corpus writes it. Reported per voice:
   sentences only (how far the identity is from its closest neighbour), and which voice.
 
 A full similarity matrix follows (mean over pairs of different sentences).
+
+``--corpus-cost N`` instead estimates the CPU time of ``soundstorm corpus`` with its defaults
+(1000 sentences, every voice, default shares and held-out voices), without building it: the
+plan is made (no synthesis), ``N`` of its utterances per engine are made as the corpus makes
+them (synthesis, resampling, wav and phones files; CPU time of this process and its children),
+and each engine's mean CPU per second of audio times its share of the plan's audio (audio
+length estimated from each sentence's word count, at that engine's measured seconds per word)
+gives its total. The same estimate is made for the corpus before the natural voices (the ten
+synthetic voices, ``flite-rms`` held out), whose real run is measured in ``docs/bench/corpus.md``.
 """
 
 from __future__ import annotations
@@ -134,25 +144,95 @@ def markdown(results: dict, names: list[str], sentences: int, header: str) -> st
     return "\n".join(lines) + "\n"
 
 
+def default_plans() -> dict:
+    """The default corpus plan now and before the natural voices (no synthesis)."""
+    from soundstorm.corpus.build import plan_utterances
+    from soundstorm.corpus.text import WORDNET_DIR, candidate_sentences, select_sentences
+    from soundstorm.corpus.voices import DEFAULT_HELD_OUT, voice_shares
+
+    sentences = select_sentences(candidate_sentences(Path(WORDNET_DIR)), 1000, seed=0)
+    every = resolve_voices(list(VOICES))
+    synthetic = [voice for voice in every if not voice.natural]
+    return {
+        "now": plan_utterances(
+            sentences, every, resolve_voices(list(DEFAULT_HELD_OUT)), 3, 0, voice_shares(every)
+        ),
+        "before": plan_utterances(sentences, synthetic, resolve_voices(["flite-rms"]), 3, 0),
+    }
+
+
+def corpus_cost(samples: int) -> str:
+    """Estimate the default corpus's CPU time per engine (see the module docstring)."""
+    import tempfile
+
+    import soundfile
+
+    from soundstorm.corpus.build import make_utterance
+
+    plans = default_plans()
+    engines = sorted({VOICES[u.voice].engine for u in plans["now"]})
+    per_engine = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for engine in engines:
+            chosen = [u for u in plans["now"] if VOICES[u.voice].engine == engine]
+            chosen = chosen[:: max(1, len(chosen) // samples)][:samples]
+            make_utterance(Path(folder), chosen[0], RATE)  # load the engine once, untimed
+            start = cpu_seconds()
+            for utterance in chosen:
+                make_utterance(Path(folder), utterance, RATE)
+            cpu = cpu_seconds() - start
+            seconds = sum(soundfile.info(str(Path(folder) / u.audio_path)).duration for u in chosen)
+            words = sum(len(u.text.split()) for u in chosen)
+            per_engine[engine] = {"cpu_per_s": cpu / seconds, "s_per_word": seconds / words}
+    lines = ["| engine | CPU s per audio s | audio s per word | utterances now (before) | "
+             "estimated CPU s now (before) |", "|---|---|---|---|---|"]  # fmt: skip
+    totals = {"now": 0.0, "before": 0.0}
+    for engine in engines:
+        figures = per_engine[engine]
+        counts, cpus = {}, {}
+        for key, plan in plans.items():
+            mine = [u for u in plan if VOICES[u.voice].engine == engine]
+            words = sum(len(u.text.split()) for u in mine)
+            counts[key] = len(mine)
+            cpus[key] = words * figures["s_per_word"] * figures["cpu_per_s"]
+            totals[key] += cpus[key]
+        lines.append(
+            f"| {engine} | {figures['cpu_per_s']:.3f} | {figures['s_per_word']:.3f} | "
+            f"{counts['now']} ({counts['before']}) | {cpus['now']:.0f} ({cpus['before']:.0f}) |"
+        )
+    lines.append(
+        f"| all | | | {len(plans['now'])} ({len(plans['before'])}) | "
+        f"{totals['now']:.0f} ({totals['before']:.0f}) |"
+    )
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     """Parse the arguments, measure, print (and write) the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--voices", nargs="+", default=list(DEFAULT_VOICES))
     parser.add_argument("--sentences", type=int, default=4, help="Harvard sentences per voice")
+    parser.add_argument("--corpus-cost", type=int, metavar="N", help="estimate the default "
+                        "corpus's CPU time from N utterances per engine instead")  # fmt: skip
     parser.add_argument("--markdown", type=Path, help="also write the tables here")
     args = parser.parse_args()
-    names = [voice.name for voice in resolve_voices(args.voices)]
-    sentences = list(HARVARD_SENTENCES[: args.sentences])
-    results = measure(names, sentences)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
+    what = (
+        f"--corpus-cost {args.corpus_cost}" if args.corpus_cost else f"--sentences {args.sentences}"
+    )
     header = (
-        f"`python benchmarks/corpus_voices.py --sentences {args.sentences}` on "
+        f"`python benchmarks/corpus_voices.py {what}` on "
         f"{platform.machine()} ({platform.processor() or 'CPU'}), "
         f"{datetime.date.today()}, git {commit or 'unknown'}"
     )
-    text = markdown(results, names, len(sentences), header)
+    if args.corpus_cost:
+        text = header + "\n\n" + corpus_cost(args.corpus_cost)
+    else:
+        names = [voice.name for voice in resolve_voices(args.voices)]
+        sentences = list(HARVARD_SENTENCES[: args.sentences])
+        text = markdown(measure(names, sentences), names, len(sentences), header)
     print(text)
     if args.markdown:
         args.markdown.write_text(text)

@@ -87,9 +87,10 @@ class Voice:
 
 
 NATURAL_ENGINES = ("hibari", "kokoro")
-KOKORO_SHARE = 0.02
-"""Default share of the Kokoro training voices (about 5 train utterances each in the default
-corpus): Kokoro costs about 0.55 s of one core per second of audio, 10-40 times the others."""
+KOKORO_SHARE = 0.01
+"""Default share of the Kokoro training voices (3 train sentences and one valid and one test
+sentence each in the default corpus): Kokoro costs about 0.55 s of one core per second of
+audio, 6-90 times the other engines; raise it with ``--voice-shares 'kokoro-*=S'``."""
 KOKORO_HELD_OUT_SHARE = 0.2
 """Default share of the held-out Kokoro mix: 10 of the 50 valid and 10 of the 50 test sentences."""
 _FLITE = "CMU Flite licence (BSD-style)"
