@@ -35,7 +35,8 @@ def test_default_held_out_voices_are_one_synthetic_and_one_natural_never_trained
     assert train_voices.isdisjoint(DEFAULT_HELD_OUT)
     for name in DEFAULT_HELD_OUT:
         assert {u.split for u in utterances if u.voice == name} == {"valid", "test"}
-    assert {v.name for v in ALL_VOICES if v.natural} - set(DEFAULT_HELD_OUT) <= train_voices
+    natural_training = {v.name for v in ALL_VOICES if v.natural} - set(DEFAULT_HELD_OUT)
+    assert natural_training <= {u.voice for u in default_plan() if u.split == "train"}
 
 
 def test_equal_shares_keep_the_plain_round_robin():
