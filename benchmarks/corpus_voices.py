@@ -2,7 +2,7 @@
 
 Run (needs the ``corpus`` and ``eval`` extras; about 10 minutes on a loaded 2-core CPU)::
 
-    OMP_NUM_THREADS=1 python benchmarks/corpus_voices.py --markdown docs/bench/corpus_voices.md
+    OMP_NUM_THREADS=1 python benchmarks/corpus_voices.py --markdown /tmp/corpus_voices.md
     python benchmarks/corpus_voices.py --voices hibari-heart kokoro-kumo --sentences 2
     OMP_NUM_THREADS=1 python benchmarks/corpus_voices.py --corpus-cost 6   # default corpus cost
 
