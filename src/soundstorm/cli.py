@@ -17,8 +17,10 @@ functions::
 
 Modules are imported lazily, only for the subcommand that runs, so ``soundstorm --help``
 is fast and a missing optional dependency of one subcommand never breaks the others.
-User errors (``SoundStormError``, ``ValueError``, ``FileNotFoundError``) are printed as one
-line on stderr with exit status 2; no traceback.
+User errors (``SoundStormError``, ``ValueError``) and the OS errors a user can act on
+(``OSError``: a missing file, no space left, permission denied, a read-only file system;
+``soundstorm.errors.os_error_message`` names the file and the cause) are printed as one line
+on stderr with exit status 2; no traceback.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import argparse
 import importlib
 import sys
 
-from soundstorm.errors import SoundStormError
+from soundstorm.errors import SoundStormError, os_error_message
 
 # name -> (module path, one-line help); each module lives in soundstorm/commands/
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -104,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 2
         return int(_load(args.command).main(args) or 0)
-    except (SoundStormError, ValueError, FileNotFoundError, NotADirectoryError) as error:
+    except (SoundStormError, ValueError) as error:
         print(f"soundstorm {command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # no space left, permission denied, read-only, missing file...
+        print(f"soundstorm {command}: error: {os_error_message(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"soundstorm {command}: interrupted", file=sys.stderr)

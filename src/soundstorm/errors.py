@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import errno
 import os
 
 
@@ -77,3 +78,81 @@ class AudioTooShortError(AudioInputError):
             f"({1000 * self.frame_seconds:.1f} ms)",
             source,
         )
+
+
+class DamagedFileError(SoundStormError):
+    """A file soundstorm wrote that no longer reads back as written (checksum mismatch,
+    truncated, undecodable).
+
+    Message: ``"<file> is damaged (<cause>): <what to do>"``, one line.
+
+    Attributes:
+        path: the damaged file.
+        cause: what is wrong with it (e.g. ``"sha256 mismatch"``).
+    """
+
+    def __init__(self, path: str | os.PathLike, cause: str, hint: str = "write it again") -> None:
+        self.path = str(path)
+        self.cause = cause
+        super().__init__(f"{self.path} is damaged ({cause}): {hint}")
+
+
+class FolderInUseError(SoundStormError):
+    """An output folder another live soundstorm run is writing (``soundstorm.files.folder_lock``).
+
+    Attributes:
+        folder: the folder.
+        holder: what the lock file says about the run that holds it (``pid``, ``host``,
+            ``command``, ``started``), possibly empty.
+    """
+
+    def __init__(self, folder: str | os.PathLike, holder: dict) -> None:
+        self.folder = str(folder)
+        self.holder = dict(holder)
+        who = holder.get("command") or "another soundstorm run"
+        where = ", ".join(
+            f"{key} {holder[key]}" for key in ("pid", "host", "started") if holder.get(key)
+        )
+        super().__init__(
+            f"{self.folder} is in use by {who}"
+            + (f" ({where})" if where else "")
+            + ": wait for it to finish, or use another folder"
+        )
+
+
+#: Short causes of the OS errors a user can act on, by errno (``os_error_message``).
+_OS_ERROR_CAUSES = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+    errno.ENOENT: "no such file or folder",
+    errno.ENOTDIR: "a part of the path is not a folder",
+    errno.EISDIR: "is a folder",
+    errno.EEXIST: "already exists",
+    errno.EIO: "input/output error (failing disk or network file system?)",
+    errno.EMFILE: "too many open files",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.EFBIG: "file too large for the file system",
+}
+
+
+def os_error_message(error: OSError) -> str:
+    """One line for an OS error: the file it concerns and the cause, without a traceback.
+
+    Examples: ``"out/codec.safetensors: no space left on the device"``,
+    ``"out: permission denied"``. An error raised with a message of ours (no ``errno``) is
+    returned as it is.
+
+    Args:
+        error: the error.
+
+    Returns:
+        The line.
+    """
+    if error.errno is None:
+        return str(error)
+    cause = _OS_ERROR_CAUSES.get(error.errno) or error.strerror or str(error)
+    names = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    return f"{' -> '.join(names)}: {cause}" if names else cause

@@ -19,6 +19,7 @@ checkpoint, an exported model). The guarantees, the same for all of them:
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -71,9 +72,15 @@ def writer_pid(temp: str | os.PathLike) -> int | None:
     """The process id recorded in a temporary name made here, or ``None`` if it has none.
 
     Files: ``.NAME.PID.RANDOM.tmp`` (:func:`atomic_path`); folders: ``.NAME.PID.RANDOM.tmp``
-    (:func:`atomic_directory`).
+    (:func:`atomic_directory`), ``.NAME.old-PID`` (:func:`replace_directory`) and
+    ``.NAME.tmp-PID`` (shard folders of older releases).
     """
-    parts = Path(temp).name.rsplit(".", 3)
+    name = Path(temp).name
+    for legacy in (".tmp-", ".old-"):  # shard folders of older releases, replaced folders
+        stem, _, pid = name.rpartition(legacy)
+        if stem and pid.isdigit():
+            return int(pid)
+    parts = name.rsplit(".", 3)
     if len(parts) != 4 or "." + parts[3] != TEMP_SUFFIX or not parts[1].isdigit():
         return None
     return int(parts[1])
@@ -147,9 +154,22 @@ def atomic_path(path: str | os.PathLike, suffix: str = TEMP_SUFFIX) -> Iterator[
         fsync_path(temp)
         os.replace(temp, path)
         fsync_path(path.parent)
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        named = _naming(error, path)
+        if named is error:
+            raise
+        raise named from error
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """``error`` naming ``path`` when it names no file (``os.write`` on a full disk does not)."""
+    if error.filename is not None or error.errno is None:
+        return error
+    return type(error)(error.errno, error.strerror, str(path))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -227,3 +247,242 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
+
+
+# ---------------------------------------------------------------------------- the start-up sweep
+#: Temporaries another writer makes beside its destination without a process id in the name:
+#: safetensors' own ``.tmpXXXXXX`` (``save_file`` writes there, then renames) and the
+#: training checkpoints' ``.tmp_step_NNNNNNNN``. Only a run holding the folder's lock
+#: (:func:`folder_lock`) may remove them: it is the only writer there.
+UNNAMED_TEMP_PATTERNS = (".tmp??????", ".tmp_step_*")
+
+
+def sweep_temp_files(folder: str | os.PathLike, depth: int = 2) -> list[Path]:
+    """Remove every temporary a killed soundstorm writer can leave in ``folder``.
+
+    Call it once at start-up, under the folder's lock (:func:`folder_lock`). It removes, in
+    ``folder`` and its sub-folders down to ``depth`` levels:
+
+    - the temporaries named by this module (``.NAME.PID.RANDOM.tmp``, ``.NAME.old-PID``,
+      older ``.NAME.tmp-PID`` and ``.NAME.tmp``) whose writer is dead;
+    - those named by other writers without a process id (``UNNAMED_TEMP_PATTERNS``).
+
+    Args:
+        folder: the output folder (missing: nothing to do).
+        depth: how many levels of sub-folders to look in (0: ``folder`` only).
+
+    Returns:
+        The paths removed.
+    """
+    removed: list[Path] = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for pattern in (".*.tmp", ".*.tmp-*", ".*.old-*"):
+        before = set(folder.glob(pattern))
+        remove_stale_temp_files(folder, pattern)
+        removed += sorted(p for p in before if not os.path.lexists(p))
+    for pattern in UNNAMED_TEMP_PATTERNS:
+        for temp in sorted(folder.glob(pattern)):
+            if temp.is_dir() and not temp.is_symlink():
+                shutil.rmtree(temp, ignore_errors=True)
+            else:
+                temp.unlink(missing_ok=True)
+            removed.append(temp)
+    if depth > 0:
+        for child in sorted(folder.iterdir()):
+            if child.is_dir() and not child.is_symlink() and not child.name.startswith("."):
+                removed += sweep_temp_files(child, depth - 1)
+    return removed
+
+
+# ---------------------------------------------------------------------------- writability
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Make sure files can be written in ``folder`` (created if needed), before long work.
+
+    Creates, writes one byte to, flushes and removes a temporary file there, so that a
+    read-only folder, a missing permission or a full disk is found before minutes of work
+    rather than after.
+
+    Args:
+        folder: the output folder.
+
+    Returns:
+        ``folder`` as a ``Path``.
+
+    Raises:
+        OSError: naming the folder (``PermissionError``, ``EROFS``, ``ENOSPC``...);
+            ``soundstorm.errors.os_error_message`` turns it into one line.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(
+            prefix=f".write-check.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=folder
+        )
+    except OSError as error:
+        raise _naming(error, folder) from error
+    try:
+        os.write(handle, b"\0")
+        os.fsync(handle)
+    except OSError as error:
+        raise _naming(error, folder) from error
+    finally:
+        os.close(handle)
+        os.unlink(name)
+    return folder
+
+
+# ---------------------------------------------------------------------------- folder locks
+LOCK_NAME = ".soundstorm.lock"
+"""The lock file :func:`folder_lock` keeps in a locked folder while a run writes it."""
+
+
+def read_lock_holder(lock_file: str | os.PathLike) -> dict:
+    """What a lock file says about the run holding it (``pid``, ``host``, ``command``,
+    ``started``, ``group``); ``{}`` when it is missing, empty or unreadable."""
+    import json
+
+    try:
+        holder = json.loads(Path(lock_file).read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _holder_is_dead(holder: dict) -> bool:
+    """The holder ran on this host and its process is gone (a stale lock)."""
+    import socket
+
+    pid = holder.get("pid")
+    return (
+        holder.get("host") == socket.gethostname()
+        and isinstance(pid, int)
+        and pid != os.getpid()
+        and not _is_alive(pid)
+    )
+
+
+def _try_flock(handle: int, mode: int) -> bool:
+    import fcntl
+
+    try:
+        fcntl.flock(handle, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _same_file(handle: int, path: Path) -> bool:
+    try:
+        return os.fstat(handle).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
+@contextmanager
+def folder_lock(
+    folder: str | os.PathLike, command: str, group: str | None = None, beside: bool = False
+) -> Iterator[Path | None]:
+    """Hold ``folder`` for one run: a second run into it is refused, not interleaved.
+
+    The lock is an ``fcntl.flock`` on a lock file (``FOLDER/.soundstorm.lock``, or
+    ``.FOLDER.lock`` beside it with ``beside=True``, for a folder that is replaced as a
+    whole) in which the holder writes its process id, host, command and start time. The
+    kernel drops the lock when the holder dies, however it dies; a lock file whose recorded
+    process is gone from this host while the lock is still held (a forked child of the
+    killed run keeps it) is stale and taken over. The lock file is removed on release.
+
+    The processes of one distributed run (torchrun ranks) share the lock: give them the same
+    ``group`` (see ``soundstorm.validation.distributed_group``); a run of another group is
+    refused like any other.
+
+    A folder where no lock file can be made (read-only folder or file system, no
+    permission) yields ``None`` and no lock: no other run can write there either, and a
+    write of this one fails with a clear error (see :func:`check_writable`).
+
+    Example::
+
+        with folder_lock(out_dir, "soundstorm prepare"):
+            sweep_temp_files(out_dir)
+            ...
+
+    Args:
+        folder: the output folder (created if missing, unless ``beside``).
+        command: what runs, for the refusal message (``"soundstorm prepare"``).
+        group: shared by the processes of one distributed run; None: a single process.
+        beside: lock a file beside the folder rather than in it.
+
+    Yields:
+        The lock file, or None when the folder is read-only.
+
+    Raises:
+        FolderInUseError: another live run holds the folder (one line naming it).
+    """
+    import fcntl
+    import json
+    import socket
+    import time
+
+    from soundstorm.errors import FolderInUseError
+
+    folder = Path(folder)
+    lock_file = folder.parent / f".{folder.name}.lock" if beside else folder / LOCK_NAME
+    try:
+        lock_file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        if error.errno not in _READ_ONLY_ERRNOS:
+            raise _naming(error, lock_file.parent) from error
+    for _ in range(100):  # retried only when another run removed the file under us
+        try:
+            handle = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as error:
+            if error.errno in _READ_ONLY_ERRNOS:
+                yield None
+                return
+            raise _naming(error, lock_file) from error
+        exclusive = _try_flock(handle, fcntl.LOCK_EX)
+        shared = not exclusive and group is not None and _try_flock(handle, fcntl.LOCK_SH)
+        holder = {} if exclusive else read_lock_holder(lock_file)
+        if shared and holder.get("group") != group:
+            shared = False  # the readers are another distributed run
+        if not (exclusive or shared):
+            stale = holder and _holder_is_dead(holder) and _same_file(handle, lock_file)
+            if stale:  # its run is dead, a forked child of it keeps the flock: take over
+                aside = lock_file.with_name(f"{lock_file.name}.stale-{os.getpid()}")
+                try:
+                    os.replace(lock_file, aside)
+                    aside.unlink()
+                except FileNotFoundError:
+                    pass
+            os.close(handle)
+            if stale:
+                continue
+            raise FolderInUseError(folder, holder)
+        if not _same_file(handle, lock_file):  # removed by a releasing run: take a fresh one
+            os.close(handle)
+            continue
+        break
+    else:  # pragma: no cover - 100 races in a row
+        raise FolderInUseError(folder, {})
+    try:
+        if exclusive:
+            record = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "command": command,
+                "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "group": group,
+            }
+            os.ftruncate(handle, 0)
+            os.pwrite(handle, (json.dumps(record) + "\n").encode(), 0)
+            if group is not None and not _try_flock(handle, fcntl.LOCK_SH):
+                raise FolderInUseError(folder, read_lock_holder(lock_file))
+        yield lock_file
+    finally:
+        if _try_flock(handle, fcntl.LOCK_EX) and _same_file(handle, lock_file):
+            lock_file.unlink(missing_ok=True)  # the last holder: leave the folder as it was
+        os.close(handle)
+
+
+_READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
