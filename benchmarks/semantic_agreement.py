@@ -27,6 +27,9 @@ synthesises (``-psdur``), which gives:
   the fraction of frames whose token equals the token the sentence got on its own (tokens
   should not depend much on what surrounds a sentence);
 - ``phone accuracy`` (phone tokenizers only): frames whose token is the phone flite says;
+- ``phone purity`` (every tokenizer): a token -> phone map (each token's most frequent flite
+  phone) learned on three flite voices, scored on the fourth, averaged over the four choices
+  of held-out voice: how much of what is said one token tells, whatever the ids mean;
 - ``speed``: tokens per second and real-time factor of ``tokenize`` (decoder start-up excluded).
 
 Speaker-independent, content-bearing tokens have high cross-voice agreement, a large gap to
@@ -227,6 +230,38 @@ def synthesise_test_set() -> tuple[dict, dict]:
     return utterances, espeak
 
 
+def phone_purity(utterances: dict) -> dict[str, float]:
+    """Leave-one-voice-out phone purity of the tokens (``utt["tokens"]`` at 100 Hz).
+
+    For each flite voice: every token gets the phone it most often covers in the other
+    voices' utterances; the score is the fraction of the held-out voice's frames whose
+    token maps to the phone flite says there.
+    """
+    import collections
+
+    labelled = {}
+    for (s, voice), utt in utterances.items():
+        ends = np.array([p[2] for p in utt["phones"]])
+        k = np.clip(np.searchsorted(ends, utt["times"], side="right"), 0, len(ends) - 1)
+        labelled[(s, voice)] = (utt["tokens"], [utt["phones"][i][0] for i in k])
+    purity = {}
+    for held_out in VOICES:
+        counts: dict = collections.defaultdict(collections.Counter)
+        for (_, voice), (tokens, phones) in labelled.items():
+            if voice != held_out:
+                for token, phone in zip(tokens, phones):
+                    counts[int(token)][phone] += 1
+        mapping = {token: c.most_common(1)[0][0] for token, c in counts.items()}
+        hits = [
+            mapping.get(int(token)) == phone
+            for (_, voice), (tokens, phones) in labelled.items()
+            if voice == held_out
+            for token, phone in zip(tokens, phones)
+        ]
+        purity[held_out] = float(np.mean(hits))
+    return purity
+
+
 def run(tokenizer_name: str, num_threads: int, options: dict | None = None) -> dict:
     """Synthesise the corpus, tokenize it and compute every metric."""
     from soundstorm.semantic import get_semantic_tokenizer
@@ -291,6 +326,7 @@ def measure(tokenizer, tokenizer_name: str, utterances: dict, espeak: dict) -> d
             for voice in VOICES
         )
     consistency = context_consistency(tokenizer, utterances)
+    purity = phone_purity(utterances)
     results = {
         "tokenizer": tokenizer_name,
         "config": tokenizer.config_dict(),
@@ -307,6 +343,8 @@ def measure(tokenizer, tokenizer_name: str, utterances: dict, espeak: dict) -> d
             float(np.mean(held_same_ed)) if held_same_ed else None
         ),
         "context_consistency": consistency,
+        "phone_purity": float(np.mean(list(purity.values()))),
+        "phone_purity_per_held_out_voice": purity,
         "pairs_same": len(same),
         "pairs_skipped_phone_mismatch": skipped,
         "tokens_per_second": num_tokens / seconds_cpu,
@@ -468,6 +506,8 @@ def to_markdown(results: dict, command: str) -> str:
         ),
         f"| context consistency (sentence alone vs. inside a long clip) "
         f"| {results['context_consistency']:.3f} |",
+        f"| phone purity (token -> phone map of 3 flite voices, on the 4th; mean) "
+        f"| {results['phone_purity']:.3f} |",
         f"| tokens / s (1 process) | {results['tokens_per_second']:.0f} |",
         f"| real-time factor (CPU s per audio s) | {results['real_time_factor']:.3f} |",
     ]
