@@ -11,6 +11,7 @@ with ``soxr`` (both core dependencies). Every reader of audio files (``encode``,
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from soundstorm.errors import AudioInputError, AudioTooShortError, SoundStormError
+from soundstorm.errors import (
+    AudioInputError,
+    AudioTooShortError,
+    SoundStormError,
+    os_error_message,
+)
 from soundstorm.files import atomic_path
 
 AUDIO_SUFFIXES = (
@@ -100,11 +106,17 @@ def save_audio(
     path = Path(path)
     data = wav.detach().to("cpu", torch.float32).clamp(-1.0, 1.0).T.numpy()  # (S, C)
     file_format = path.suffix.lstrip(".").upper() or "WAV"
+    encoded = io.BytesIO()  # encoded in memory: libsndfile reports a full disk as "System error."
+    try:
+        soundfile.write(encoded, data, int(sample_rate), subtype=subtype, format=file_format)
+    except Exception as error:  # an unknown format or subtype
+        raise SoundStormError(f"cannot write audio file {path}: {error}") from error
     try:
         with atomic_path(path) as temp:
-            soundfile.write(str(temp), data, int(sample_rate), subtype=subtype, format=file_format)
-    except Exception as error:
-        raise SoundStormError(f"cannot write audio file {path}: {error}") from error
+            temp.write_bytes(encoded.getvalue())
+    except OSError as error:  # no space left, permission denied...: the cause, in one line
+        cause = os_error_message(OSError(error.errno, error.strerror))
+        raise SoundStormError(f"cannot write audio file {path}: {cause}") from error
 
 
 def resample_array(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:

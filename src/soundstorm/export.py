@@ -12,7 +12,10 @@ directory; its version follows ``soundstorm.formats``, kind ``pipeline``). The c
         --codec data/tokens/codec.safetensors
 
 The directory is written beside ``OUT_DIR`` and renamed into place at the end: a failed export
-leaves nothing half-written.
+leaves nothing half-written. ``OUT_DIR`` is locked while it is written (``.OUT_DIR.lock``
+beside it: a second export into it is refused), its parent checked for writing before the
+checkpoint loads, and a killed export's temporaries beside it are removed. The weights carry
+their SHA-256 (``soundstorm.checksums``), checked whenever the model is loaded.
 """
 
 from __future__ import annotations
@@ -23,8 +26,14 @@ from pathlib import Path
 
 import torch
 
+from soundstorm.checksums import check_safetensors
 from soundstorm.errors import SoundStormError
-from soundstorm.files import atomic_directory
+from soundstorm.files import (
+    atomic_directory,
+    check_writable,
+    folder_lock,
+    remove_stale_temp_files,
+)
 from soundstorm.formats import current_version
 from soundstorm.validation import require_optional_int
 
@@ -82,7 +91,17 @@ def export_model(
         semantic = tokenizer_beside(codec)
         if semantic is None:
             get_semantic_tokenizer(DEFAULT_NAME)  # raises: where the fitted default is saved
-    model = load_pretrained(checkpoint, "cpu", dtype=torch.float32)
+    with folder_lock(out_dir, "soundstorm export", beside=True):
+        check_writable(out_dir.parent)  # a read-only or full destination, before the work
+        for pattern in (f".{out_dir.name}.*.tmp", f".{out_dir.name}.old-*"):  # a killed export's
+            remove_stale_temp_files(out_dir.parent, pattern)
+        model = load_pretrained(checkpoint, "cpu", dtype=torch.float32)
+        _write_model_dir(model, out_dir, codec, semantic, dtype, steps)
+    return out_dir
+
+
+def _write_model_dir(model, out_dir: Path, codec: str, semantic, dtype, steps) -> None:
+    """Write the voice model directory in a temporary folder renamed to ``out_dir``."""
     codec_path = Path(codec)
     with atomic_directory(out_dir) as temp:  # the usual modes; replaces out_dir at the end
         model.to(dtype).save_pretrained(temp)
@@ -90,6 +109,7 @@ def export_model(
         if steps is not None:
             spec["steps"] = steps
         if codec_path.is_file():
+            check_safetensors(codec_path)  # a damaged codec is not carried on
             shutil.copyfile(codec_path, temp / CODEC_FILE)
             spec["codec"] = CODEC_FILE
         tokenizer_path = Path(semantic).expanduser()
@@ -102,4 +122,3 @@ def export_model(
         if current_version("pipeline") > 1:  # version 1 files carry no version entry
             spec["format_version"] = current_version("pipeline")
         (temp / "pipeline.json").write_text(json.dumps(spec, indent=1) + "\n")
-    return out_dir

@@ -70,6 +70,28 @@ def bucket_length(num_frames: int, buckets: Sequence[int]) -> int:
     return -(-num_frames // largest) * largest
 
 
+def read_model_config(path: str | Path) -> SoundStormConfig:
+    """The ``SoundStormConfig`` of a model's ``config.json``.
+
+    Raises:
+        SoundStormError: the file is not valid JSON, or not a SoundStorm configuration (one
+            line naming the file and where it is wrong).
+    """
+    import json
+
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SoundStormError(f"{path}: invalid JSON ({error})") from None
+    if not isinstance(values, dict):
+        raise SoundStormError(f"{path}: not a SoundStorm configuration (not a JSON object)")
+    try:
+        return SoundStormConfig.from_dict(values)
+    except (TypeError, ValueError) as error:
+        raise SoundStormError(f"{path}: not a SoundStorm configuration ({error})") from None
+
+
 def load_pretrained(
     directory: str | Path,
     device: torch.device | str = "cpu",
@@ -90,7 +112,10 @@ def load_pretrained(
 
     Raises:
         FileNotFoundError: no such directory, or a file missing in it.
-        SoundStormError: a device this machine lacks (``"cuda"`` without CUDA).
+        SoundStormError: a device this machine lacks (``"cuda"`` without CUDA); an invalid
+            ``config.json``, unreadable weights or a configuration that contradicts them (one
+            line naming the file).
+        DamagedFileError: a file differs from what was written (its recorded SHA-256).
     """
     device = resolve_device(device)
     directory = Path(directory)
@@ -99,6 +124,7 @@ def load_pretrained(
     for name in ("config.json", WEIGHTS_NAME):
         if not (directory / name).is_file():
             raise FileNotFoundError(f"no {name} in {str(directory)!r} (expected save_pretrained)")
+    read_model_config(directory / "config.json")  # one line naming the file, before the mixin
     model = SoundStorm.from_pretrained(str(directory), map_location=device)
     return model.to(dtype=dtype or default_dtype(device)).eval()
 

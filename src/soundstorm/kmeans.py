@@ -12,8 +12,8 @@ import os
 
 import torch
 
+from soundstorm.checksums import check_safetensors, save_safetensors
 from soundstorm.errors import SoundStormError
-from soundstorm.files import atomic_path
 
 _CHUNK = 16384  # rows per distance block
 
@@ -187,19 +187,22 @@ class KMeans:
         return ids.reshape(features.shape[:-1])
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the centroids to a safetensors file (atomically)."""
-        from safetensors.torch import save_file
-
-        with atomic_path(path) as temp:
-            save_file({"centroids": self.centroids.cpu().contiguous()}, str(temp))
+        """Write the centroids to a safetensors file (atomically, with its sha256)."""
+        save_safetensors(path, {"centroids": self.centroids.cpu().contiguous()})
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> KMeans:
-        """Read centroids written by :meth:`save`."""
+        """Read centroids written by :meth:`save`.
+
+        Raises:
+            SoundStormError: unreadable file, or no ``centroids`` tensor in it.
+            DamagedFileError: the file differs from what was written (its recorded sha256).
+        """
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         try:
+            check_safetensors(path)
             tensors = load_file(str(path))
         except (OSError, RuntimeError, SafetensorError) as error:
             raise SoundStormError(f"cannot read k-means centroids from {path}: {error}") from error

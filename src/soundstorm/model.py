@@ -20,12 +20,16 @@ from torch import nn
 
 from soundstorm.config import SoundStormConfig
 from soundstorm.decoding import UNSET, DecodeOptions, generate_tokens
+from soundstorm.errors import SoundStormError
 from soundstorm.masking import sample_training_masks, score_masked_tokens
 from soundstorm.modules import ConformerBlock, rotary_tables
 from soundstorm.tokens import check_token_range, out_of_range_message
 from soundstorm.validation import describe_value, is_integer_tensor, require_int, resolve_device
 
 WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+#: Metadata entry of ``model.safetensors``: the checksum of the configuration saved with it.
+CONFIG_CHECKSUM_KEY = "soundstorm_config_sha256"
 
 
 def check_generation_request(
@@ -468,13 +472,31 @@ class SoundStorm(
 
     # ------------------------------------------------------------------ persistence
     def _save_pretrained(self, save_directory: Path) -> None:
-        """Write ``model.safetensors`` atomically, with the usual file mode."""
+        """Write ``config.json`` and ``model.safetensors`` atomically, with the usual modes.
+
+        The weights' metadata records their file's SHA-256 and that of the configuration
+        (``soundstorm.checksums``): loading finds a flipped bit in either.
+        """
+        import dataclasses
+        import json
+
         from safetensors.torch import save_model
 
-        from soundstorm.files import atomic_path
+        from soundstorm.checksums import checksum_metadata, json_checksum, sealed_safetensors
+        from soundstorm.files import atomic_write_text
 
-        with atomic_path(Path(save_directory) / WEIGHTS_NAME) as temp:
-            save_model(self, str(temp))
+        save_directory = Path(save_directory)
+        metadata = {"format": "pt", **checksum_metadata()}
+        config = getattr(self, "_hub_mixin_config", None)
+        if dataclasses.is_dataclass(config):
+            config = dataclasses.asdict(config)
+        if isinstance(config, dict):  # the mixin would write it as it is, not atomically
+            atomic_write_text(
+                save_directory / CONFIG_NAME, json.dumps(config, sort_keys=True, indent=2)
+            )
+            metadata[CONFIG_CHECKSUM_KEY] = json_checksum(config)
+        with sealed_safetensors(save_directory / WEIGHTS_NAME) as temp:
+            save_model(self, str(temp), metadata=metadata)
 
     @classmethod
     def _from_pretrained(
@@ -494,14 +516,21 @@ class SoundStorm(
 
         ``map_location`` goes through ``resolve_device``: a device this machine lacks (e.g.
         ``"cuda"`` without CUDA) raises ``SoundStormError`` saying so before anything loads.
+        Local weights are checked against the SHA-256 they record (once, before loading),
+        and against the configuration they were saved with; every failure is one line naming
+        the file (``DamagedFileError`` / ``SoundStormError``).
         """
-        from safetensors.torch import load_file
-
         map_location = resolve_device(map_location)
         if config is None:
             raise FileNotFoundError(f"no config.json for a SoundStorm model in {model_id!r}")
+        config_file = os.path.join(model_id, CONFIG_NAME)
         if isinstance(config, dict):
-            config = SoundStormConfig.from_dict(config)
+            try:
+                config = SoundStormConfig.from_dict(config)
+            except (TypeError, ValueError) as error:
+                raise SoundStormError(
+                    f"{config_file}: not a SoundStorm configuration ({error})"
+                ) from None
         if os.path.isdir(model_id):
             weights = os.path.join(model_id, WEIGHTS_NAME)
             if not os.path.isfile(weights):
@@ -520,9 +549,49 @@ class SoundStorm(
             )
         with torch.device("meta"):
             model = cls(config)
-        state = load_file(weights, device=str(map_location))
-        model.load_state_dict(state, strict=True, assign=True)
+        state = _read_weights(weights, config, config_file, map_location)
+        try:
+            model.load_state_dict(state, strict=True, assign=True)
+        except RuntimeError as error:  # missing / unexpected keys, shape mismatches
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            detail = lines[1] if len(lines) > 1 else (lines or ["mismatch"])[0]
+            raise SoundStormError(
+                f"{config_file} does not match the weights of {weights}: {detail[:300]}"
+            ) from None
         model.level_offsets = torch.arange(config.num_levels, device=map_location) * (
             config.codebook_size + 1
         )
         return model.eval()
+
+
+def _read_weights(weights: str, config: SoundStormConfig, config_file: str, device) -> dict:
+    """The tensors of ``model.safetensors``, checked first (one line naming the file on error).
+
+    Raises:
+        DamagedFileError: the file differs from what was written (its recorded SHA-256), or
+            ``config.json`` differs from the configuration the weights were saved with.
+        SoundStormError: the file is not a readable safetensors file.
+    """
+    import dataclasses
+
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    from soundstorm.checksums import check_safetensors, json_checksum
+    from soundstorm.errors import DamagedFileError
+
+    try:
+        check_safetensors(weights)
+        with safe_open(weights, framework="pt") as handle:
+            recorded = (handle.metadata() or {}).get(CONFIG_CHECKSUM_KEY)
+        state = load_file(weights, device=str(device))
+    except (SafetensorError, OSError, ValueError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise SoundStormError(f"{weights}: not a readable safetensors file ({first})") from None
+    if recorded is not None and recorded != json_checksum(dataclasses.asdict(config)):
+        raise DamagedFileError(
+            config_file,
+            f"it differs from the configuration {weights} was saved with",
+            "restore the config.json saved with these weights, or save the model again",
+        )
+    return state

@@ -195,6 +195,24 @@ def distributed_env() -> tuple[int, int, int]:
     return rank, world_size, local_rank
 
 
+def distributed_group() -> str | None:
+    """An id shared by the processes of one torchrun job, and by no other job; None for a
+    single process (``WORLD_SIZE`` unset or 1).
+
+    Built from torchrun's rendezvous (``MASTER_ADDR``, ``MASTER_PORT``,
+    ``TORCHELASTIC_RUN_ID``): two jobs running at once differ in one of them. The ranks of
+    one job share an output folder's lock with it (``soundstorm.files.folder_lock``).
+    """
+    import os
+
+    if distributed_env()[1] == 1:
+        return None
+    parts = [
+        os.environ.get(name, "") for name in ("MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
+    ]
+    return "torchrun:" + ":".join(parts)
+
+
 def resolve_rank_device(device: str | torch.device | None = "auto") -> torch.device:
     """``resolve_device(device)``, on this rank's GPU under torchrun.
 

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import save_file
 from train_fixtures import synthetic_tokens, tiny_train_config
 
+from soundstorm.checksums import seal_json, sha256_file
 from soundstorm.errors import SoundStormError
 from soundstorm.train import state_files
 from soundstorm.train.checkpoint import (
@@ -32,7 +33,10 @@ def make_checkpoint(root, step: int, complete: bool = True):
     return path
 
 
-def test_resume_modes(tmp_path):
+def test_resume_modes(tmp_path, monkeypatch):
+    from soundstorm.train import checkpoint
+
+    monkeypatch.setattr(checkpoint, "verify_checkpoint", lambda path: None)  # empty files here
     assert find_resume_checkpoint(tmp_path, "auto") is None
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         find_resume_checkpoint(tmp_path, "latest")
@@ -199,12 +203,20 @@ def test_damaged_checkpoint_files_give_one_line_errors(tmp_path, saved_checkpoin
     assert "checksum does not match" in damage("optimizer.safetensors", flip)
     assert "checksum does not match" in damage("optimizer.safetensors", truncate)
     assert "damaged JSON" in damage("rng/rank_00000.json", truncate)
-    assert "damaged safetensors" in damage("model/model.safetensors", truncate)
+    assert "is damaged" in damage("model/model.safetensors", truncate)
+    assert "is damaged" in damage("model/model.safetensors", flip)  # a value, still in range
 
-    def wrong_rng(target):
+    def edited(target):  # a valid number changed: only the checksum can tell
+        data = json.loads(target.read_text())
+        data["progress"]["step"] += 1
+        target.write_text(json.dumps(data))
+
+    assert "is damaged" in damage("trainer.json", edited)
+
+    def wrong_rng(target):  # consistent (re-sealed) but malformed
         data = json.loads(target.read_text())
         data["numpy"]["key"] = data["numpy"]["key"][:10]
-        target.write_text(json.dumps(data))
+        target.write_text(json.dumps(seal_json(data)))
 
     assert "not a valid RNG state" in damage("rng/rank_00000.json", wrong_rng)
 
@@ -218,7 +230,54 @@ def test_damaged_checkpoint_files_give_one_line_errors(tmp_path, saved_checkpoin
     def consistent_but_wrong(target):  # valid safetensors + checksum, wrong tensor names
         save_file({"weird": torch.zeros(2)}, str(target))
         trainer = json.loads((path / "trainer.json").read_text())
-        trainer["optimizer"]["sha256"] = state_files._sha256(target)
-        (path / "trainer.json").write_text(json.dumps(trainer))
+        trainer["optimizer"]["sha256"] = sha256_file(target)
+        (path / "trainer.json").write_text(json.dumps(seal_json(trainer)))
 
     assert "unexpected tensor name" in damage("optimizer.safetensors", consistent_but_wrong)
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_intact_one(tmp_path, caplog):
+    items = synthetic_tokens(12, seed=4)
+    run = tmp_path / "run"
+    tiny_run(run, items, "run.max_steps=4", "run.checkpoint_every=2", "run.keep_last=3")
+    names = [p.name for p in (run / "checkpoints").iterdir()]
+    assert sorted(names) == ["step_00000002", "step_00000004"]
+    latest = run / "checkpoints" / "step_00000004"
+    weights = latest / "model" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0x01  # a low mantissa bit: a valid float, a different weight
+    weights.write_bytes(bytes(data))
+    with caplog.at_level("WARNING", logger="soundstorm.train"):
+        recipe = TrainRecipe(tiny_train_config(run, "run.max_steps=4"), items)
+        try:
+            recipe.setup()
+            assert recipe.progress.step == 2, "resumed from the intact checkpoint before it"
+        finally:
+            recipe.cleanup()
+    warning = next(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert str(latest) in warning and "damaged" in warning
+    assert (run / "checkpoints" / "step_00000004.damaged").is_dir(), "set aside, not exported"
+    for path in (run / "checkpoints" / "step_00000002").rglob("*"):  # all damaged: refused
+        if path.name == "model.safetensors":
+            path.write_bytes(path.read_bytes()[:-4])
+    with pytest.raises(SoundStormError, match="every checkpoint .* is damaged.*--no-resume"):
+        resume_setup(run, items, "latest")
+
+
+def test_a_run_directory_is_locked_and_swept_of_a_killed_run_s_temporaries(tmp_path):
+    from soundstorm.errors import FolderInUseError
+    from soundstorm.files import folder_lock
+
+    items = synthetic_tokens(12, seed=4)
+    run = tmp_path / "run"
+    leftovers = [run / "checkpoints" / ".tmp_step_00000002", run / ".tmpAbC123"]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a checkpoint")
+    with folder_lock(run, "soundstorm train"):
+        with pytest.raises(FolderInUseError, match="soundstorm train"):
+            tiny_run(run, items, "run.max_steps=1")
+    assert all(path.exists() for path in leftovers), "a refused run touches nothing"
+    tiny_run(run, items, "run.max_steps=1")
+    assert not any(path.exists() for path in leftovers)
+    assert not (run / ".soundstorm.lock").exists()

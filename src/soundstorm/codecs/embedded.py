@@ -24,8 +24,8 @@ Decoding: codes -> summed codewords -> log-mel frames, then either
 
 Fitting takes minutes on a CPU (k-means on the frames of a few tens of minutes of
 speech). The fitted codec is one ``.safetensors`` file: codebooks and feature statistics
-as tensors, the configuration and a format version as metadata, checked on load (a file
-of the version-1 layout is still written as version 1). Measured quality per level:
+as tensors, the configuration, a format version and the file's SHA-256 as metadata, checked
+on load (a file of the version-1 layout is still written as version 1). Measured quality per level:
 docs/bench/codec.md (v1) and docs/bench/codec_v2.md.
 """
 
@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 
 from soundstorm.audio import resample, to_mono
+from soundstorm.checksums import check_safetensors, checksum_metadata, sealed_safetensors
 from soundstorm.codecs.base import Codec
 from soundstorm.codecs.rvq import ResidualVectorQuantizer
 from soundstorm.codecs.spectral import (
@@ -49,7 +50,6 @@ from soundstorm.codecs.spectral import (
     upsample_frames,
 )
 from soundstorm.errors import SoundStormError
-from soundstorm.files import atomic_path
 from soundstorm.formats import check_format_version, current_version
 
 #: Identifies the file kind in the safetensors metadata (``get_codec`` dispatches on it).
@@ -494,8 +494,8 @@ class EmbeddedCodec(Codec):
             "format_version": str(version),
             "config": json.dumps(config),
         }
-        with atomic_path(path) as temp:
-            save_file(tensors, str(temp), metadata=metadata)
+        with sealed_safetensors(path) as temp:  # atomic, with the file's sha256
+            save_file(tensors, str(temp), metadata={**metadata, **checksum_metadata()})
 
     @classmethod
     def load(
@@ -515,6 +515,8 @@ class EmbeddedCodec(Codec):
         Raises:
             SoundStormError: missing file, not an embedded codec, missing tensors, or a
                 decoder its features do not fit.
+            DamagedFileError: the file differs from what was written (its recorded sha256;
+                files written before checksums existed have none and are read as they are).
             FormatVersionError: a newer format version (upgrade soundstorm), or none.
         """
         from safetensors import SafetensorError, safe_open
@@ -533,6 +535,7 @@ class EmbeddedCodec(Codec):
                 f"{path} is not an embedded codec file (format {metadata.get('format')!r})"
             )
         version = check_format_version(path, "embedded-codec", metadata.get("format_version"))
+        check_safetensors(path)  # a flipped bit in a codebook stays in range: the sha256 tells
         missing = [k for k in ("codebooks", "feature_mean", "feature_std") if k not in tensors]
         try:
             values = json.loads(metadata.get("config", "{}"))

@@ -28,6 +28,7 @@ The model directory names its codec and semantic tokenizer in ``pipeline.json``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -46,9 +47,9 @@ from soundstorm.commands.options import (
     progress_disabled,
 )
 from soundstorm.errors import SoundStormError
-from soundstorm.files import atomic_write_text
+from soundstorm.files import atomic_write_text, check_writable, folder_lock, sweep_temp_files
 from soundstorm.semantic.text import DEFAULT_TEXT_VOICE
-from soundstorm.validation import distributed_env, resolve_rank_device
+from soundstorm.validation import distributed_env, distributed_group, resolve_rank_device
 
 
 @dataclass
@@ -175,15 +176,74 @@ def rows_from_args(args: argparse.Namespace) -> tuple[list[Row], Path]:
     return [row], out.parent
 
 
+class ResultIndex:
+    """``generated.jsonl``: one JSON line per finished request of the output folder.
+
+    It is merged with what is already there, never replaced by one run's rows: a resumed
+    run, or a re-run of a finished job (every output skipped), keeps the rows of earlier
+    runs; an output on disk without a row (its run was killed before writing the index)
+    gets one from its audio file's header; a row whose output is gone is dropped. Lines of
+    other requests (another manifest into the same folder) are kept as they are. Written
+    atomically with a unique temporary name (``soundstorm.files.atomic_write_text``).
+
+    Args:
+        path: the index file.
+        rows: this run's requests (their order is the file's order).
+    """
+
+    def __init__(self, path: Path, rows: list[Row]) -> None:
+        self.path, self.rows = path, rows
+        self.records: dict[str, dict] = {}
+        self.others: list[dict] = []  # rows of requests not in this manifest
+        ids = {row.id for row in rows}
+        if path.is_file():
+            for line in path.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a damaged line: its output gets a fresh row below
+                if not isinstance(record, dict) or "id" not in record:
+                    continue
+                if record["id"] in ids:
+                    self.records[str(record["id"])] = record
+                else:
+                    self.others.append(record)
+
+    def write(self, frame_rate: float | None = None) -> None:
+        """Write the merged index; with ``frame_rate``, rows for outputs that have none."""
+        lines = []
+        for row in self.rows:
+            record = self.records.get(row.id)
+            if record is None and frame_rate is not None and row.out.is_file():
+                record = self.records[row.id] = _recovered_record(row, frame_rate)
+            if record is not None and row.out.is_file():
+                lines.append(json.dumps(record) + "\n")
+        lines += [json.dumps(record) + "\n" for record in self.others]
+        atomic_write_text(self.path, "".join(lines))
+
+
+def _recovered_record(row: Row, frame_rate: float) -> dict:
+    """The index row of an output written by an earlier run that left no row for it."""
+    import soundfile
+
+    try:
+        info = soundfile.info(str(row.out))
+        seconds = info.frames / info.samplerate
+    except (RuntimeError, OSError):  # unreadable: listed, without a duration
+        seconds = 0.0
+    return {
+        "id": row.id,
+        "out": str(row.out),
+        "seconds": round(seconds, 3),
+        "frames": round(seconds * frame_rate),
+    }
+
+
 def main(args: argparse.Namespace) -> int:
     """Generate every request not done yet; write audio (and generated*.jsonl); return 0."""
-    from tqdm import tqdm
-
-    from soundstorm.audio import load_audio, save_audio
-    from soundstorm.pipeline import VoicePipeline
     from soundstorm.semantic.text import text_voice
 
-    options = decode_options_from_args(args)  # a bad value fails before anything loads
+    decode_options_from_args(args)  # a bad value fails before anything loads
     if not 0 < args.context < args.window:
         raise SoundStormError("need 0 < --context < --window")
     if args.batch_size < 1 or args.prompt_seconds <= 0:
@@ -199,15 +259,36 @@ def main(args: argparse.Namespace) -> int:
         text_voice(args.text_voice)  # an unknown voice fails before the model loads
     rank, world, _ = distributed_env()
     device = resolve_rank_device(args.device)  # "cuda" without CUDA: a one-line error, exit 2
+    with contextlib.ExitStack() as held:
+        if args.manifest:  # a folder of many outputs: one run at a time (ranks share it)
+            held.enter_context(folder_lock(out_dir, "soundstorm generate", distributed_group()))
+            if rank == 0:
+                sweep_temp_files(out_dir, depth=1)
+        check_writable(out_dir)  # read-only, no permission, full: before the model loads
+        return _generate(args, rows, out_dir, rank, world, device)
+
+
+def _generate(args, rows: list[Row], out_dir: Path, rank: int, world: int, device) -> int:
+    """Generate this rank's requests not done yet; keep the result index up to date."""
+    from tqdm import tqdm
+
+    from soundstorm.audio import load_audio, save_audio
+    from soundstorm.pipeline import VoicePipeline
+
+    options = decode_options_from_args(args)
     rows = rows[rank::world]
     todo = [r for r in rows if args.overwrite or not r.out.exists()]
     todo.sort(key=lambda r: r.size)  # similar lengths share a batch
+    index = None
+    if len(rows) > 1 or world > 1:
+        name = "generated.jsonl" if world == 1 else f"generated.rank{rank}.jsonl"
+        index = ResultIndex(out_dir / name, rows)
 
     pipeline = VoicePipeline.from_directory(
         args.model, args.codec, args.semantic, device, args.compile
     )
     generator = torch.Generator(device=device).manual_seed(args.seed + rank)
-    results, audio_seconds, started = [], 0.0, time.perf_counter()
+    audio_seconds, started = 0.0, time.perf_counter()
     batches = [todo[i : i + args.batch_size] for i in range(0, len(todo), args.batch_size)]
     disable = True if len(batches) < 2 else progress_disabled(args)
     for batch in tqdm(batches, desc=f"generate (rank {rank})", disable=disable):
@@ -245,20 +326,19 @@ def main(args: argparse.Namespace) -> int:
             save_audio(row.out, wav, pipeline.codec.sample_rate)
             seconds = wav.shape[-1] / pipeline.codec.sample_rate
             audio_seconds += seconds
-            results.append(
-                {
+            if index is not None:
+                index.records[row.id] = {
                     "id": row.id,
                     "out": str(row.out),
                     "seconds": round(seconds, 3),
                     "frames": int(c.shape[-1]),
                     "token_time_s": round(tokens_seconds / len(batch), 4),
                 }
-            )
+        if index is not None:
+            index.write()  # after every batch: a killed run keeps the rows it finished
     elapsed = time.perf_counter() - started
-    if len(rows) > 1 or world > 1:
-        name = "generated.jsonl" if world == 1 else f"generated.rank{rank}.jsonl"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out_dir / name, "".join(json.dumps(r) + "\n" for r in results))
+    if index is not None:
+        index.write(frame_rate=pipeline.codec.frame_rate)  # + rows done by a killed run
     if args.quiet:
         return 0
     skipped = len(rows) - len(todo)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import random
 import re
 import shutil
@@ -31,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from soundstorm.checksums import check_safetensors
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_directory, replace_directory
 from soundstorm.train import state_files
@@ -40,6 +42,7 @@ CHECKPOINT_PATTERN = re.compile(r"^step_(\d{8})$")
 TRAINER_STATE = state_files.TRAINER_JSON
 TRAINER_FILES = (state_files.TRAINER_JSON, state_files.LEGACY_TRAINER)  # new, legacy
 BEST_DIR, BEST_FILE = "best", "best.json"
+logger = logging.getLogger("soundstorm.train")
 
 
 @dataclass
@@ -91,15 +94,66 @@ def list_checkpoints(output_dir: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name)
 
 
-def find_resume_checkpoint(output_dir: str | Path, resume: str) -> Path | None:
+def verify_checkpoint(path: str | Path) -> None:
+    """Check that every file of a checkpoint reads back as written, loading nothing big.
+
+    Reads the model's ``config.json`` and its weights' SHA-256 (``soundstorm.checksums``),
+    ``trainer.json`` (checksum, fields) and the SHA-256 of ``optimizer.safetensors``, and
+    every rank's RNG state. Files written before checksums existed are read as they are.
+
+    Raises:
+        SoundStormError: a missing, damaged or malformed file (``DamagedFileError`` for a
+            checksum mismatch), one line naming it.
+    """
+    from soundstorm.inference import read_model_config
+    from soundstorm.model import WEIGHTS_NAME
+
+    path = Path(path)
+    weights = path / "model" / WEIGHTS_NAME
+    if not weights.is_file():
+        raise SoundStormError(f"{weights}: missing")
+    read_model_config(path / "model" / "config.json")
+    try:
+        check_safetensors(weights)
+    except OSError as error:
+        raise SoundStormError(f"{weights}: unreadable ({error})") from None
+    state_files.check_trainer_state(path)
+    for rng_file in sorted((path / "rng").glob("rank_*.json")):
+        state_files.read_rng_state(rng_file)
+
+
+def _set_aside(path: Path) -> None:
+    """Rename a damaged checkpoint ``step_N`` to ``step_N.damaged`` (kept for inspection,
+    no longer listed: neither resumed from nor exported)."""
+    target = path.with_name(f"{path.name}.damaged")
+    for number in range(1, 100):
+        if not target.exists():
+            break
+        target = path.with_name(f"{path.name}.damaged-{number}")
+    try:
+        path.rename(target)
+    except OSError as error:
+        logger.warning("could not set %s aside: %s", path, error)
+
+
+def find_resume_checkpoint(
+    output_dir: str | Path, resume: str, set_aside: bool = False
+) -> Path | None:
     """The checkpoint to resume from according to ``run.resume``.
+
+    With ``auto`` and ``latest`` the newest checkpoint that reads back intact is chosen
+    (``verify_checkpoint``): a damaged newer one is passed over with a warning naming it
+    (and, with ``set_aside``, renamed ``step_N.damaged`` so that it is neither resumed from
+    nor exported again).
 
     Args:
         output_dir: the run directory.
         resume: ``auto`` (newest if any), ``never``, ``latest`` (newest; must exist) or a path.
+        set_aside: rename damaged checkpoints (rank 0 only).
 
     Raises:
         FileNotFoundError: ``latest`` without checkpoints, or a path that is not a checkpoint.
+        SoundStormError: every checkpoint is damaged (the newest's error, and what to do).
     """
     if resume == "never":
         return None
@@ -107,7 +161,27 @@ def find_resume_checkpoint(output_dir: str | Path, resume: str) -> Path | None:
         found = list_checkpoints(output_dir)
         if not found and resume == "latest":
             raise FileNotFoundError(f"no checkpoint to resume from in {checkpoint_dir(output_dir)}")
-        return found[-1] if found else None
+        first_error = None
+        for candidate in reversed(found):
+            try:
+                verify_checkpoint(candidate)
+            except SoundStormError as error:
+                first_error = first_error or error
+                logger.warning(
+                    "checkpoint %s is damaged (%s): resuming from the one before it",
+                    candidate,
+                    error,
+                )
+                if set_aside:
+                    _set_aside(candidate)
+                continue
+            return candidate
+        if first_error is not None:
+            raise SoundStormError(
+                f"every checkpoint in {checkpoint_dir(output_dir)} is damaged (newest: "
+                f"{first_error}): pass --no-resume to start again"
+            )
+        return None
     path = Path(resume)
     if not is_checkpoint(path):
         raise FileNotFoundError(f"not a training checkpoint (no {TRAINER_STATE}): {path}")
@@ -261,6 +335,7 @@ def load_model_weights(path: str | Path, objective: nn.Module, sharded: bool) ->
     weights = Path(path) / "model" / WEIGHTS_NAME
     if not weights.is_file():
         raise FileNotFoundError(f"checkpoint has no model weights: {weights}")
+    check_safetensors(weights)  # a flipped bit of a weight loads fine: its sha256 tells
     try:
         state = load_file(str(weights))
     except Exception as error:  # SafetensorError (header, truncation), OSError

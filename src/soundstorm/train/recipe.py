@@ -103,6 +103,7 @@ class TrainRecipe:
         cfg = self.config
         self.context = init_distributed(cfg.run.device)
         ctx = self.context
+        self._hold_output_dir()
         self.device = ctx.device
         self.strategy = cfg.run.strategy
         if self.strategy == "auto":
@@ -119,7 +120,9 @@ class TrainRecipe:
         self.param_dtype = torch.float64 if precision == "fp64" else torch.float32
         self._setup_data()
 
-        resume_from = ckpt.find_resume_checkpoint(self.output_dir, cfg.run.resume)
+        resume_from = ckpt.find_resume_checkpoint(
+            self.output_dir, cfg.run.resume, set_aside=ctx.is_main
+        )
         torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
         model = SoundStorm(cfg.model).to(device=self.device, dtype=self.param_dtype)
         self.model = model
@@ -165,6 +168,26 @@ class TrainRecipe:
                 self.strategy,
                 precision,
             )
+
+    def _hold_output_dir(self) -> None:
+        """Lock ``run.output_dir`` for this run (its ranks share the lock), sweep what a
+        killed run left there (rank 0), and check it is writable: before any long work.
+
+        Raises:
+            FolderInUseError: another live run writes the folder.
+            OSError: it cannot be written (read-only, no permission, no space left).
+        """
+        from soundstorm.files import check_writable, folder_lock, sweep_temp_files
+        from soundstorm.validation import distributed_group
+
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(
+            folder_lock(self.output_dir, "soundstorm train", group=distributed_group())
+        )
+        if self.context.is_main:
+            for path in sweep_temp_files(self.output_dir):
+                logger.info("removed %s, left by a killed run", path)
+            check_writable(self.output_dir)
 
     def _load_codec(self):
         """The codec that turns generated tokens into audio for TensorBoard (optional)."""
@@ -775,9 +798,12 @@ class TrainRecipe:
             LearningCurve(self.output_dir / CURVE_FILE).append(self.progress, scalars)
 
     def cleanup(self) -> None:
-        """Close the log writers, the data workers and the process group."""
+        """Close the log writers, the data workers and the process group; release the output
+        folder."""
         self._loader = None
         if hasattr(self, "metrics"):
             self.metrics.close()
         if hasattr(self, "context"):
             destroy_distributed(self.context)
+        if hasattr(self, "_lock"):
+            self._lock.close()  # the output folder's lock

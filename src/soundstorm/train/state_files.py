@@ -5,11 +5,16 @@ it is unpickled (``torch.load(weights_only=False)`` would execute whatever a cra
 asks for). A checkpoint directory holds::
 
     trainer.json           progress, scheduler state, optimizer hyper-parameters (parameter
-                           groups with parameter names), config, global batch size, and the
-                           SHA-256 of optimizer.safetensors
+                           groups with parameter names), config, global batch size, the
+                           SHA-256 of optimizer.safetensors and its own checksum
     optimizer.safetensors  the optimizer's per-parameter tensors, named
                            ``state/<parameter name>/<key>`` (e.g. ``.../exp_avg``)
-    rng/rank_00000.json    one rank's torch / CUDA (bytes as hex), numpy and python RNG states
+    rng/rank_00000.json    one rank's torch / CUDA (bytes as hex), numpy and python RNG
+                           states, and its checksum
+
+The JSON files carry a ``checksum`` entry (``soundstorm.checksums.seal_json``): a flipped
+digit of a step or a learning rate still parses, and is found by it. Files written before
+it existed have none and are read as they are.
 
 Floats go through JSON with Python's shortest round-trip repr and tensors through
 safetensors byte for byte, so a resumed run is bit-identical to an uninterrupted one.
@@ -23,7 +28,6 @@ is a ``SoundStormError`` with a one-line message naming the file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from pathlib import Path
@@ -32,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from soundstorm.checksums import JSON_KEY, check_json, seal_json, sha256_file
 from soundstorm.errors import SoundStormError
 from soundstorm.formats import check_format_version, current_version
 
@@ -121,7 +126,7 @@ def decode_rng_state(data: Any, where: str) -> dict[str, Any]:
 
 def write_rng_state(path: str | Path, state: dict[str, Any]) -> None:
     """Write ``state`` (see ``encode_rng_state``) as JSON to ``path``."""
-    Path(path).write_text(json.dumps(encode_rng_state(state)))
+    Path(path).write_text(json.dumps(seal_json(encode_rng_state(state))))
 
 
 def read_rng_state(path: str | Path) -> dict[str, Any]:
@@ -133,7 +138,11 @@ def read_rng_state(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.suffix == ".pt":
         return _legacy_rng_state(path)
-    return decode_rng_state(_read_json(path), str(path))
+    data = _read_json(path)
+    if isinstance(data, dict):
+        check_format_version(path, "trainer-state", data.get("format"))
+    check_json(data, path)  # a changed value would still decode: the checksum tells
+    return decode_rng_state(data, str(path))
 
 
 def _legacy_rng_state(path: Path) -> dict[str, Any]:
@@ -192,9 +201,54 @@ def write_trainer_state(directory: str | Path, trainer: dict[str, Any]) -> None:
         "param_groups": optimizer["param_groups"],
         "scalars": scalars,
         "tensors": OPTIMIZER_TENSORS,
-        "sha256": _sha256(tensor_file),
+        "sha256": sha256_file(tensor_file),
     }
-    (directory / TRAINER_JSON).write_text(json.dumps(_json_safe(body), indent=1) + "\n")
+    text = json.dumps(seal_json(_json_safe(body)), indent=1)
+    (directory / TRAINER_JSON).write_text(text + "\n")
+
+
+def _checked_trainer_json(directory: Path) -> tuple[dict, list, dict, Path]:
+    """``trainer.json`` read and checked, and its optimizer file's SHA-256 compared (the
+    tensors are not loaded): ``(body, param_groups, scalars, optimizer file)``."""
+    path = directory / TRAINER_JSON
+    body = _read_json(path)
+    if isinstance(body, dict):
+        check_format_version(path, "trainer-state", body.get("format"))
+    check_json(body, path)  # a changed step or learning rate would still parse
+    try:
+        meta = body["optimizer"]
+        groups, scalars = meta["param_groups"], meta["scalars"]
+        tensor_file = directory / str(meta["tensors"])
+        expected = meta["sha256"]
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            raise TypeError("optimizer.param_groups must be a list of mappings")
+        for key in ("progress", "scheduler"):
+            if not isinstance(body[key], dict):
+                raise TypeError(f"{key} must be a mapping")
+    except (KeyError, TypeError) as error:
+        raise SoundStormError(f"{path}: not a valid trainer state ({_short(error)})") from None
+    if not tensor_file.is_file():
+        raise SoundStormError(f"{path}: its optimizer tensors {tensor_file} are missing")
+    if sha256_file(tensor_file) != expected:
+        raise SoundStormError(
+            f"{tensor_file}: checksum does not match {TRAINER_JSON} (damaged or altered file)"
+        )
+    return body, groups, scalars, tensor_file
+
+
+def check_trainer_state(directory: str | Path) -> None:
+    """Check a checkpoint's trainer state without loading it: ``trainer.json`` (parsed,
+    checksum, version, fields) and the SHA-256 of ``optimizer.safetensors``; a legacy
+    ``trainer.pt`` is loaded (weights only).
+
+    Raises:
+        SoundStormError: a missing, damaged or malformed file (one line naming it).
+    """
+    directory = Path(directory)
+    if not (directory / TRAINER_JSON).is_file() and (directory / LEGACY_TRAINER).is_file():
+        _legacy_trainer_state(directory / LEGACY_TRAINER)
+        return
+    _checked_trainer_json(directory)
 
 
 def read_trainer_state(directory: str | Path) -> dict[str, Any]:
@@ -212,27 +266,7 @@ def read_trainer_state(directory: str | Path) -> dict[str, Any]:
     path = directory / TRAINER_JSON
     if not path.is_file() and (directory / LEGACY_TRAINER).is_file():
         return _legacy_trainer_state(directory / LEGACY_TRAINER)
-    body = _read_json(path)
-    if isinstance(body, dict):
-        check_format_version(path, "trainer-state", body.get("format"))
-    try:
-        meta = body["optimizer"]
-        groups, scalars = meta["param_groups"], meta["scalars"]
-        tensor_file = directory / str(meta["tensors"])
-        expected = meta["sha256"]
-        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
-            raise TypeError("optimizer.param_groups must be a list of mappings")
-        for key in ("progress", "scheduler"):
-            if not isinstance(body[key], dict):
-                raise TypeError(f"{key} must be a mapping")
-    except (KeyError, TypeError) as error:
-        raise SoundStormError(f"{path}: not a valid trainer state ({_short(error)})") from None
-    if not tensor_file.is_file():
-        raise SoundStormError(f"{path}: its optimizer tensors {tensor_file} are missing")
-    if _sha256(tensor_file) != expected:
-        raise SoundStormError(
-            f"{tensor_file}: checksum does not match {TRAINER_JSON} (damaged or altered file)"
-        )
+    body, groups, scalars, tensor_file = _checked_trainer_json(directory)
     tensors = _load_safetensors(tensor_file)
     state: dict[str, dict[str, Any]] = {}
     for name, value in tensors.items():
@@ -245,7 +279,7 @@ def read_trainer_state(directory: str | Path) -> dict[str, Any]:
     for group in groups:
         if isinstance(group.get("betas"), list):  # JSON has no tuples
             group["betas"] = tuple(group["betas"])
-    trainer = {k: v for k, v in body.items() if k not in ("format", "optimizer")}
+    trainer = {k: v for k, v in body.items() if k not in ("format", "optimizer", JSON_KEY)}
     trainer["optimizer"] = {"state": state, "param_groups": groups}
     return trainer
 
@@ -296,14 +330,6 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:
         raise SoundStormError(f"{path}: damaged safetensors file ({_short(error)})") from None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _json_safe(value: Any) -> Any:
