@@ -326,6 +326,45 @@ def run_prompted(pipeline, items, scale, seed, judge) -> dict:
     }
 
 
+def guidance_cost(pipeline, scales, seconds: float = 10.0, repeats: int = 3) -> dict:
+    """Seconds of the shipped model's token generation for ``seconds`` of audio after a 3 s
+    prompt (batch 1, its 8 first-level passes), per guidance scale: median wall and process
+    CPU time of ``repeats`` after one warm-up call (CPU time is the steadier figure on a
+    shared machine), and the network calls counted."""
+    engine = pipeline.engine
+    cfg = engine.config
+    rate = pipeline.codec.frame_rate
+    frames, prompt_frames = round((seconds + 3) * rate), round(3 * rate)
+    generator = torch.Generator().manual_seed(0)
+    cond = torch.randint(0, pipeline.tokenizer.vocab_size, (1, frames), generator=generator)
+    prompt = torch.randint(0, cfg.codebook_size, (1, cfg.num_levels, prompt_frames))
+    calls = []  # rows of each network call
+
+    def counted(codes, cond_, lengths):
+        calls.append(codes.shape[0])
+        return engine.model.hidden_states(codes, cond_, lengths)
+
+    engine._hidden_states = counted
+    timings = {}
+    for scale in scales:
+        options = pipeline.recommended_options(DecodeOptions(guidance_scale=scale))
+        times, cpu_times = [], []
+        for _ in range(repeats + 1):
+            calls.clear()
+            start, cpu = time.perf_counter(), time.process_time()
+            engine.generate(cond, prompt=prompt, options=options)
+            times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu)
+        timings[f"{scale:g}"] = {
+            "median_s": round(float(np.median(times[1:])), 3),
+            "median_cpu_s": round(float(np.median(cpu_times[1:])), 3),
+            "network_calls": len(calls),
+            "rows_per_call": calls[0] if calls else None,
+        }
+    engine._hidden_states = engine.model.hidden_states
+    return {"audio_s": seconds, "prompt_s": 3.0, "timings": timings}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, type=Path)
@@ -334,11 +373,19 @@ def main() -> None:
     parser.add_argument("--finetune-sentences", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--cost-only", action="store_true", help="only time tokens with and without guidance"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     shipped = VoicePipeline.from_directory(default_model_dir(), device="cpu")
+    if args.cost_only:
+        cost = guidance_cost(shipped, args.scales)
+        (args.out / "cost.json").write_text(json.dumps(cost, indent=1))
+        print(json.dumps(cost, indent=1))
+        return
     judge = Judge()
     items = build_items()
     results: dict = {
@@ -346,7 +393,10 @@ def main() -> None:
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "scales"),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent,
         ).stdout.strip(),
         "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
         f"{args.threads} threads",
