@@ -1,7 +1,7 @@
 """SoundStorm: efficient parallel generation of RVQ audio codec tokens (Borsos et al. 2023).
 
 Layout: the core (``config``, ``model``, ``modules``, ``masking``, ``decoding``), serving
-(``inference``, ``pipeline``, ``export``), the ``commands`` wing of the ``soundstorm`` command
+(``inference``, ``pipeline``, ``editing``: speech editing, ``export``), the ``commands`` wing of the ``soundstorm`` command
 line (``cli``), the pluggable families (``codecs``, ``semantic``), data, training and
 evaluation packages, and a few utilities, one home for each cross-cutting helper
 (``validation``, ``files``: atomic writes, ``audio``: reading and resampling, ``tokens``:
