@@ -50,14 +50,18 @@ def test_every_kind_has_a_description_and_a_positive_version():
 
 # ------------------------------------------------------------------------------ every kind
 def _rewrite_safetensors(path: Path, edit) -> None:
-    """Rewrite a safetensors file with ``edit(metadata)`` applied to its metadata."""
+    """Rewrite a safetensors file with ``edit(metadata)`` applied to its metadata, as an
+    older soundstorm (or another program) would have written it: without a checksum."""
     from safetensors import safe_open
     from safetensors.numpy import save_file
+
+    from soundstorm.checksums import SAFETENSORS_KEY
 
     with safe_open(str(path), framework="numpy") as handle:
         metadata = dict(handle.metadata() or {})
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
     edit(metadata)
+    metadata.pop(SAFETENSORS_KEY, None)
     save_file(tensors, str(path), metadata=metadata)
 
 

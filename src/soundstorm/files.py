@@ -2,8 +2,9 @@
 
 Every file the package writes goes through this module: :func:`atomic_path` (the writer
 gets a temporary path), :func:`atomic_write_text` / :func:`atomic_write_bytes` (the common
-cases), :func:`atomic_directory` and :func:`replace_directory` (a whole folder: a shard, a
-checkpoint, an exported model). The guarantees, the same for all of them:
+cases), :func:`update_text` (only when the content changes), :func:`atomic_directory` and
+:func:`replace_directory` (a whole folder: a shard, a checkpoint, an exported model). The
+guarantees, the same for all of them:
 
 - the temporary file or folder sits beside its destination (the rename is atomic), is hidden
   (``.NAME.``...), and its name is unique to the writing process: it carries the process id,
@@ -14,7 +15,13 @@ checkpoint, an exported model). The guarantees, the same for all of them:
 - the result gets the usual modes (``0o666`` / ``0o777`` less the umask), as ``open()`` and
   ``mkdir`` would give: ``mkstemp`` / ``mkdtemp`` alone would leave it private;
 - on any error (the body raising, a full disk, a signal turned into an exception) the
-  temporary is removed and the destination is left as it was.
+  temporary is removed and the destination is left as it was; an ``OSError`` that names no
+  file is raised naming the destination.
+
+A command that writes a folder also owns it while it runs: :func:`folder_lock` (a second run
+into it is refused, naming the first; a dead run's lock is taken over), then, under the lock,
+:func:`sweep_temp_files` (every temporary a killed run left) and :func:`check_writable` (a
+read-only folder or a full disk found before long work, not after).
 """
 
 from __future__ import annotations
@@ -29,6 +36,21 @@ from pathlib import Path
 
 TEMP_SUFFIX = ".tmp"
 """Ending of every temporary file :func:`atomic_path` makes (``.NAME.PID.RANDOM.tmp``)."""
+
+
+KILL_POINT_ENV = "SOUNDSTORM_TEST_KILL_BEFORE_RENAME"
+"""Test hook: the name of a destination (``manifest.json``, ``train-00001``); the process
+kills itself with ``SIGKILL`` just before renaming a written file or folder to that name,
+as a power cut or the OOM killer would (the fault-injection tests set it)."""
+
+
+def kill_point(destination: str | os.PathLike) -> None:
+    """Die by ``SIGKILL`` here if ``KILL_POINT_ENV`` names ``destination`` (a test hook)."""
+    name = os.environ.get(KILL_POINT_ENV)
+    if name and Path(destination).name == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _umask() -> int:
@@ -152,6 +174,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = TEMP_SUFFIX) -> Iterator[
         yield temp
         os.chmod(temp, default_file_mode())
         fsync_path(temp)
+        kill_point(path)
         os.replace(temp, path)
         fsync_path(path.parent)
     except OSError as error:
@@ -165,9 +188,10 @@ def atomic_path(path: str | os.PathLike, suffix: str = TEMP_SUFFIX) -> Iterator[
         raise
 
 
-def _naming(error: OSError, path: Path) -> OSError:
-    """``error`` naming ``path`` when it names no file (``os.write`` on a full disk does not)."""
-    if error.filename is not None or error.errno is None:
+def _naming(error: OSError, path: Path, always: bool = False) -> OSError:
+    """``error`` naming ``path`` when it names no file (``os.write`` on a full disk does not),
+    or whatever it names with ``always``."""
+    if error.errno is None or (error.filename is not None and not always):
         return error
     return type(error)(error.errno, error.strerror, str(path))
 
@@ -181,6 +205,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> None:
     """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
     atomic_write_bytes(path, text.encode(encoding))
+
+
+def update_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> bool:
+    """Write ``text`` to ``path`` atomically, unless the file already holds exactly that.
+
+    A re-run that changes nothing then writes nothing: re-running a command on a finished
+    folder is read-only work (the folder may be read-only, or shared).
+
+    Returns:
+        Whether the file was written.
+    """
+    path, data = Path(path), text.encode(encoding)
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except OSError:  # missing or unreadable: write it
+        pass
+    atomic_write_bytes(path, data)
+    return True
 
 
 def _fsync_tree(directory: Path) -> None:
@@ -208,6 +251,7 @@ def replace_directory(temp: str | os.PathLike, final: str | os.PathLike) -> Path
     """
     temp, final = Path(temp), Path(final)
     _fsync_tree(temp)
+    kill_point(final)
     old = None
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
@@ -317,16 +361,19 @@ def check_writable(folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _naming(error, folder) from error
+    try:
         handle, name = tempfile.mkstemp(
             prefix=f".write-check.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=folder
         )
-    except OSError as error:
-        raise _naming(error, folder) from error
+    except OSError as error:  # named by the folder, not by the probe's random name
+        raise _naming(error, folder, always=True) from error
     try:
         os.write(handle, b"\0")
         os.fsync(handle)
     except OSError as error:
-        raise _naming(error, folder) from error
+        raise _naming(error, folder, always=True) from error
     finally:
         os.close(handle)
         os.unlink(name)

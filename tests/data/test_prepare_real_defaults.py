@@ -88,7 +88,7 @@ def test_prepare_fits_either_embedded_codec_version(tmp_path, capsys):
     assert ds.meta["frame_rate"] == pytest.approx(22050 / 512)
     assert ds.meta["codec"]["sample_rate"] == 22050
     assert cli_main([*args, "--embedded-codec", "v1"]) == 2
-    assert "holds an embedded codec v2, not v1" in capsys.readouterr().err
+    assert "codec_fit.embedded_codec: v2 before, v1 now" in capsys.readouterr().err
     tokens = tmp_path / "one.tokens"
     wav = sorted((tmp_path / "wavs").rglob("*.wav"))[0]
     assert (

@@ -9,9 +9,12 @@ Usage::
     ds.lengths              # int64 [len(ds)]: T of every utterance, for length bucketing
     ds.meta["num_levels"]   # codec / semantic configuration of the directory
 
-Shards are memory-mapped on first use, so opening a dataset of thousands of hours reads
-only the manifest and the small ``offsets.npy`` of each shard. The dataset pickles without
-its memory maps (they are reopened in each DataLoader worker).
+Opening a dataset verifies it once: every shard's ``index.json`` and the SHA-256 of its
+arrays (``soundstorm.data.shards.open_shard(verify=True)``: one pass over the data, about
+1-2 GB/s; ``verify=False`` reads only the manifest and the small ``offsets.npy`` of each
+shard), and its offsets against the recorded frame counts. Shards are then memory-mapped on
+first use. The dataset pickles without its memory maps (they are reopened in each
+DataLoader worker, which does not verify again).
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ class TokenShardDataset(Sequence):
         split: ``"train"``, ``"valid"``, ... or ``None`` for every split.
         check_values: Check each item's code and semantic id ranges when it is read
             (cheap: one utterance at a time).
+        verify: Check every shard against the checksums it records when the dataset is
+            opened (once per file, in this process only; shards written before checksums
+            existed are checked for consistency only).
 
     Attributes:
         meta: ``codec`` and ``semantic`` config dicts, ``num_levels``, ``codebook_size``,
@@ -47,10 +53,16 @@ class TokenShardDataset(Sequence):
     Raises:
         FileNotFoundError: if ``root`` or its manifest is missing.
         SoundStormError: if the manifest is invalid or ``split`` has no shard.
+        DamagedFileError: (``verify``) a file differs from what was written: run
+            ``soundstorm prepare`` again, it rewrites the damaged shards.
     """
 
     def __init__(
-        self, root: str | os.PathLike, split: str | None = None, check_values: bool = True
+        self,
+        root: str | os.PathLike,
+        split: str | None = None,
+        check_values: bool = True,
+        verify: bool = True,
     ) -> None:
         self.root = Path(root)
         self.split = split
@@ -85,12 +97,22 @@ class TokenShardDataset(Sequence):
         offsets = []
         for directory, entry in zip(self._shard_dirs, shards):
             path = directory / "offsets.npy"
-            if not path.is_file():
+            if verify:  # every file once, here: the workers trust what this process checked
+                header, _, _, shard_offsets = open_shard(directory, mmap=True, verify=True)
+                if (
+                    header["codec"] != manifest["codec"]
+                    or header["semantic"] != manifest["semantic"]
+                ):
+                    raise SoundStormError(
+                        f"{directory}: codec/semantic config differs from manifest"
+                    )
+            elif not path.is_file():
                 raise FileNotFoundError(f"shard array not found: {path}")
-            try:
-                shard_offsets = np.load(path)
-            except (ValueError, OSError) as error:
-                raise SoundStormError(f"{path}: unreadable array ({error})") from None
+            else:
+                try:
+                    shard_offsets = np.load(path)
+                except (ValueError, OSError, EOFError) as error:
+                    raise SoundStormError(f"{path}: unreadable array ({error})") from None
             if shard_offsets.shape != (entry["num_utterances"] + 1,):
                 raise SoundStormError(f"{directory}: offsets disagree with manifest.json")
             offsets.append(shard_offsets.astype(np.int64))

@@ -9,8 +9,17 @@ The command line is ``soundstorm prepare`` (``soundstorm.commands.prepare``)::
 
 It is resumable and idempotent: the shards are planned from the sorted input list before
 any encoding, each is written under a temporary name and renamed when complete, and a
-re-run skips every shard already there (checked by a fingerprint of its inputs and
-settings). Under torchrun each rank (``RANK`` / ``WORLD_SIZE``) encodes shards
+re-run skips every shard already there and intact (checked by a fingerprint of its inputs
+and settings, and by the SHA-256 of its arrays: a damaged shard is written again).
+
+One run at a time writes ``OUT_DIR``: it holds ``OUT_DIR/.soundstorm.lock`` (another run is
+refused, naming it; the lock of a dead run is taken over), sweeps the temporaries a killed
+run left, and checks that it can write there before fitting anything. Every setting that
+determines the output (inputs, shard size, splits, the codec or the embedded codec's fit
+options, the semantic tokenizer and its clusters, the fit sample) is recorded in
+``OUT_DIR/prepare.json`` and checked before any work: a re-run with other settings is
+refused with what differs. A re-run on a finished folder only reads it (it may be
+read-only): nothing is rewritten when nothing changed. Under torchrun each rank (``RANK`` / ``WORLD_SIZE``) encodes shards
 ``rank, rank + world_size, ...``; rank 0 then waits for all of them and writes
 ``manifest.json`` and ``bad_files.tsv``. Files that cannot be used are skipped and listed
 with the reason in ``bad_files.tsv``.
@@ -25,6 +34,7 @@ model that carries them.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -32,6 +42,7 @@ from pathlib import Path
 
 from soundstorm.data.inputs import ShardPlan, inputs_digest, list_inputs, plan_shards
 from soundstorm.data.shards import (
+    MANIFEST_NAME,
     SHARDS_DIRNAME,
     ShardWriter,
     open_shard,
@@ -40,9 +51,14 @@ from soundstorm.data.shards import (
     write_json_atomic,
     write_manifest,
 )
-from soundstorm.errors import SoundStormError
-from soundstorm.files import atomic_write_text
-from soundstorm.validation import distributed_env, require_int, resolve_rank_device
+from soundstorm.errors import DamagedFileError, SoundStormError
+from soundstorm.files import check_writable, folder_lock, sweep_temp_files, update_text
+from soundstorm.validation import (
+    distributed_env,
+    distributed_group,
+    require_int,
+    resolve_rank_device,
+)
 
 SETTINGS_NAME = "prepare.json"
 BAD_FILES_NAME = "bad_files.tsv"
@@ -120,6 +136,16 @@ def fitted_codec(inputs, out_dir: Path, rank: int, options: dict, timeout: float
             f"{path} holds an embedded codec {found}, not {preset}: use --embedded-codec "
             f"{found} to resume, or another OUT_DIR"
         )
+    for option, value in (
+        ("--num-levels", codec.num_levels),
+        ("--codebook-size", codec.codebook_size),
+    ):
+        asked = options.get(option.lstrip("-").replace("-", "_"))
+        if asked is not None and asked != value:  # a codec an interrupted run fitted here
+            raise SoundStormError(
+                f"{path} holds a codec fitted with {option} {value}, not {asked}: use "
+                f"{option} {value} to resume, or another OUT_DIR"
+            )
     return codec, FITTED_CODEC_NAME
 
 
@@ -183,38 +209,81 @@ def saved_tokenizer_digest(directory: str | os.PathLike) -> str:
     return codec_file_digest(Path(directory) / CENTROIDS_NAME)
 
 
-def check_settings(out_dir: Path, settings: dict) -> None:
-    """Record ``settings`` in ``OUT_DIR/prepare.json``, or check them against a previous run.
+def _short(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def setting_differences(previous: dict, settings: dict, prefix: str = "") -> list[str]:
+    """What differs between two settings dicts, one ``"key: A before, B now"`` each.
+
+    At the top level only the keys both hold are compared (a setting an older release did
+    not record, or that applies to one run only, such as the fit options of a codec given by
+    name, is not a difference); inside a setting (a codec configuration) every key is.
+    """
+    differences = []
+    keys = set(previous) & set(settings) if not prefix else set(previous) | set(settings)
+    for key in sorted(keys):
+        before, now = previous.get(key), settings.get(key)
+        if before == now:
+            continue
+        if isinstance(before, dict) and isinstance(now, dict):
+            differences += setting_differences(before, now, f"{prefix}{key}.")
+        else:
+            differences.append(f"{prefix}{key}: {_short(before)} before, {_short(now)} now")
+    return differences
+
+
+def check_settings(out_dir: Path, settings: dict, record: bool = True) -> None:
+    """Check ``settings`` against those recorded in ``OUT_DIR/prepare.json`` by earlier runs,
+    and record the ones not recorded yet.
+
+    Called twice by ``prepare``: before any work with the options it was given (inputs,
+    shard size, the fit options of the codec and of the semantic tokenizer, where they come
+    from), then, once they are loaded or fitted, with the codec's and tokenizer's own
+    configurations and digests.
+
+    Args:
+        out_dir: The output folder.
+        settings: Setting name -> JSON value.
+        record: Write the new settings (rank 0 of a writable folder); the file is only
+            rewritten when something is added.
 
     Raises:
-        SoundStormError: if ``out_dir`` was prepared with other inputs or options.
+        SoundStormError: ``out_dir`` was prepared with other inputs or options (one line
+            saying what differs), or its ``prepare.json`` is unreadable.
     """
-    import json
-
     path = out_dir / SETTINGS_NAME
+    previous = {}
     if path.is_file():
-        previous = json.loads(path.read_text())
-        changed = sorted(
-            k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k)
-        )
+        try:
+            previous = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise DamagedFileError(path, f"not valid JSON: {error}", "delete OUT_DIR") from None
+        changed = setting_differences(previous, settings)
         if changed:
             raise SoundStormError(
-                f"{out_dir} was prepared with other settings ({', '.join(changed)} differ): "
-                "use another OUT_DIR or delete it"
+                f"{out_dir} was prepared with other settings ({'; '.join(changed)}): use "
+                "another OUT_DIR or delete it"
             )
-        return
-    write_json_atomic(path, settings)
+    merged = {**previous, **settings}
+    if record and merged != previous:
+        write_json_atomic(path, merged)
 
 
 def shard_is_done(directory: Path, fingerprint: str) -> bool:
-    """Whether ``directory`` holds a complete, consistent shard written for this exact plan.
+    """Whether ``directory`` holds a complete, intact shard written for this exact plan.
 
-    Reads the index and the arrays' headers (memory maps: cheap); a damaged shard (e.g. a
-    truncated ``codes.npy``) counts as not done and is written again.
+    Reads the index and compares every array with the SHA-256 it records (one pass over
+    the shard; a shard written before checksums existed has its id ranges checked instead):
+    a damaged shard (an empty or truncated ``codes.npy``, a flipped value, shifted offsets)
+    counts as not done and is written again.
     """
     try:
-        header, *_ = open_shard(directory, mmap=True)
-    except (FileNotFoundError, SoundStormError):
+        header, *_ = open_shard(directory, mmap=True, verify=True)
+        if "array_sha256" not in header:
+            open_shard(directory, mmap=True, check_values=True)
+    except (OSError, SoundStormError):  # FileNotFoundError, DamagedFileError, unreadable
         return False
     return header.get("fingerprint") == fingerprint
 
@@ -325,11 +394,37 @@ def merge_outputs(
         for skipped in header.get("skipped", []):
             reason = " ".join(str(skipped["reason"]).split())
             bad_lines.append(f"{skipped['path']}\t{skipped['id']}\t{reason}\n")
-    atomic_write_text(out_dir / BAD_FILES_NAME, "path\tid\treason\n" + "".join(bad_lines))
+    update_text(out_dir / BAD_FILES_NAME, "path\tid\treason\n" + "".join(bad_lines))  # if changed
     extra = {} if semantic_path is None else {"semantic_path": semantic_path}
     return write_manifest(
         out_dir, shards, codec_path=codec_path, num_bad_files=len(bad_lines), **extra
     )
+
+
+def _codec_source(codec, out: Path) -> str | None:
+    """Where the codec comes from, as ``prepare.json`` records it (``codec_path``): the fitted
+    file's name, a resolved path, a codec name, or a ``Codec`` instance's name."""
+    from soundstorm.codecs.base import Codec
+
+    if codec is None:
+        return FITTED_CODEC_NAME
+    if isinstance(codec, Codec):
+        return getattr(codec, "name", None)
+    path = Path(codec).expanduser()
+    source = str(path.resolve()) if path.exists() else str(codec)
+    return FITTED_CODEC_NAME if source == str((out / FITTED_CODEC_NAME).resolve()) else source
+
+
+def _semantic_source(semantic, out: Path) -> str | None:
+    """Where the semantic tokenizer comes from (``semantic_source``): ``default`` (fitted
+    here), a name, a resolved directory, or a ``SemanticTokenizer`` instance's name."""
+    if not isinstance(semantic, str):
+        return getattr(semantic, "name", None)
+    path = Path(semantic).expanduser()
+    if semantic == DEFAULT_SEMANTIC or not path.is_dir():
+        return semantic
+    fitted_here = path.resolve() == (out / FITTED_TOKENIZER_NAME).resolve()
+    return DEFAULT_SEMANTIC if fitted_here else str(path.resolve())
 
 
 def prepare(
@@ -390,6 +485,9 @@ def prepare(
     Raises:
         FileNotFoundError: if ``source`` does not exist (nothing is written).
         SoundStormError: bad options, settings differing from a previous run in ``out_dir``.
+        FolderInUseError: another live run writes ``out_dir``.
+        OSError: ``out_dir`` cannot be written (checked before any work) or a write fails
+            (no space left...), naming the file.
     """
     from soundstorm.semantic.base import SemanticTokenizer
 
@@ -436,98 +534,120 @@ def prepare(
         if Path(semantic).expanduser().is_dir():
             semantic_path = str(Path(semantic).expanduser().resolve())
     specs = (codec, semantic)  # how worker processes rebuild the codec and the tokenizer
-    codec, codec_path = load_named_codec(codec, device)
-    out.mkdir(parents=True, exist_ok=True)
-    if codec_path == str((out / FITTED_CODEC_NAME).resolve()):
-        codec_path = FITTED_CODEC_NAME  # the codec an earlier run fitted here
+    # What was asked, known before any work: checked against prepare.json before fitting.
+    request = {
+        "inputs": inputs_digest(inputs),
+        "num_inputs": len(inputs),
+        "shard_size": shard_size,
+        "valid_fraction": valid_fraction,
+        "min_duration": min_duration,
+        "codec_path": _codec_source(codec, out),
+        "semantic_source": _semantic_source(semantic, out),
+        "format_version": 1,
+    }
+    if codec is None or fit_semantic:
+        request["fit_files"] = fit_files
     if codec is None:
-        options = {
+        request["codec_fit"] = {
+            "embedded_codec": embedded_codec,
             "num_levels": num_levels,
             "codebook_size": codebook_size,
-            "max_files": fit_files,
-            "log": _log_to_stderr if progress else None,
-            "preset": embedded_codec,
         }
-        codec, codec_path = fitted_codec(inputs, out, rank, options, merge_timeout)
-        specs = (str(out / FITTED_CODEC_NAME), semantic)
     if fit_semantic:
-        options = {
-            "num_clusters": semantic_clusters,
-            "max_files": fit_files,
-            "log": _log_to_stderr if progress else None,
+        request["semantic_clusters"] = semantic_clusters
+    group = distributed_group() if world_size > 1 else None  # torchrun's ranks share OUT_DIR
+    with folder_lock(out, "soundstorm prepare", group=group) as lock:
+        writable = lock is not None  # None: a read-only folder, only verified
+        if rank == 0 and writable:  # what a killed run left (ranks sweep their own shards)
+            for folder in (out, out / FITTED_TOKENIZER_NAME):
+                sweep_temp_files(folder, depth=0)
+        if not (out / MANIFEST_NAME).is_file():  # it will write: read-only or full, say so now
+            check_writable(out)
+        first = not (out / SETTINGS_NAME).is_file()  # recorded now, so a killed fit is held to it
+        check_settings(out, request, record=rank == 0 and writable and first)  # before any work
+        codec, codec_path = load_named_codec(codec, device)
+        if codec_path == str((out / FITTED_CODEC_NAME).resolve()):
+            codec_path = FITTED_CODEC_NAME  # the codec an earlier run fitted here
+        if codec is None:
+            options = {
+                "num_levels": num_levels,
+                "codebook_size": codebook_size,
+                "max_files": fit_files,
+                "log": _log_to_stderr if progress else None,
+                "preset": embedded_codec,
+            }
+            codec, codec_path = fitted_codec(inputs, out, rank, options, merge_timeout)
+            specs = (str(out / FITTED_CODEC_NAME), semantic)
+        if fit_semantic:
+            options = {
+                "num_clusters": semantic_clusters,
+                "max_files": fit_files,
+                "log": _log_to_stderr if progress else None,
+            }
+            tokenizer = fitted_semantic_tokenizer(inputs, out, rank, options, merge_timeout)
+            semantic_path = str((out / FITTED_TOKENIZER_NAME).resolve())
+            specs = (specs[0], semantic_path)
+        shard_settings = {
+            "codec": codec.config_dict(),
+            "codec_file_sha1": codec_file_digest(specs[0] if isinstance(specs[0], str) else None),
+            "semantic": tokenizer.config_dict(),
+            "min_duration": min_duration,
         }
-        tokenizer = fitted_semantic_tokenizer(inputs, out, rank, options, merge_timeout)
-        semantic_path = str((out / FITTED_TOKENIZER_NAME).resolve())
-        specs = (specs[0], semantic_path)
-    shard_settings = {
-        "codec": codec.config_dict(),
-        "codec_file_sha1": codec_file_digest(specs[0] if isinstance(specs[0], str) else None),
-        "semantic": tokenizer.config_dict(),
-        "min_duration": min_duration,
-    }
-    fit_settings = {}
-    if fit_semantic:  # its centroids are part of the settings, as the fitted codec file is
-        shard_settings["semantic_file_sha1"] = saved_tokenizer_digest(semantic_path)
-        fit_settings["semantic_clusters"] = semantic_clusters
-    if semantic_path == str((out / FITTED_TOKENIZER_NAME).resolve()):
-        semantic_path = FITTED_TOKENIZER_NAME  # fitted here, by this run or an earlier one
-    check_settings(
-        out,
-        {
-            **shard_settings,
-            **fit_settings,
-            "codec_path": codec_path,
-            "inputs": inputs_digest(inputs),
+        fit_settings = {}
+        if fit_semantic:  # its centroids are part of the settings, as the fitted codec file is
+            shard_settings["semantic_file_sha1"] = saved_tokenizer_digest(semantic_path)
+            fit_settings["semantic_clusters"] = semantic_clusters
+        if semantic_path == str((out / FITTED_TOKENIZER_NAME).resolve()):
+            semantic_path = FITTED_TOKENIZER_NAME  # fitted here, by this run or an earlier one
+        check_settings(
+            out,
+            {**request, **shard_settings, **fit_settings, "codec_path": codec_path},
+            record=rank == 0 and writable,
+        )
+        fingerprints = {plan.name: plan.fingerprint(shard_settings) for plan in plans}
+        mine = plans[rank::world_size]
+        (out / SHARDS_DIRNAME).mkdir(exist_ok=True)
+        for plan in mine:
+            remove_stale_temp_dirs(out / SHARDS_DIRNAME / plan.name)
+        pending = [
+            (plan, fingerprints[plan.name])
+            for plan in mine
+            if not shard_is_done(out / SHARDS_DIRNAME / plan.name, fingerprints[plan.name])
+        ]
+        encode_started = time.monotonic()
+        options = {
+            "workers": workers,
+            "progress": progress,
+            "stop_after_shards": stop_after_shards,
+            "device": device,
+        }
+        counters = _encode_shards(pending, codec, tokenizer, specs, shard_settings, options, out)
+        encode_seconds = time.monotonic() - encode_started
+        manifest = None
+        if rank == 0:
+            waiting = {p.name for p in plans} - {p.name for p in mine}  # mine: checked or new
+
+            def all_done() -> bool:
+                for name in sorted(waiting):  # finished shards are not read again
+                    if not shard_is_done(out / SHARDS_DIRNAME / name, fingerprints[name]):
+                        return False
+                    waiting.discard(name)
+                return True
+
+            wait_for(all_done, "the other ranks' shards", merge_timeout, poll=2.0)
+            manifest = merge_outputs(out, plans, codec_path, semantic_path)
+        return {
+            "out_dir": str(out),
+            "rank": rank,
+            "world_size": world_size,
             "num_inputs": len(inputs),
-            "shard_size": shard_size,
-            "valid_fraction": valid_fraction,
-            "format_version": 1,
-        },
-    )
-    fingerprints = {plan.name: plan.fingerprint(shard_settings) for plan in plans}
-    mine = plans[rank::world_size]
-    (out / SHARDS_DIRNAME).mkdir(exist_ok=True)
-    for plan in mine:
-        remove_stale_temp_dirs(out / SHARDS_DIRNAME / plan.name)
-    pending = [
-        (plan, fingerprints[plan.name])
-        for plan in mine
-        if not shard_is_done(out / SHARDS_DIRNAME / plan.name, fingerprints[plan.name])
-    ]
-    encode_started = time.monotonic()
-    options = {
-        "workers": workers,
-        "progress": progress,
-        "stop_after_shards": stop_after_shards,
-        "device": device,
-    }
-    counters = _encode_shards(pending, codec, tokenizer, specs, shard_settings, options, out)
-    encode_seconds = time.monotonic() - encode_started
-    manifest = None
-    if rank == 0:
-        waiting = {p.name for p in plans}
-
-        def all_done() -> bool:
-            for name in sorted(waiting):  # finished shards are not read again
-                if not shard_is_done(out / SHARDS_DIRNAME / name, fingerprints[name]):
-                    return False
-                waiting.discard(name)
-            return True
-
-        wait_for(all_done, "the other ranks' shards", merge_timeout, poll=2.0)
-        manifest = merge_outputs(out, plans, codec_path, semantic_path)
-    return {
-        "out_dir": str(out),
-        "rank": rank,
-        "world_size": world_size,
-        "num_inputs": len(inputs),
-        "num_shards_planned": len(plans),
-        "num_shards_written": counters["shards"],
-        "num_shards_skipped": len(mine) - len(pending),
-        "num_utterances_encoded": counters["utterances"],
-        "num_bad_files_encoded": counters["bad"],
-        "hours_encoded": counters["seconds_audio"] / 3600.0,
-        "encode_seconds": encode_seconds,
-        "total_seconds": time.monotonic() - started,
-        "manifest": manifest,
-    }
+            "num_shards_planned": len(plans),
+            "num_shards_written": counters["shards"],
+            "num_shards_skipped": len(mine) - len(pending),
+            "num_utterances_encoded": counters["utterances"],
+            "num_bad_files_encoded": counters["bad"],
+            "hours_encoded": counters["seconds_audio"] / 3600.0,
+            "encode_seconds": encode_seconds,
+            "total_seconds": time.monotonic() - started,
+            "manifest": manifest,
+        }

@@ -9,7 +9,8 @@ A prepared dataset is a directory::
           codes.npy           uint16 [Q, N_total]   all utterances concatenated in time
           semantic.npy        int32  [N_total]      semantic ids aligned to codec frames
           offsets.npy         int64  [U + 1]        utterance u = frames offsets[u]:offsets[u+1]
-          index.json          the token-format header: codec/semantic configs, ids, durations
+          index.json          the token-format header: codec/semantic configs, ids, durations,
+                              frame counts, the arrays' SHA-256 and its own checksum
         train-00001/ ...
         valid-00000/ ...
 
@@ -17,6 +18,14 @@ This is nanoGPT's flat ``.bin`` idea with a header: a reader memory-maps ``codes
 slices one utterance without reading the rest. A shard directory is written under a
 temporary name and renamed into place in one step, so a shard either exists complete or
 not at all (a killed writer leaves only a ``.tmp`` directory, removed by the next run).
+
+Nothing read is trusted blindly: ``index.json`` records the SHA-256 of each array
+(``array_sha256``) and each utterance's frame count (``num_frames``), and carries its own
+checksum (``soundstorm.checksums``). ``open_shard(verify=True)`` hashes the arrays (once per
+file: ``prepare`` when it decides whether a shard is done, ``TokenShardDataset`` when it
+opens a directory) and cross-checks the offsets against the recorded frame counts, or
+against the recorded durations in shards written before frame counts were (old shards
+have no checksums and are read as they are).
 """
 
 from __future__ import annotations
@@ -28,16 +37,18 @@ from pathlib import Path
 
 import numpy as np
 
+from soundstorm.checksums import check_json, seal_json, sha256_file
 from soundstorm.data.token_format import (
     TokenUtterance,
     check_arrays,
     check_header,
+    check_utterance_frames,
     make_header,
     pack_utterances,
     utterance_records,
 )
-from soundstorm.errors import SoundStormError
-from soundstorm.files import atomic_write_text, replace_directory
+from soundstorm.errors import DamagedFileError, SoundStormError
+from soundstorm.files import replace_directory, update_text
 from soundstorm.formats import check_format_version, current_version
 
 MANIFEST_NAME = "manifest.json"
@@ -46,11 +57,19 @@ MANIFEST_VERSION = current_version("shard-manifest")
 SHARDS_DIRNAME = "shards"
 INDEX_NAME = "index.json"
 _ARRAY_NAMES = ("codes", "semantic", "offsets")
+#: ``index.json`` entry: ``{"codes.npy": sha256, ...}`` of the shard's arrays.
+ARRAYS_CHECKSUM_KEY = "array_sha256"
+_REDO_HINT = "run soundstorm prepare again: it writes the shard anew"
 
 
-def write_json_atomic(path: str | os.PathLike, data: object) -> None:
-    """Write ``data`` as indented JSON to ``path`` atomically (``soundstorm.files``)."""
-    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+def write_json_atomic(path: str | os.PathLike, data: object) -> bool:
+    """Write ``data`` as indented JSON to ``path`` atomically, unless the file already holds
+    exactly that (``soundstorm.files.update_text``: a finished folder is only read).
+
+    Returns:
+        Whether the file was written.
+    """
+    return update_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def temp_shard_dir(directory: Path) -> Path:
@@ -67,7 +86,10 @@ def remove_stale_temp_dirs(directory: Path) -> int:
     stale = list(directory.parent.glob(f".{directory.name}.tmp-*"))
     stale += list(directory.parent.glob(f".{directory.name}.old-*"))
     for path in stale:
-        shutil.rmtree(path, ignore_errors=True)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     return len(stale)
 
 
@@ -125,7 +147,11 @@ class ShardWriter:
         temp.mkdir(parents=True)
         for name, array in zip(_ARRAY_NAMES, (codes, semantic, offsets)):
             np.save(temp / f"{name}.npy", array)
-        (temp / INDEX_NAME).write_text(json.dumps(header, indent=1, sort_keys=True) + "\n")
+        header[ARRAYS_CHECKSUM_KEY] = {
+            f"{name}.npy": sha256_file(temp / f"{name}.npy") for name in _ARRAY_NAMES
+        }
+        text = json.dumps(seal_json(header), indent=1, sort_keys=True)
+        (temp / INDEX_NAME).write_text(text + "\n")  # flushed by commit (replace_directory)
         return temp
 
     def commit(self, temp: Path) -> Path:
@@ -147,6 +173,7 @@ def read_shard_header(directory: str | os.PathLike) -> dict:
     Raises:
         FileNotFoundError: if the shard or its index does not exist.
         SoundStormError: if the index is not valid JSON or not a valid token header.
+        DamagedFileError: the index differs from what was written (its checksum).
     """
     index = Path(directory) / INDEX_NAME
     if not index.is_file():
@@ -155,11 +182,39 @@ def read_shard_header(directory: str | os.PathLike) -> dict:
         header = json.loads(index.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise SoundStormError(f"{index}: not valid JSON") from None
-    return check_header(header, str(index))
+    check_header(header, str(index))
+    check_json(header, index)
+    return header
+
+
+def verify_shard_arrays(directory: str | os.PathLike, header: dict) -> bool:
+    """Compare the shard's arrays with the SHA-256 its index records (one pass over each).
+
+    Returns:
+        True when they match; False for a shard written before checksums existed.
+
+    Raises:
+        DamagedFileError: an array differs from what was written (a flipped code stays in
+            range: only this finds it).
+        OSError: an array cannot be read.
+    """
+    recorded = header.get(ARRAYS_CHECKSUM_KEY)
+    if not isinstance(recorded, dict):
+        return False
+    for name in _ARRAY_NAMES:
+        path = Path(directory) / f"{name}.npy"
+        if sha256_file(path) != recorded.get(f"{name}.npy"):
+            raise DamagedFileError(
+                path, f"its content does not match the sha256 recorded in {INDEX_NAME}", _REDO_HINT
+            )
+    return True
 
 
 def open_shard(
-    directory: str | os.PathLike, mmap: bool = True, check_values: bool = False
+    directory: str | os.PathLike,
+    mmap: bool = True,
+    check_values: bool = False,
+    verify: bool = False,
 ) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     """Open a shard: header and (memory-mapped) arrays, checked for consistency.
 
@@ -167,27 +222,35 @@ def open_shard(
         directory: The shard directory.
         mmap: Memory-map ``codes.npy`` and ``semantic.npy`` (read-only) instead of reading.
         check_values: Also check every id's range (reads the whole shard).
+        verify: Also compare the arrays with their recorded SHA-256 (reads the whole shard
+            once) and the offsets with the recorded durations of shards that have no frame
+            counts (see ``verify_shard_arrays`` and ``check_utterance_frames``).
 
     Returns:
         ``(header, codes uint16[Q, N_total], semantic int32[N_total], offsets int64[U + 1])``.
 
     Raises:
         FileNotFoundError: if a file of the shard is missing.
-        SoundStormError: if the shard is inconsistent.
+        SoundStormError: if the shard is inconsistent or an array unreadable (e.g. empty).
+        DamagedFileError: (``verify``) a file differs from what was written.
     """
     directory = Path(directory)
     header = read_shard_header(directory)
-    arrays = []
-    for name in _ARRAY_NAMES:
-        path = directory / f"{name}.npy"
+    paths = [directory / f"{name}.npy" for name in _ARRAY_NAMES]
+    for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"shard array not found: {path}")
+    if verify:
+        verify_shard_arrays(directory, header)
+    arrays = []
+    for name, path in zip(_ARRAY_NAMES, paths):
         try:
             arrays.append(np.load(path, mmap_mode="r" if mmap and name != "offsets" else None))
-        except (ValueError, OSError) as error:
-            raise SoundStormError(f"{path}: unreadable array ({error})") from None
+        except (ValueError, OSError, EOFError) as error:  # EOFError: an empty file
+            raise SoundStormError(f"{path}: unreadable array ({error or 'empty file'})") from None
     codes, semantic, offsets = arrays
     check_arrays(header, codes, semantic, offsets, str(directory), check_values=check_values)
+    check_utterance_frames(header, offsets, str(directory / "offsets.npy"), durations=verify)
     return header, codes, semantic, offsets
 
 
@@ -252,7 +315,7 @@ def write_manifest(root: str | os.PathLike, shards: list[tuple[str, str]], **ext
         "splits": splits,
         **extra,
     }
-    write_json_atomic(root / MANIFEST_NAME, manifest)
+    write_json_atomic(root / MANIFEST_NAME, seal_json(manifest))  # unchanged: not rewritten
     return manifest
 
 
@@ -282,6 +345,7 @@ def read_manifest(root: str | os.PathLike) -> dict:
     if not isinstance(manifest, dict) or manifest.get("magic") != MANIFEST_MAGIC:
         raise SoundStormError(f"{path}: not a soundstorm shard manifest (wrong magic)")
     check_format_version(path, "shard-manifest", manifest.get("version"))
+    check_json(manifest, path)
     if not isinstance(manifest.get("shards"), list):
         raise SoundStormError(f"{path}: manifest has no shard list")
     required = ("codec", "semantic", "num_levels", "codebook_size", "frame_rate")

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from soundstorm.errors import SoundStormError
-from soundstorm.files import atomic_path
+from soundstorm.checksums import check_safetensors, checksum_metadata, sealed_safetensors
+from soundstorm.errors import DamagedFileError, SoundStormError
 from soundstorm.formats import check_format_version, current_version
 from soundstorm.tokens import check_token_range
 
@@ -206,6 +206,34 @@ def check_arrays(
         check_value_ranges(header, codes, semantic, where)
 
 
+def check_utterance_frames(header: dict, offsets: np.ndarray, where: str, durations: bool) -> None:
+    """Cross-check the offsets against each utterance's recorded frame count (exact) or,
+    in shards that record none, with ``durations``, against its duration (within 2 frames
+    and 2 %): a shifted utterance boundary is found even without checksums.
+
+    Raises:
+        DamagedFileError: an utterance's frames disagree with its record.
+    """
+    frame_rate = float(header["codec"].get("frame_rate") or 0.0)
+    lengths = np.diff(offsets)
+    for record, length in zip(header["utterances"], lengths.tolist()):
+        expected = record.get("num_frames")
+        if expected is not None:
+            ok = length == expected
+        elif durations and frame_rate > 0 and float(record.get("duration") or 0.0) > 0:
+            expected = float(record["duration"]) * frame_rate
+            ok = abs(length - expected) <= max(2.0, 0.02 * expected)
+        else:
+            continue
+        if not ok:
+            raise DamagedFileError(
+                where,
+                f"utterance {record['id']!r} spans {length} frames, its record says "
+                f"{expected:g}: the offsets are inconsistent",
+                "write it again (soundstorm prepare or soundstorm encode)",
+            )
+
+
 def check_value_ranges(header: dict, codes: np.ndarray, semantic: np.ndarray, where: str) -> None:
     """Raise ``SoundStormError`` if a code or a semantic id is out of range.
 
@@ -263,8 +291,12 @@ def pack_utterances(
 
 
 def utterance_records(utterances: list[TokenUtterance]) -> list[dict]:
-    """Header records ``{"id", "source", "duration"}`` of utterances."""
-    return [{"id": u.id, "source": u.source, "duration": float(u.duration)} for u in utterances]
+    """Header records ``{"id", "source", "duration", "num_frames"}`` of utterances (readers
+    check the offsets against ``num_frames``; records written before it have none)."""
+    return [
+        {"id": u.id, "source": u.source, "duration": float(u.duration), "num_frames": u.num_frames}
+        for u in utterances
+    ]
 
 
 def save_tokens(
@@ -292,11 +324,11 @@ def save_tokens(
     codes, semantic, offsets = pack_utterances(utterances, codec_config["num_levels"])
     check_arrays(header, codes, semantic, offsets, str(path))
     path = Path(path)
-    with atomic_path(path) as temp:
+    with sealed_safetensors(path) as temp:  # atomic, with the file's sha256
         save_file(
             {"codes": codes, "semantic": semantic, "offsets": offsets},
             str(temp),
-            metadata={_HEADER_KEY: json.dumps(header)},
+            metadata={_HEADER_KEY: json.dumps(header), **checksum_metadata()},
         )
     return path
 
@@ -314,6 +346,7 @@ def load_tokens(path: str | os.PathLike) -> TokenFile:
     Raises:
         FileNotFoundError: if the file does not exist.
         SoundStormError: if it is not a token file, has a newer version or is inconsistent.
+        DamagedFileError: the file differs from what was written (its recorded sha256).
     """
     from safetensors import SafetensorError
     from safetensors.numpy import load
@@ -334,11 +367,13 @@ def load_tokens(path: str | os.PathLike) -> TokenFile:
     except json.JSONDecodeError:
         header = None
     check_header(header, str(path))
+    check_safetensors(path)  # a flipped code stays in range: the sha256 finds it
     missing = [k for k in ("codes", "semantic", "offsets") if k not in arrays]
     if missing:
         raise SoundStormError(f"{path}: token file lacks arrays {', '.join(missing)}")
     codes, semantic, offsets = arrays["codes"], arrays["semantic"], arrays["offsets"]
     check_arrays(header, codes, semantic, offsets, str(path))
+    check_utterance_frames(header, offsets, str(path), durations=True)
     utterances = [
         TokenUtterance(
             id=record["id"],
