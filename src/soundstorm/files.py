@@ -26,6 +26,7 @@ read-only folder or a full disk found before long work, not after).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -342,10 +343,11 @@ def sweep_temp_files(folder: str | os.PathLike, depth: int = 2) -> list[Path]:
 
 # ---------------------------------------------------------------------------- writability
 def check_writable(folder: str | os.PathLike) -> Path:
-    """Make sure files can be written in ``folder`` (created if needed), before long work.
+    """Make sure files can be written in ``folder``, before long work.
 
-    Creates, writes one byte to, flushes and removes a temporary file there, so that a
-    read-only folder, a missing permission or a full disk is found before minutes of work
+    Creates, writes one byte to, flushes and removes a temporary file there (or, when the
+    folder does not exist yet, in its nearest existing parent: nothing is created), so that
+    a read-only folder, a missing permission or a full disk is found before minutes of work
     rather than after.
 
     Args:
@@ -355,17 +357,19 @@ def check_writable(folder: str | os.PathLike) -> Path:
         ``folder`` as a ``Path``.
 
     Raises:
-        OSError: naming the folder (``PermissionError``, ``EROFS``, ``ENOSPC``...);
-            ``soundstorm.errors.os_error_message`` turns it into one line.
+        OSError: naming the folder (``PermissionError``, ``EROFS``, ``ENOSPC``, a file where
+            a folder of the path should be...); ``soundstorm.errors.os_error_message`` turns
+            it into one line.
     """
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise _naming(error, folder) from error
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(probe))
     try:
         handle, name = tempfile.mkstemp(
-            prefix=f".write-check.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=folder
+            prefix=f".write-check.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=probe
         )
     except OSError as error:  # named by the folder, not by the probe's random name
         raise _naming(error, folder, always=True) from error
@@ -438,7 +442,9 @@ def folder_lock(
     whole) in which the holder writes its process id, host, command and start time. The
     kernel drops the lock when the holder dies, however it dies; a lock file whose recorded
     process is gone from this host while the lock is still held (a forked child of the
-    killed run keeps it) is stale and taken over. The lock file is removed on release.
+    killed run keeps it) is stale and taken over. The lock file is removed on release, and
+    the folder too if the lock created it and the run left it empty (a refused run leaves
+    nothing behind).
 
     The processes of one distributed run (torchrun ranks) share the lock: give them the same
     ``group`` (see ``soundstorm.validation.distributed_group``); a run of another group is
@@ -475,6 +481,7 @@ def folder_lock(
 
     folder = Path(folder)
     lock_file = folder.parent / f".{folder.name}.lock" if beside else folder / LOCK_NAME
+    created = not beside and not folder.exists()  # removed again if the run leaves it empty
     try:
         lock_file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -529,7 +536,34 @@ def folder_lock(
     finally:
         if _try_flock(handle, fcntl.LOCK_EX) and _same_file(handle, lock_file):
             lock_file.unlink(missing_ok=True)  # the last holder: leave the folder as it was
+            if created:
+                with contextlib.suppress(OSError):  # not empty: the run wrote something
+                    folder.rmdir()
         os.close(handle)
 
 
 _READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+@contextmanager
+def output_folder(
+    folder: str | os.PathLike, command: str, group: str | None = None, sweep: bool = True
+) -> Iterator[Path]:
+    """Hold an output folder for one command: :func:`folder_lock`, then (the first process
+    of the group) :func:`sweep_temp_files` of its top level, then :func:`check_writable`.
+
+    Example::
+
+        with output_folder(args.out_dir, "soundstorm decode") as out:
+            write_everything(out)
+
+    Raises:
+        FolderInUseError: another live run holds the folder.
+        OSError: it cannot be written (read-only, no permission, no space left).
+    """
+    folder = Path(folder)
+    with folder_lock(folder, command, group=group) as lock:
+        if sweep and lock is not None:
+            sweep_temp_files(folder, depth=0)
+        check_writable(folder)
+        yield folder

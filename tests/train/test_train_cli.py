@@ -121,3 +121,47 @@ def test_damaged_checkpoint_is_a_one_line_error(tmp_path, capsys, shards, config
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "damaged JSON" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("fault", ["full disk at the checkpoint", "read-only run directory"])
+def test_a_full_disk_or_a_read_only_run_directory_is_one_line(
+    tmp_path, shards, config_file, capsys, monkeypatch, fault
+):
+    import errno
+
+    import soundstorm.files as files
+
+    from tests.fault_injection import deny_writes
+
+    out = tmp_path / "run"
+    out.mkdir()
+    if fault == "full disk at the checkpoint":
+        real = files.fsync_path
+
+        def fsync_path(path):
+            if "model.safetensors" in str(path):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(path)
+
+        monkeypatch.setattr(files, "fsync_path", fsync_path)
+        expected = "model.safetensors: no space left on the device"
+    else:
+        deny_writes(monkeypatch, out)
+        expected = f"{out}: permission denied"
+    args = ["train", str(config_file), f"data.train_dir={shards}", "--output-dir", str(out)]
+    assert main([*args, "--max-steps", "2", "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error and expected in error, error
+    assert not list(out.glob("checkpoints/step_*")), "no checkpoint half-written"
+
+
+def test_a_damaged_shard_stops_training_before_it_starts(tmp_path, shards, config_file, capsys):
+    codes = shards / SHARDS_DIRNAME / "train-00000" / "codes.npy"
+    data = bytearray(codes.read_bytes())
+    data[-2] ^= 0x01  # a code still in range
+    codes.write_bytes(bytes(data))
+    args = ["train", str(config_file), f"data.train_dir={shards}", "--output-dir", str(tmp_path)]
+    assert main([*args, "--max-steps", "2", "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "train-00000/codes.npy is damaged" in error
+    assert "soundstorm prepare again" in error

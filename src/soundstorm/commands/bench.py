@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import torch
 
@@ -28,7 +29,7 @@ from soundstorm.commands.options import (
     schedule_text,
 )
 from soundstorm.config import SoundStormConfig
-from soundstorm.files import atomic_write_text
+from soundstorm.files import atomic_write_text, check_writable
 from soundstorm.model import SoundStorm
 from soundstorm.validation import require_int, resolve_device
 
@@ -76,6 +77,8 @@ def main(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     if min(args.frames) < 1 or min(args.batch) < 1 or args.repeats < 1 or args.warmup < 0:
         raise ValueError("--frames, --batch and --repeats must be >= 1, --warmup >= 0")
+    if args.out:
+        check_writable(Path(args.out).parent)  # said before minutes of measuring
     torch.manual_seed(args.seed)
     config = SoundStormConfig.from_name(args.preset)
     steps = options.level_steps(config.num_levels)

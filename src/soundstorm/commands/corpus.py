@@ -26,6 +26,7 @@ from soundstorm.corpus.voices import (
     missing_requirements,
 )
 from soundstorm.errors import SoundStormError
+from soundstorm.files import output_folder
 
 
 def _names(value: str) -> list[str]:
@@ -116,24 +117,25 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.out_dir:
         raise SoundStormError("give OUT_DIR (or --list-voices)")
-    summary = build_corpus(
-        args.out_dir,
-        num_sentences=args.num_sentences,
-        voices=args.voices,
-        held_out_voices=args.held_out_voices,
-        voices_per_sentence=args.voices_per_sentence,
-        voice_share_overrides=args.voice_shares,
-        sample_rate=args.sample_rate,
-        seed=args.seed,
-        workers=args.workers,
-        valid_fraction=args.valid_fraction,
-        test_fraction=args.test_fraction,
-        min_words=args.min_words,
-        max_words=args.max_words,
-        wordnet_dir=args.wordnet_dir,
-        install=not args.no_install,
-        progress=not args.quiet,
-    )
+    with output_folder(args.out_dir, "soundstorm corpus", sweep=False):  # it sweeps its own
+        summary = build_corpus(
+            args.out_dir,
+            num_sentences=args.num_sentences,
+            voices=args.voices,
+            held_out_voices=args.held_out_voices,
+            voices_per_sentence=args.voices_per_sentence,
+            voice_share_overrides=args.voice_shares,
+            sample_rate=args.sample_rate,
+            seed=args.seed,
+            workers=args.workers,
+            valid_fraction=args.valid_fraction,
+            test_fraction=args.test_fraction,
+            min_words=args.min_words,
+            max_words=args.max_words,
+            wordnet_dir=args.wordnet_dir,
+            install=not args.no_install,
+            progress=not args.quiet,
+        )
     if args.quiet:
         return 0
     print(f"corpus: {summary['num_utterances']} utterances, {summary['hours']} h in {args.out_dir}")

@@ -13,6 +13,7 @@ folder for several. The library function is ``soundstorm.data.token_files.decode
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 from soundstorm.commands.options import (
@@ -24,6 +25,7 @@ from soundstorm.commands.options import (
 )
 from soundstorm.data.token_files import decode_file
 from soundstorm.errors import SoundStormError
+from soundstorm.files import check_writable, output_folder
 from soundstorm.validation import resolve_device
 
 
@@ -64,15 +66,20 @@ def main(args: argparse.Namespace) -> int:
 
         codec = get_codec(args.codec, device=device)
     output = args.out if args.out is not None else args.out_dir
-    written = decode_file(
-        args.tokens,
-        output,
-        codec=codec,
-        levels=args.levels,
-        folder=True if args.out_dir is not None else None,
-        progress=False if progress_disabled(args) else None,
-        device=device,
-    )
+    with contextlib.ExitStack() as held:
+        if args.out_dir is not None:  # a folder of files: one run at a time
+            held.enter_context(output_folder(args.out_dir, "soundstorm decode"))
+        else:
+            check_writable(Path(args.out).parent)
+        written = decode_file(
+            args.tokens,
+            output,
+            codec=codec,
+            levels=args.levels,
+            folder=True if args.out_dir is not None else None,
+            progress=False if progress_disabled(args) else None,
+            device=device,
+        )
     if not args.quiet:
         target = written[0] if len(written) == 1 and args.out_dir is None else Path(output)
         print(f"wrote {len(written)} audio file(s) to {target}")

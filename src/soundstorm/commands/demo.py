@@ -35,6 +35,7 @@ from soundstorm.commands.options import (
     schedule_text,
 )
 from soundstorm.errors import SoundStormError
+from soundstorm.files import check_writable
 from soundstorm.semantic.text import DEFAULT_TEXT_VOICE
 from soundstorm.validation import require_int, resolve_device
 
@@ -103,6 +104,7 @@ def main(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise SoundStormError(f"--out-dir {out} exists and is not a folder")
     content_path, text, prompt_path = _inputs(args)
+    check_writable(out)  # read-only or full: said before the model loads
     if not args.no_eval:
         from soundstorm.evaluate.suite import check_dependencies
 

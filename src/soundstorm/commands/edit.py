@@ -30,6 +30,7 @@ from soundstorm.commands.options import (
     decode_options_from_args,
 )
 from soundstorm.errors import SoundStormError
+from soundstorm.files import check_writable
 from soundstorm.semantic.text import DEFAULT_TEXT_VOICE
 
 
@@ -99,6 +100,7 @@ def main(args: argparse.Namespace) -> int:
     elif not Path(args.model).is_dir():
         raise SoundStormError(f"model directory not found: {args.model}")
     device = resolve_device(args.device)
+    check_writable(Path(args.out).parent)  # read-only or full: said before the model loads
 
     started = time.perf_counter()
     pipeline = VoicePipeline.from_directory(args.model, args.codec, args.semantic, device)

@@ -22,6 +22,7 @@ from soundstorm.commands.options import (
     progress_disabled,
 )
 from soundstorm.data.token_files import encode_files
+from soundstorm.files import check_writable
 from soundstorm.validation import resolve_device
 
 
@@ -64,6 +65,7 @@ def main(args: argparse.Namespace) -> int:
         if not Path(path).is_file():
             raise FileNotFoundError(f"audio file not found: {path}")
     device = str(resolve_device(args.device))  # "cuda" without CUDA: one line, exit 2
+    check_writable(Path(args.out).parent)  # read-only or full: said before the codec loads
     codec = get_codec(args.codec, device=device)
     semantic = args.semantic or tokenizer_beside(args.codec) or DEFAULT_NAME  # last: the hint
     tokenizer = get_semantic_tokenizer(semantic)

@@ -30,6 +30,7 @@ from soundstorm.evaluate.suite import (
     check_dependencies,
     evaluate_items,
 )
+from soundstorm.files import check_writable, folder_lock
 
 _EXAMPLES = """examples:
   soundstorm evaluate --manifest eval.jsonl --out-dir results/
@@ -164,6 +165,7 @@ def main(args: argparse.Namespace) -> int:
     families = list(metrics) + ["codec"] * bool(args.codec) + ["plots"] * (args.max_plots > 0)
     check_dependencies(families)
     items = _items(args)  # checks every file before any model loads
+    check_writable(out)  # read-only or full: said before minutes of evaluation
     codec = None
     if args.codec:
         from soundstorm.codecs import get_codec
@@ -180,7 +182,8 @@ def main(args: argparse.Namespace) -> int:
     report = evaluate_items(items, options, progress=progress)
     from soundstorm.evaluate.report import markdown_table, write_report
 
-    written = write_report(report, out, max_plots=args.max_plots)
+    with folder_lock(out, "soundstorm evaluate"):  # two reports never mix their files
+        written = write_report(report, out, max_plots=args.max_plots)
     print(markdown_table(report), end="")
     if not args.quiet:
         seconds = time.perf_counter() - start

@@ -23,6 +23,7 @@ import argparse
 
 from soundstorm.commands.options import add_device_argument, add_quiet_argument, add_seed_argument
 from soundstorm.errors import SoundStormError
+from soundstorm.files import output_folder
 from soundstorm.validation import resolve_device
 
 
@@ -128,4 +129,7 @@ def _tokenize(args: argparse.Namespace) -> int:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``soundstorm semantic fit|tokenize``."""
-    return _fit(args) if args.action == "fit" else _tokenize(args)
+    if args.action != "fit":
+        return _tokenize(args)
+    with output_folder(args.out_dir, "soundstorm semantic fit"):  # before minutes of fitting
+        return _fit(args)
