@@ -5,8 +5,9 @@ Run (needs Debian ``flite``; about a minute on 2 CPU cores):
     python benchmarks/semantic_agreement.py                        # PocketSphinx phones-words
     python benchmarks/semantic_agreement.py --tokenizer path/to/kmeans_dir --markdown out.md
     # features + k-means fitted here on other sentences of the corpus voices (held-out
-    # voices never heard), one row per vocabulary size; ~4 minutes
-    python benchmarks/semantic_agreement.py --fit moonshine --clusters 64,128,256,512
+    # voices never heard), one row per vocabulary size; ~10 minutes
+    python benchmarks/semantic_agreement.py --fit moonshine --clusters 64,128,256,512 \
+        --fit-voices 'flite-*' 'festival-*' piper-joe hibari-heart kokoro-alpha kokoro-kumo
 
 Every sentence of a fixed list is spoken by several flite voices (different speakers,
 sexes and accents: kal16, awb, rms, slt). Flite prints the end time of every phone it
@@ -42,8 +43,8 @@ measures the word-recognition variant of PocketSphinx phones.
 (``moonshine``: the default of ``soundstorm prepare``) the way ``prepare`` makes it: k-means
 fitted on OTHER sentences (``--fit-sentences`` train sentences of the ``soundstorm corpus``
 sentence list, none of the test sentences) spoken by the corpus voices, except the held-out
-ones (``HELD_OUT``: flite rms, the corpus's held-out voice, and the eSpeak NG en-us voices,
-which are not corpus voices). Figures are then also given for pairs that involve a held-out
+ones (the corpus's held-out voices, flite rms and the Kokoro mix ak, and every eSpeak NG
+voice; ``--fit-voices`` narrows the set). Figures are then also given for pairs that involve a held-out
 voice (``held_out_*``). ``edit distance ratio`` = same-sentence edit distance / different-
 sentence edit distance (0: tokens depend on the words only; 1: not at all).
 """
@@ -365,27 +366,38 @@ def measure(tokenizer, tokenizer_name: str, utterances: dict, espeak: dict) -> d
     return results
 
 
-def fit_voices() -> list[str]:
-    """The ``soundstorm corpus`` voices a ``--fit`` tokenizer hears: all but the held-out."""
+def fit_voices(patterns: list[str] | None = None) -> list[str]:
+    """The installed ``soundstorm corpus`` voices a ``--fit`` tokenizer hears: those matching
+    ``patterns`` (shell patterns; None: all), never a held-out one (``HELD_OUT`` and the
+    corpus's own ``DEFAULT_HELD_OUT``)."""
+    import fnmatch
+
+    from soundstorm.corpus.voices import DEFAULT_HELD_OUT, missing_requirements
     from soundstorm.corpus.voices import VOICES as CORPUS
-    from soundstorm.corpus.voices import missing_requirements
 
     return [
         name
         for name, voice in CORPUS.items()
-        if voice.engine_voice not in HELD_OUT
+        if (patterns is None or any(fnmatch.fnmatch(name, p) for p in patterns))
+        and name not in DEFAULT_HELD_OUT
+        and voice.engine_voice not in HELD_OUT
         and voice.engine not in HELD_OUT
         and not any(missing_requirements(voice))
     ]
 
 
 def fit_tokenizers(
-    kind: str, clusters: list[int], num_sentences: int, settings: dict | None = None
+    kind: str,
+    clusters: list[int],
+    num_sentences: int,
+    settings: dict | None = None,
+    voices: list[str] | None = None,
 ) -> tuple[list, dict]:
     """Features + k-means tokenizers of extractor ``kind``, one per vocabulary size.
 
     The features are those of ``num_sentences`` train sentences of the ``soundstorm corpus``
-    sentence list (never a test sentence) spoken by every voice of :func:`fit_voices`; one
+    sentence list (never a test sentence) spoken by every voice of :func:`fit_voices`
+    (``voices``: its patterns); one
     k-means per size in ``clusters`` is fitted on them (seed 0, 50 iterations), as
     ``soundstorm prepare`` does on the user's audio.
 
@@ -402,7 +414,7 @@ def fit_tokenizers(
 
     chosen = [s.text for s in select_sentences(candidate_sentences(), 1000) if s.split == "train"]
     texts = [t for t in chosen if t not in SENTENCES][:num_sentences]
-    voices = fit_voices()
+    voices = fit_voices(voices)
     extractor = feature_extractor_entry(kind).build(settings or {})
     holder = FeaturesKMeansTokenizer.from_parts(extractor)
     frames, seconds_audio, seconds_features = [], 0.0, 0.0
@@ -563,6 +575,13 @@ def main() -> int:
     parser.add_argument(
         "--fit-sentences", type=int, default=30, help="sentences per voice for --fit"
     )
+    parser.add_argument(
+        "--fit-voices",
+        nargs="+",
+        metavar="PATTERN",
+        help="corpus voices (shell patterns) for --fit (default: every installed one not held "
+        "out; the Kokoro voices synthesise slowly)",
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="audio for --hf-speed")
     args = parser.parse_args()
     if args.hf_speed:
@@ -576,7 +595,9 @@ def main() -> int:
     if args.fit:
         torch.set_num_threads(args.threads)
         clusters = [int(k) for k in args.clusters.split(",")]
-        tokenizers, info = fit_tokenizers(args.fit, clusters, args.fit_sentences)
+        tokenizers, info = fit_tokenizers(
+            args.fit, clusters, args.fit_sentences, voices=args.fit_voices
+        )
         utterances, espeak = synthesise_test_set()
         all_results = []
         for tokenizer in tokenizers:
