@@ -4,7 +4,8 @@ Layout: the core (``config``, ``model``, ``modules``, ``masking``, ``decoding``)
 (``inference``, ``pipeline``, ``editing``: speech editing, ``export``), the ``commands`` wing of the ``soundstorm`` command
 line (``cli``), the pluggable families (``codecs``, ``semantic``), data, training and
 evaluation packages, and a few utilities, one home for each cross-cutting helper
-(``validation``, ``files``: atomic writes, ``audio``: reading and resampling, ``tokens``:
+(``validation``, ``files``: atomic writes and output-folder locks, ``checksums``: the
+SHA-256 written files carry, ``audio``: reading and resampling, ``tokens``:
 id-range checks, ``flops``: FLOP formulas and device peaks, ``errors``, ``dependencies``,
 ``bench``: generation speed measurement).
 """

@@ -281,3 +281,44 @@ def test_a_run_directory_is_locked_and_swept_of_a_killed_run_s_temporaries(tmp_p
     tiny_run(run, items, "run.max_steps=1")
     assert not any(path.exists() for path in leftovers)
     assert not (run / ".soundstorm.lock").exists()
+
+
+def test_a_run_killed_before_its_checkpoint_rename_resumes_exactly(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    from safetensors.torch import load_file
+
+    from soundstorm.files import KILL_POINT_ENV
+
+    items = synthetic_tokens(12, seed=4)
+    steps = ("run.max_steps=4", "run.checkpoint_every=2")
+    tiny_run(tmp_path / "straight", items, *steps)
+    run = tmp_path / "killed"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from train_fixtures import synthetic_tokens, tiny_train_config
+        from soundstorm.train.recipe import TrainRecipe
+        recipe = TrainRecipe(tiny_train_config({str(run)!r}, *{steps!r}), synthetic_tokens(12, seed=4))
+        recipe.setup()
+        recipe.train()
+    """)
+    env = {**os.environ, KILL_POINT_ENV: "step_00000004", "OMP_NUM_THREADS": "1"}
+    killed = subprocess.run([sys.executable, "-c", script], env=env, timeout=300)
+    assert killed.returncode == -9, "killed by SIGKILL just before the rename"
+    assert (run / "checkpoints" / ".tmp_step_00000004").is_dir()
+    assert (run / ".soundstorm.lock").is_file(), "the dead run's lock file is left"
+    resumed = TrainRecipe(tiny_train_config(run, *steps), items)
+    try:
+        resumed.setup()
+        assert resumed.progress.step == 2
+        resumed.train()
+    finally:
+        resumed.cleanup()
+    assert not (run / "checkpoints" / ".tmp_step_00000004").exists(), "swept"
+    final = "checkpoints/step_00000004/model/model.safetensors"
+    expected, got = load_file(tmp_path / "straight" / final), load_file(run / final)
+    assert all(torch.equal(expected[name], got[name]) for name in expected)
