@@ -96,3 +96,16 @@ def test_a_full_disk_in_the_safetensors_writer_is_an_os_error_naming_the_file(tm
         raise FakeSafetensorError("Error while serializing: No space left on device (os error 28)")
     assert error.value.errno == errno.ENOSPC and error.value.filename == str(path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fitted_k_means_centroids_carry_their_checksum(tmp_path):
+    from soundstorm.kmeans import KMeans
+
+    path = tmp_path / "kmeans.safetensors"
+    KMeans(torch.randn(8, 4)).save(path)
+    assert check_safetensors(path) is True and KMeans.load(path).centroids.shape == (8, 4)
+    data = bytearray(path.read_bytes())
+    data[-2] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(DamagedFileError, match="kmeans.safetensors is damaged"):
+        KMeans.load(path)

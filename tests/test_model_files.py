@@ -138,3 +138,40 @@ def test_export_into_a_full_or_read_only_destination_is_one_line(
     assert status == 2 and error.count("\n") == 1 and "Traceback" not in error
     assert f"{out.parent}: {cause}" in error
     assert list(out.parent.iterdir()) == []
+
+
+def test_a_flipped_bit_in_the_codec_file_is_named(model_dir, content, tmp_path, capsys):
+    from soundstorm.codecs import EmbeddedCodec
+
+    codec = model_dir / "codec.safetensors"
+    flip(codec, codec.stat().st_size - 11)  # a codebook value: decodes, differently
+    with pytest.raises(DamagedFileError, match="codec.safetensors is damaged"):
+        EmbeddedCodec.load(codec)
+    assert "codec.safetensors is damaged" in generate_error(model_dir, content, tmp_path, capsys)
+
+
+@pytest.mark.parametrize("fault", ["no space", "permission"])
+def test_encode_into_a_full_or_read_only_folder_is_one_line_before_the_codec_loads(
+    model_dir, content, tmp_path, capsys, monkeypatch, fault
+):
+    from tests.fault_injection import deny_writes
+
+    out = tmp_path / "tokens" / "a.tokens"
+    out.parent.mkdir()
+    if fault == "no space":
+        real = os.write
+
+        def write(handle, data):
+            if os.readlink(f"/proc/self/fd/{handle}").startswith(str(out.parent)):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(handle, data)
+
+        monkeypatch.setattr(os, "write", write)
+    else:
+        deny_writes(monkeypatch, out.parent)
+    codec = str(model_dir / "codec.safetensors")
+    assert main(["encode", str(content), "-o", str(out), "--codec", codec, "--semantic", "x"]) == 2
+    error = capsys.readouterr().err
+    cause = "no space left on the device" if fault == "no space" else "permission denied"
+    assert error.count("\n") == 1 and f"{out.parent}: {cause}" in error
+    assert list(out.parent.iterdir()) == []
