@@ -255,3 +255,25 @@ def test_the_start_up_sweep_removes_every_temporary_a_killed_writer_leaves(tmp_p
     removed = sweep_temp_files(tmp_path)
     assert sorted(removed) == sorted(leftovers)
     assert all(path.exists() for path in kept)
+
+
+def test_a_rank_s_lock_outlives_the_rank_that_took_it(tmp_path):
+    import fcntl
+    import json
+    import socket
+
+    from soundstorm.errors import FolderInUseError
+    from soundstorm.files import LOCK_NAME, folder_lock
+
+    # Rank 1 took the lock and has exited (its pid is dead); rank 0 (this process) holds it.
+    lock = tmp_path / LOCK_NAME
+    dead = {"pid": 2**22 + 12345, "host": socket.gethostname(), "group": "job"}
+    live = {**dead, "pid": os.getpid()}
+    lock.write_text(json.dumps(dead) + "\n" + json.dumps(live) + "\n")
+    rank0 = os.open(lock, os.O_RDWR)
+    fcntl.flock(rank0, fcntl.LOCK_SH)
+    try:
+        with pytest.raises(FolderInUseError), folder_lock(tmp_path, "another run"):
+            pass  # not stale: one member lives
+    finally:
+        os.close(rank0)

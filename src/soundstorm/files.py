@@ -390,27 +390,39 @@ LOCK_NAME = ".soundstorm.lock"
 
 
 def read_lock_holder(lock_file: str | os.PathLike) -> dict:
-    """What a lock file says about the run holding it (``pid``, ``host``, ``command``,
-    ``started``, ``group``); ``{}`` when it is missing, empty or unreadable."""
+    """What a lock file says about the run holding it: ``pid``, ``host``, ``command``,
+    ``started``, ``group`` of the process that took it, and ``members``: ``(pid, host)`` of
+    every process holding it (the ranks of a distributed run append theirs); ``{}`` when the
+    file is missing, empty or unreadable."""
     import json
 
     try:
-        holder = json.loads(Path(lock_file).read_text() or "{}")
-    except (OSError, ValueError):
+        lines = Path(lock_file).read_text().splitlines()
+    except OSError:
         return {}
-    return holder if isinstance(holder, dict) else {}
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line being written
+        if isinstance(record, dict):
+            records.append(record)
+    if not records:
+        return {}
+    members = [(r.get("pid"), r.get("host")) for r in records]
+    return {**records[0], "members": members}
 
 
 def _holder_is_dead(holder: dict) -> bool:
-    """The holder ran on this host and its process is gone (a stale lock)."""
+    """Every process holding the lock ran on this host and is gone (a stale lock)."""
     import socket
 
-    pid = holder.get("pid")
-    return (
-        holder.get("host") == socket.gethostname()
-        and isinstance(pid, int)
-        and pid != os.getpid()
-        and not _is_alive(pid)
+    host = socket.gethostname()
+    members = holder.get("members") or [(holder.get("pid"), holder.get("host"))]
+    return bool(members) and all(
+        member_host == host and isinstance(pid, int) and pid != os.getpid() and not _is_alive(pid)
+        for pid, member_host in members
     )
 
 
@@ -431,6 +443,18 @@ def _same_file(handle: int, path: Path) -> bool:
         return False
 
 
+def _take_over(handle: int, lock_file: Path) -> None:
+    """Remove a stale lock file (the one ``handle`` has open) so that a fresh one is made."""
+    if not _same_file(handle, lock_file):
+        return
+    aside = lock_file.with_name(f"{lock_file.name}.stale-{os.getpid()}")
+    try:
+        os.replace(lock_file, aside)
+        aside.unlink()
+    except FileNotFoundError:
+        pass
+
+
 @contextmanager
 def folder_lock(
     folder: str | os.PathLike, command: str, group: str | None = None, beside: bool = False
@@ -441,14 +465,14 @@ def folder_lock(
     ``.FOLDER.lock`` beside it with ``beside=True``, for a folder that is replaced as a
     whole) in which the holder writes its process id, host, command and start time. The
     kernel drops the lock when the holder dies, however it dies; a lock file whose recorded
-    process is gone from this host while the lock is still held (a forked child of the
-    killed run keeps it) is stale and taken over. The lock file is removed on release, and
-    the folder too if the lock created it and the run left it empty (a refused run leaves
-    nothing behind).
+    processes are all gone from this host while the lock is still held (a forked child of
+    the killed run keeps it) is stale and taken over. The lock file is removed on release,
+    and the folder too if the lock created it and the run left it empty (a refused run
+    leaves nothing behind).
 
     The processes of one distributed run (torchrun ranks) share the lock: give them the same
-    ``group`` (see ``soundstorm.validation.distributed_group``); a run of another group is
-    refused like any other.
+    ``group`` (see ``soundstorm.validation.distributed_group``); each appends its process id
+    to the file; a run of another group is refused like any other.
 
     A folder where no lock file can be made (read-only folder or file system, no
     permission) yields ``None`` and no lock: no other run can write there either, and a
@@ -487,51 +511,47 @@ def folder_lock(
     except OSError as error:
         if error.errno not in _READ_ONLY_ERRNOS:
             raise _naming(error, lock_file.parent) from error
-    for _ in range(100):  # retried only when another run removed the file under us
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "command": command}
+    record.update(started=time.strftime("%Y-%m-%d %H:%M:%S"), group=group)
+    line = (json.dumps(record) + "\n").encode()
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+    for _ in range(200):  # retried when a run removed the file under us, or a rank races us
         try:
-            handle = os.open(lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            handle = os.open(lock_file, flags, 0o666)
         except OSError as error:
             if error.errno in _READ_ONLY_ERRNOS:
                 yield None
                 return
             raise _naming(error, lock_file) from error
-        exclusive = _try_flock(handle, fcntl.LOCK_EX)
-        shared = not exclusive and group is not None and _try_flock(handle, fcntl.LOCK_SH)
-        holder = {} if exclusive else read_lock_holder(lock_file)
-        if shared and holder.get("group") != group:
-            shared = False  # the readers are another distributed run
-        if not (exclusive or shared):
-            stale = holder and _holder_is_dead(holder) and _same_file(handle, lock_file)
-            if stale:  # its run is dead, a forked child of it keeps the flock: take over
-                aside = lock_file.with_name(f"{lock_file.name}.stale-{os.getpid()}")
-                try:
-                    os.replace(lock_file, aside)
-                    aside.unlink()
-                except FileNotFoundError:
-                    pass
-            os.close(handle)
-            if stale:
+        if _try_flock(handle, fcntl.LOCK_EX):  # nobody holds it
+            if not _same_file(handle, lock_file):  # removed by a releasing run
+                os.close(handle)
                 continue
-            raise FolderInUseError(folder, holder)
-        if not _same_file(handle, lock_file):  # removed by a releasing run: take a fresh one
+            os.ftruncate(handle, 0)
+            os.write(handle, line)
+            if group is not None:  # let the other ranks in; a rank holds LOCK_EX only briefly
+                fcntl.flock(handle, fcntl.LOCK_SH)
+                if not _same_file(handle, lock_file):
+                    os.close(handle)
+                    continue
+            break
+        holder = read_lock_holder(lock_file)
+        if group is not None and _try_flock(handle, fcntl.LOCK_SH):
+            if holder.get("group") == group and _same_file(handle, lock_file):
+                os.write(handle, line)  # a member: appended, so the lock stays live with us
+                break
+        if holder and _holder_is_dead(holder):  # a forked child of a dead run keeps it
+            _take_over(handle, lock_file)
             os.close(handle)
             continue
-        break
-    else:  # pragma: no cover - 100 races in a row
-        raise FolderInUseError(folder, {})
+        os.close(handle)
+        if group is not None and (not holder or holder.get("group") == group):
+            time.sleep(0.05)  # a rank of this run between its two flocks, or writing its line
+            continue
+        raise FolderInUseError(folder, holder)
+    else:  # pragma: no cover - 200 races in a row
+        raise FolderInUseError(folder, read_lock_holder(lock_file))
     try:
-        if exclusive:
-            record = {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "command": command,
-                "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "group": group,
-            }
-            os.ftruncate(handle, 0)
-            os.pwrite(handle, (json.dumps(record) + "\n").encode(), 0)
-            if group is not None and not _try_flock(handle, fcntl.LOCK_SH):
-                raise FolderInUseError(folder, read_lock_holder(lock_file))
         yield lock_file
     finally:
         if _try_flock(handle, fcntl.LOCK_EX) and _same_file(handle, lock_file):
