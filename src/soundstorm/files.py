@@ -527,8 +527,16 @@ def folder_lock(
             if not _same_file(handle, lock_file):  # removed by a releasing run
                 os.close(handle)
                 continue
-            os.ftruncate(handle, 0)
-            os.write(handle, line)
+            try:
+                os.ftruncate(handle, 0)
+                os.write(handle, line)
+            except OSError as error:  # a full disk: said of the folder, nothing left behind
+                lock_file.unlink(missing_ok=True)
+                os.close(handle)
+                if created:
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
+                raise _naming(error, folder, always=True) from error
             if group is not None:  # let the other ranks in; a rank holds LOCK_EX only briefly
                 fcntl.flock(handle, fcntl.LOCK_SH)
                 if not _same_file(handle, lock_file):

@@ -277,3 +277,26 @@ def test_a_re_run_on_a_finished_read_only_folder_only_reads_it(corpus, tmp_path,
         with pytest.raises(PermissionError) as error:
             run(corpus[0], out)  # a damaged shard must be rewritten: said, not ignored
     assert "valid-00000" in str(error.value.filename)
+
+
+def test_a_folder_an_older_release_prepared_is_re_run_read_only_too(corpus, tmp_path, monkeypatch):
+    out = copy_reference(corpus, tmp_path)
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["checksum"]
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    for index in (out / "shards").glob("*/index.json"):
+        header = json.loads(index.read_text())
+        for key in ("checksum", "array_sha256"):
+            del header[key]
+        for record in header["utterances"]:
+            del record["num_frames"]
+        index.write_text(json.dumps(header))
+    settings = json.loads((out / "prepare.json").read_text())
+    del settings["semantic_source"]  # recorded since
+    (out / "prepare.json").write_text(json.dumps(settings, indent=1, sort_keys=True) + "\n")
+    before = snapshot(out)
+    with monkeypatch.context() as patch:
+        deny_writes(patch, out)
+        assert run(corpus[0], out)["num_shards_written"] == 0
+    assert snapshot(out) == before
+    assert len(TokenShardDataset(out)) == 10

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from soundstorm.checksums import check_json, seal_json, sha256_file
+from soundstorm.checksums import JSON_KEY, check_json, seal_json, sha256_file
 from soundstorm.data.token_format import (
     TokenUtterance,
     check_arrays,
@@ -315,7 +315,14 @@ def write_manifest(root: str | os.PathLike, shards: list[tuple[str, str]], **ext
         "splits": splits,
         **extra,
     }
-    write_json_atomic(root / MANIFEST_NAME, seal_json(manifest))  # unchanged: not rewritten
+    path = root / MANIFEST_NAME
+    try:  # unchanged, or written before checksums existed with the same content: kept
+        existing = json.loads(path.read_text())
+        unchanged = {k: v for k, v in existing.items() if k != JSON_KEY} == manifest
+    except (OSError, ValueError, AttributeError):
+        unchanged = False
+    if not unchanged:
+        write_json_atomic(path, seal_json(manifest))
     return manifest
 
 
