@@ -34,6 +34,11 @@ meaning of a saved field changes)::
 
 The same table, as data: ``FILE_KINDS``.
 
+Checksums (``soundstorm.checksums``: ``soundstorm_sha256`` in safetensors metadata,
+``checksum`` / ``array_sha256`` in JSON files, ``num_frames`` in token records) are entries
+added to these formats, not new versions: older readers ignore them, and files written
+before them (the shipped default model among them) read as before, without verification.
+
 Example::
 
     version = check_format_version(path, "token-file", header.get("version"))
