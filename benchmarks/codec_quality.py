@@ -51,6 +51,7 @@ import torch
 
 from soundstorm.audio import load_audio, save_audio
 from soundstorm.codecs import EmbeddedCodec, EmbeddedCodecConfig
+from soundstorm.codecs.spectral import log_spectrogram
 from soundstorm.corpus.text import HARVARD_SENTENCES
 
 TRAIN_VOICES = (
@@ -203,15 +204,8 @@ def score_set(
     rows = [figures("original", originals)]
     unquantised = []
     for wav, _ in items:  # the decoder alone, from the features themselves
-        features = codec.stacked_features(torch.as_tensor(wav)[None].float())  # (1, T, D')
-        log_mel = features.reshape(1, -1, codec.config.feature_dim)
-        if codec.config.decoder == "hifigan":
-            from soundstorm.codecs.hifigan import load_hifigan
-
-            with torch.no_grad():
-                audio = load_hifigan()(log_mel.transpose(1, 2))[0, 0]
-        else:
-            audio = codec._griffin_lim(log_mel)[0, 0]
+        log_mel = log_spectrogram(torch.as_tensor(wav)[None].float(), codec.config)  # (1, N, D)
+        audio = codec.synthesize(log_mel)[0, 0]
         unquantised.append(prepare_audio(audio[: wav.shape[-1]], rate, METRIC_RATE))
     rows.append(figures("unquantised", unquantised))
 

