@@ -216,9 +216,30 @@ class ExportConfig:
 
 
 @dataclass
+class InitConfig:
+    """How a fresh run initialises the network (a resumed run loads its checkpoint instead).
+
+    Attributes:
+        codebooks: ``random`` (N(0, 0.02), GPT-2 style) or ``codec``: each level's code
+            embeddings and output head start as the codec's RVQ centroids of that level,
+            carried into the model dimension by a distance-preserving map (principal
+            components, then a random orthonormal projection) and scaled to the random
+            initialisation's standard deviation, so codes close in the codec's feature space
+            start close for the model (issue 15's lever). Needs a codec with RVQ codebooks
+            (the embedded codec recorded in the training shards).
+        weights: a model directory (``save_pretrained`` / ``soundstorm export`` output or a
+            checkpoint's ``model``) to warm-start from; its configuration must equal
+            ``model``. Applied after ``codebooks``.
+    """
+
+    codebooks: str = "random"
+    weights: str | None = None
+
+
+@dataclass
 class TrainConfig:
     """Everything a training run needs: ``model``, ``data``, ``masking``, ``optim``, ``run``,
-    ``log``, ``export``."""
+    ``log``, ``export``, ``init``."""
 
     model: SoundStormConfig = field(default_factory=SoundStormConfig.tiny)
     data: DataConfig = field(default_factory=DataConfig)
@@ -227,6 +248,7 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
     log: LogConfig = field(default_factory=LogConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    init: InitConfig = field(default_factory=InitConfig)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -271,6 +293,7 @@ class TrainConfig:
             (self.export.steps is None or self.export.steps >= 1, "export.steps must be >= 1"),
             (self.export.source in ("last", "best"), "export.source must be last or best"),
             (self.run.keep_last >= 1, "run.keep_last must be >= 1"),
+            (self.init.codebooks in ("random", "codec"), "init.codebooks must be random or codec"),
             (self.log.every >= 1, "log.every must be >= 1"),
             (self.log.val_every >= 0, "log.val_every must be >= 0"),
         ]

@@ -55,6 +55,7 @@ from soundstorm.train.distributed import (
     no_gradient_sync,
     wrap_model,
 )
+from soundstorm.train.init import codec_codebooks, init_from_codebooks, warm_start
 from soundstorm.train.metrics import MetricsLogger, MetricsWindow
 from soundstorm.train.objective import (
     MaskedTokenObjective,
@@ -126,6 +127,8 @@ class TrainRecipe:
         torch.manual_seed(cfg.run.seed)  # identical initial weights on every rank
         model = SoundStorm(cfg.model).to(device=self.device, dtype=self.param_dtype)
         self.model = model
+        if resume_from is None:
+            self._initialise(model)
         self.objective = MaskedTokenObjective(model)
         if resume_from is not None and not self.sharded:
             ckpt.load_model_weights(resume_from, self.objective, sharded=False)
@@ -168,6 +171,24 @@ class TrainRecipe:
                 self.strategy,
                 precision,
             )
+
+    def _initialise(self, model: SoundStorm) -> None:
+        """A fresh run's start: ``init.codebooks`` then ``init.weights`` (same on every rank)."""
+        init = self.config.init
+        if init.codebooks == "codec":
+            codec_path = getattr(self.train_items, "meta", {}).get("codec_path")
+            cfg = model.config
+            codebooks = codec_codebooks(codec_path, cfg.num_levels, cfg.codebook_size)
+            generator = torch.Generator().manual_seed(self.config.run.seed)
+            init_from_codebooks(model, codebooks, generator)
+            if self.context.is_main:
+                logger.info(
+                    "code embeddings and heads start from the RVQ centroids of %s", codec_path
+                )
+        if init.weights:
+            warm_start(model, init.weights)
+            if self.context.is_main:
+                logger.info("warm start from %s", init.weights)
 
     def _hold_output_dir(self) -> None:
         """Lock ``run.output_dir`` for this run (its ranks share the lock), sweep what a
