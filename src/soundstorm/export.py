@@ -5,11 +5,14 @@ nothing else: ``model.safetensors`` (weights cast to 16-bit floats: half the siz
 as float32 on a CPU and bfloat16 on a GPU), ``config.json``, a copy of the codec file, a copy
 of the semantic tokenizer's directory when it is a fitted one (``semantic_tokenizer/``), and
 ``pipeline.json`` naming the codec and the semantic tokenizer (paths relative to the
-directory; its version follows ``soundstorm.formats``, kind ``pipeline``). The command line is
-``soundstorm export`` (``soundstorm.commands.export``)::
+directory; its version follows ``soundstorm.formats``, kind ``pipeline``), and ``README.md``,
+the model card of ``soundstorm.model_card`` (what the model is, its codec, tokenizer, training
+data, measured figures, licences and limits; what the export was not told reads "not
+recorded"). The command line is ``soundstorm export`` (``soundstorm.commands.export``)::
 
     soundstorm export runs/default/checkpoints/step_00004000/model OUT_DIR \
-        --codec data/tokens/codec.safetensors
+        --codec data/tokens/codec.safetensors --data data/tokens \
+        --corpus-summary data/corpus/summary.json --figures eval/summary.md
 
 The directory is written beside ``OUT_DIR`` and renamed into place at the end: a failed export
 leaves nothing half-written. ``OUT_DIR`` is locked while it is written (``.OUT_DIR.lock``
@@ -35,6 +38,7 @@ from soundstorm.files import (
     remove_stale_temp_files,
 )
 from soundstorm.formats import current_version
+from soundstorm.model_card import CardSources, model_card, read_card_sources
 from soundstorm.validation import require_optional_int
 
 #: Where an exported model keeps its copies of the codec file and of a fitted tokenizer.
@@ -52,6 +56,9 @@ def export_model(
     dtype: torch.dtype = torch.float16,
     force: bool = False,
     steps: int | None = None,
+    data: str | Path | None = None,
+    corpus_summary: str | Path | None = None,
+    figures: str | Path | None = None,
 ) -> Path:
     """Write a voice model directory (see the module docstring).
 
@@ -68,13 +75,21 @@ def export_model(
         force: replace an existing ``out_dir``.
         steps: first-level decoding passes recorded in ``pipeline.json`` (None: none recorded,
             the paper's 16 apply).
+        data: the ``soundstorm prepare`` directory the model was trained on, described in the
+            model card (None: its training data reads "not recorded").
+        corpus_summary: the ``summary.json`` of the ``soundstorm corpus`` run behind ``data``
+            (voices, hours, licences), described in the model card.
+        figures: a Markdown file of measured figures (e.g. ``benchmarks/eval_voice.py``'s
+            ``summary.md``), inserted verbatim in the model card under "Measured".
 
     Returns:
         ``out_dir``.
 
     Raises:
         SoundStormError / FileNotFoundError: bad inputs, ``out_dir`` exists without ``force``,
-            or no ``semantic`` given and no saved tokenizer beside the codec file.
+            no ``semantic`` given and no saved tokenizer beside the codec file, or a
+            ``data`` / ``corpus_summary`` / ``figures`` file missing or unreadable (checked
+            before anything is written).
         ValueError: ``steps`` not an integer >= 1.
     """
     from soundstorm.inference import load_pretrained
@@ -83,6 +98,7 @@ def export_model(
     steps = require_optional_int("steps", steps, minimum=1)  # 8.5 is refused, not truncated
     if out_dir.exists() and not force:
         raise SoundStormError(f"{out_dir} exists: pass --force to replace it")
+    sources = read_card_sources(data, corpus_summary, figures)  # a bad file: nothing written
     from soundstorm.semantic.registry import DEFAULT_NAME, get_semantic_tokenizer
 
     if semantic is None or semantic == DEFAULT_NAME:
@@ -96,11 +112,13 @@ def export_model(
         for pattern in (f".{out_dir.name}.*.tmp", f".{out_dir.name}.old-*"):  # a killed export's
             remove_stale_temp_files(out_dir.parent, pattern)
         model = load_pretrained(checkpoint, "cpu", dtype=torch.float32)
-        _write_model_dir(model, out_dir, codec, semantic, dtype, steps)
+        _write_model_dir(model, out_dir, codec, semantic, dtype, steps, sources)
     return out_dir
 
 
-def _write_model_dir(model, out_dir: Path, codec: str, semantic, dtype, steps) -> None:
+def _write_model_dir(
+    model, out_dir: Path, codec: str, semantic, dtype, steps, sources: CardSources
+) -> None:
     """Write the voice model directory in a temporary folder renamed to ``out_dir``."""
     codec_path = Path(codec)
     with atomic_directory(out_dir) as temp:  # the usual modes; replaces out_dir at the end
@@ -122,3 +140,5 @@ def _write_model_dir(model, out_dir: Path, codec: str, semantic, dtype, steps) -
         if current_version("pipeline") > 1:  # version 1 files carry no version entry
             spec["format_version"] = current_version("pipeline")
         (temp / "pipeline.json").write_text(json.dumps(spec, indent=1) + "\n")
+        # the hub mixin's generic card (it says the model was pushed to the Hub) replaced
+        (temp / "README.md").write_text(model_card(temp, sources), encoding="utf-8")

@@ -134,10 +134,39 @@ def test_export_at_the_end(tmp_path, voice_model_dir):
         "steps": 4,
         "format_version": 2,
     }
+    card = (out / "README.md").read_text()  # tokens given in memory: no data recorded
+    assert "pushed to the Hub" not in card and "Not recorded: the export was given" in card
     weights = load_file(str(out / "model.safetensors"))
     assert all(w.dtype == torch.float16 for w in weights.values())
     for name, value in recipe.model.state_dict().items():
         assert torch.equal(weights[name], value.half()), name
+
+
+def test_export_model_card_describes_the_training_data(tmp_path, voice_model_dir):
+    """The export at the end of training writes a model card with the tokens trained on
+    (``data.train_dir``) and the corpus summary (``export.corpus_summary``)."""
+    from test_gpu_recipe import prepared_shards
+
+    shards = prepared_shards(tmp_path / "tokens", voice_model_dir / "codec.safetensors")
+    summary = tmp_path / "summary.json"
+    voices = {"flite-slt": {"engine": "flite", "licence": "CMU Flite licence (BSD-style)"}}
+    summary.write_text(json.dumps({"hours": 0.01, "voices": voices}))
+    out = tmp_path / "voice"
+    overrides = ["optim.total_steps=2", f"data.train_dir={shards}", f"export.dir={out}"]
+    run(tmp_path / "run", None, *overrides, f"export.corpus_summary={summary}")
+    card = (out / "README.md").read_text()
+    assert "pushed to the Hub" not in card
+    assert "The prepared tokens it was trained on" in card and "| train | 16 |" in card
+    assert "| flite-slt | flite | not recorded |" in card and "CMU Flite licence" in card
+
+
+def test_export_corpus_summary_is_checked_before_training(tmp_path):
+    overrides = [f"export.dir={tmp_path / 'v'}", "export.codec=x"]
+    overrides.append(f"export.corpus_summary={tmp_path / 'missing.json'}")
+    recipe = TrainRecipe(tiny_train_config(tmp_path, *overrides), synthetic_tokens(8))
+    with pytest.raises(SoundStormError, match="corpus summary"):
+        recipe.setup()
+    recipe.cleanup()
 
 
 def test_export_codec_auto_needs_shards_with_a_codec(tmp_path):

@@ -5,6 +5,10 @@ Run it::
     soundstorm export runs/default/checkpoints/step_00004000/model OUT_DIR \
         --codec data/tokens/codec.safetensors    # + data/tokens/semantic_tokenizer beside it
 
+The directory's ``README.md`` is its model card (``soundstorm.model_card``); ``--data``,
+``--corpus-summary`` and ``--figures`` tell it the training data and the measured figures
+(without them those read "not recorded").
+
 The library function is ``soundstorm.export.export_model``.
 """
 
@@ -39,6 +43,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--steps", type=int, help="recommended first-level decoding passes, kept in pipeline.json"
     )
     parser.add_argument("--force", action="store_true", help="replace an existing OUT_DIR")
+    card = parser.add_argument_group("model card (README.md; what is not given: 'not recorded')")
+    card.add_argument(
+        "--data", type=Path, metavar="DIR", help="the soundstorm prepare directory trained on"
+    )
+    card.add_argument(
+        "--corpus-summary",
+        type=Path,
+        metavar="FILE",
+        help="the summary.json of soundstorm corpus (voices, hours, licences)",
+    )
+    card.add_argument(
+        "--figures",
+        type=Path,
+        metavar="FILE",
+        help="Markdown of measured figures (e.g. benchmarks/eval_voice.py's summary.md), "
+        "inserted verbatim under 'Measured'",
+    )
     add_quiet_argument(parser)
 
 
@@ -52,6 +73,9 @@ def main(args: argparse.Namespace) -> int:
         DTYPES[args.dtype],
         args.force,
         args.steps,
+        data=args.data,
+        corpus_summary=args.corpus_summary,
+        figures=args.figures,
     )
     if args.quiet:
         return 0

@@ -205,6 +205,9 @@ class ExportConfig:
         source: ``last`` (the final checkpoint) or ``best`` (the weights of the lowest
             ``val/loss`` seen, kept in ``OUTPUT_DIR/best`` at each validation; the final
             weights when the run never validated).
+        corpus_summary: the ``summary.json`` of the ``soundstorm corpus`` run behind
+            ``data.train_dir``, described in the model card (``README.md``) with the prepared
+            tokens themselves (None: the card says the corpus is not recorded).
     """
 
     dir: str | None = None
@@ -213,6 +216,7 @@ class ExportConfig:
     steps: int | None = None
     dtype: str = "float16"
     source: str = "last"
+    corpus_summary: str | None = None
 
 
 @dataclass

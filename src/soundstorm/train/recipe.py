@@ -85,6 +85,7 @@ class TrainRecipe:
         self.config = config
         self.train_items = train_dataset
         self.val_items = val_dataset
+        self.data_dir: str | None = None  # the prepared tokens trained on, when read from disk
         self.progress = ckpt.TrainProgress()
         self.output_dir = Path(config.run.output_dir)
         self._logged_targets: set[str] = set()
@@ -160,6 +161,7 @@ class TrainRecipe:
         self.codec = self._load_codec() if ctx.is_main else None
         self.export_codec = self._export_codec()
         self.export_semantic = self._export_semantic()
+        self.export_data = self._export_card_data()
         if ctx.is_main:
             save_train_config(cfg, self.output_dir / "train_config.yaml")
             params = sum(p.numel() for p in model.parameters())
@@ -244,6 +246,22 @@ class TrainRecipe:
             )
         return str(path)
 
+    def _export_card_data(self) -> str | None:
+        """The prepared tokens the exported model card describes (None: no export, or tokens
+        not read from ``data.train_dir``: synthetic or given in memory); the card's files
+        (``export.corpus_summary``) are checked now, not after hours of training.
+
+        Raises:
+            SoundStormError: ``export.corpus_summary`` missing or not a corpus summary.
+        """
+        from soundstorm.model_card import read_card_sources
+
+        export = self.config.export
+        if not export.dir:
+            return None
+        read_card_sources(self.data_dir, export.corpus_summary)
+        return self.data_dir
+
     def _export_semantic(self) -> str | None:
         """The semantic tokenizer ``export`` copies in or names (``export.semantic``; ``auto``:
         the training shards' saved tokenizer, else the name they were prepared with, with a
@@ -300,6 +318,7 @@ class TrainRecipe:
             if not cfg.data.train_dir:
                 raise SoundStormError("no training data: set data.train_dir=DIR")
             self.train_items = load_token_dataset(cfg.data.train_dir, cfg.data.train_split)
+            self.data_dir = cfg.data.train_dir
             check_data_matches_model(self.train_items.meta, cfg.model, cfg.data.train_dir)
         from_dir = cfg.data.train_dir and not cfg.data.synthetic
         if self.val_items is None and cfg.data.val_split is not None and from_dir:
@@ -640,6 +659,8 @@ class TrainRecipe:
                 dtype=DTYPES[export.dtype],
                 force=True,
                 steps=export.steps,
+                data=self.export_data,  # the model card's training data
+                corpus_summary=export.corpus_summary,
             )
             size = sum(p.stat().st_size for p in self.export_path.iterdir()) / 1e6
             logger.info("exported %s (%.1f MB) from %s", self.export_path, size, source)
