@@ -226,8 +226,10 @@ def generate_with_oracle(
     options: DecodeOptions,
     generator: torch.Generator | None = None,
     calls: list[int] | None = None,
+    codebooks: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``generate_tokens`` on ``batch`` (``batch_tensors``) with ``oracle_levels`` forced to GT.
+    """``generate_tokens`` on ``batch`` (``batch_tensors``) with ``oracle_levels`` forced to GT
+    (``codebooks``: the codec's code vectors, for ``options.greedy_choice="mbr"``).
 
     Returns:
         ``LongTensor[B, Q, T]`` as ``SoundStorm.generate`` returns them; with no oracle level
@@ -245,6 +247,7 @@ def generate_with_oracle(
         prompt_lengths=batch["prompt_lengths"],
         options=options,
         generator=generator,
+        codebooks=codebooks,
     )
 
 
@@ -284,7 +287,13 @@ def make_condition(
             )
             calls.clear()
             codes = generate_with_oracle(
-                model, batch, condition.oracle_levels, options, generator, calls
+                model,
+                batch,
+                condition.oracle_levels,
+                options,
+                generator,
+                calls,
+                codebooks=pipeline.engine.codebooks,
             )
             check_forced_levels(codes, batch, condition.oracle_levels)
         for b, one in enumerate(chunk):

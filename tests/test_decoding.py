@@ -519,3 +519,65 @@ def test_guidance_mixes_the_two_halves():
 def test_bad_guidance_scales_raise_naming_the_field(bad):
     with pytest.raises(ValueError, match="guidance_scale must be a finite number >= 0"):
         DecodeOptions(guidance_scale=bad)
+
+
+# ---------------------------------------------------------------- minimum Bayes risk (greedy_choice)
+def test_mbr_picks_the_code_nearest_the_expected_vector():
+    from soundstorm.decoding import fill_mbr
+
+    codebook = torch.tensor([[0.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 5.0]])
+    # two far-apart codes share the mass: the mean (0, 0) is code 0, which argmax never picks
+    logits = torch.log(torch.tensor([[[1e-6, 0.5, 0.5 - 1e-6, 1e-6]]]))
+    level = torch.full((1, 1), 4)
+    masked = torch.ones(1, 1, dtype=torch.bool)
+    assert fill_mbr(logits, codebook, level, masked).item() == 0
+    # a confident distribution keeps its code
+    sure = torch.tensor([[[0.0, 0.0, 0.0, 30.0]]])
+    assert fill_mbr(sure, codebook, level, masked).item() == 3
+    # positions that are not masked stay; NaN logits still give a code in range
+    kept = fill_mbr(logits, codebook, torch.tensor([[2]]), torch.zeros(1, 1, dtype=torch.bool))
+    assert kept.item() == 2
+    nan = fill_mbr(torch.full((1, 1, 4), float("nan")), codebook, level, masked)
+    assert 0 <= nan.item() < 4
+
+
+def test_mbr_changes_only_the_one_pass_levels(tiny_model, tiny_config):
+    codes, cond = random_inputs(tiny_config, 2, 16, seed=11)
+    Q, K = tiny_config.num_levels, tiny_config.codebook_size
+    codebooks = torch.randn(Q, K, 6, generator=torch.Generator().manual_seed(0))
+
+    def run(choice):
+        return tiny_model.generate(
+            cond,
+            prompt=codes[..., :4],
+            options=DecodeOptions(steps=4, greedy_choice=choice),
+            generator=torch.Generator().manual_seed(3),
+            codebooks=codebooks,
+        )
+
+    argmax, mbr = run("argmax"), run("mbr")
+    assert torch.equal(argmax[:, 0], mbr[:, 0])  # the first level is sampled as before
+    assert torch.equal(mbr[..., :4], codes[..., :4])  # the prompt is kept
+    assert not torch.equal(argmax[:, 1:], mbr[:, 1:])  # a random model is unsure: MBR differs
+
+
+def test_mbr_without_codebooks_is_a_clear_error(tiny_model, tiny_config):
+    _, cond = random_inputs(tiny_config, 1, 8)
+    with pytest.raises(ValueError, match="greedy_choice='mbr' needs the codec's codebooks"):
+        tiny_model.generate(cond, options=DecodeOptions(steps=2, greedy_choice="mbr"))
+    with pytest.raises(ValueError, match="greedy_choice must be one of argmax, mbr"):
+        DecodeOptions(greedy_choice="nearest")
+
+
+def test_a_pipeline_gives_its_engine_the_codec_code_vectors(voice_model_dir):
+    from soundstorm.pipeline import VoicePipeline
+
+    pipeline = VoicePipeline.from_directory(voice_model_dir)
+    vectors = pipeline.engine.codebooks
+    Q, K = pipeline.engine.config.num_levels, pipeline.engine.config.codebook_size
+    assert vectors is not None and vectors.shape[:2] == (Q, K)
+    codes = torch.randint(0, K, (1, Q, 5))
+    # the codec decodes the sum of one vector per level: code_vectors are those vectors
+    spectrum = pipeline.codec.decode_log_spectrogram(codes)
+    expected = vectors[torch.arange(Q)[:, None], codes[0]].sum(0) + pipeline.codec.feature_mean
+    torch.testing.assert_close(spectrum[0].reshape(5, -1), expected, rtol=1e-4, atol=1e-4)

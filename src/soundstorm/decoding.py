@@ -79,6 +79,9 @@ def _flag(help_text: str, value_type: type) -> dict:
     return {"help": help_text, "type": value_type}
 
 
+GREEDY_CHOICES = ("argmax", "mbr")
+
+
 class _Unset:
     """The default of the keyword aliases of ``DecodeOptions`` fields: "not given"."""
 
@@ -115,6 +118,14 @@ class DecodeOptions:
             frames masked) and decodes from ``l_c + s * (l_c - l_u)``: the same number of
             passes, each about twice the work. Meant for models trained with prompt dropout
             (``TrainConfig.masking.prompt_dropout``).
+        greedy_choice: how a level decoded in one pass (the finer levels, SoundStorm §3.4)
+            picks each code: ``"argmax"`` (the paper) or ``"mbr"``, minimum Bayes risk under
+            squared error in the codec's vector space: the code ``j`` minimising
+            ``sum_k p(k) |c_j - c_k|^2``, i.e. the code nearest the expected vector
+            ``sum_k p(k) c_k``. Where the model is unsure it picks a code near the mean of
+            its candidates instead of its single most likely one. Needs the codec's
+            codebooks (``codebooks=`` of ``generate_tokens``; ``VoicePipeline`` passes the
+            embedded codec's).
 
     Raises:
         ValueError: a value of the wrong type or range, naming the field (``"steps must be an
@@ -157,8 +168,23 @@ class DecodeOptions:
         ),
     )
 
+    greedy_choice: str = field(
+        default="argmax",
+        metadata=_flag(
+            "how each one-pass (finer) level picks its codes: argmax (the paper) or mbr "
+            "(minimum Bayes risk: the code nearest the expected codebook vector under the "
+            "model's distribution; needs the codec's codebooks; default argmax)",
+            str,
+        ),
+    )
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", _steps_value(self.steps))
+        if self.greedy_choice not in GREEDY_CHOICES:
+            raise ValueError(
+                f"greedy_choice must be one of {', '.join(GREEDY_CHOICES)}, got "
+                f"{self.greedy_choice!r}"
+            )
         object.__setattr__(
             self, "temperature", require_real("temperature", self.temperature, minimum=0.0)
         )
@@ -289,6 +315,28 @@ def fill_greedy(
     return torch.where(masked, finite_scores(logits).argmax(dim=-1), level_codes)
 
 
+def fill_mbr(
+    logits: torch.Tensor, codebook: torch.Tensor, level_codes: torch.Tensor, masked: torch.Tensor
+) -> torch.Tensor:
+    """One-pass level by minimum Bayes risk: each masked position takes the code nearest the
+    expected codebook vector ``softmax(logits) @ codebook`` (see ``DecodeOptions.greedy_choice``).
+
+    Args:
+        logits: ``[B, T, K]`` (non-finite values allowed, as ``finite_scores``).
+        codebook: ``[K, D]`` float, the level's code vectors.
+        level_codes: ``LongTensor[B, T]``. masked: ``BoolTensor[B, T]``.
+
+    Returns:
+        the level's codes ``[B, T]`` with no position left masked; the others unchanged.
+    """
+    codebook = codebook.to(device=logits.device, dtype=torch.float32)
+    probs = torch.softmax(finite_scores(logits), dim=-1)  # (B, T, K)
+    expected = probs @ codebook  # (B, T, D)
+    # argmin_j |c_j - e|^2 = argmax_j (2 e.c_j - |c_j|^2)
+    score = 2 * expected @ codebook.T - (codebook * codebook).sum(dim=-1)
+    return torch.where(masked, score.argmax(dim=-1), level_codes)
+
+
 def confidence_step(
     logits: torch.Tensor,
     level_codes: torch.Tensor,
@@ -397,6 +445,7 @@ def generate_tokens(
     known_frames: torch.Tensor | None = None,
     options: DecodeOptions | None = None,
     generator: torch.Generator | None = None,
+    codebooks: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Generate acoustic tokens level by level (SoundStorm §3.4). Inputs are assumed validated.
 
@@ -428,6 +477,8 @@ def generate_tokens(
         options: how to decode (default ``DecodeOptions()``: the paper's ``(16, 1, ..., 1)``
             steps, temperatures 1, no guidance).
         generator: random generator (on ``cond.device``).
+        codebooks: ``[Q, K, D]`` float code vectors of the codec's levels, read by
+            ``options.greedy_choice="mbr"`` only (``Codec.code_vectors``).
 
     Returns:
         ``LongTensor[B, Q, T]`` with ids in ``[0, K)`` whatever the logits (NaN, +-inf); known
@@ -435,14 +486,27 @@ def generate_tokens(
 
     Raises:
         ValueError: ``options`` that is not a ``DecodeOptions`` or whose ``steps`` do not fit
-            ``num_levels``, ``known`` without ``known_frames`` (or the reverse), or ``forward``
-            returning logits that are not ``[B', T, K]`` with ``K == mask_id``.
+            ``num_levels``, ``known`` without ``known_frames`` (or the reverse), ``"mbr"``
+            without ``codebooks`` of shape ``[>= Q, K, D]``, or ``forward`` returning logits
+            that are not ``[B', T, K]`` with ``K == mask_id``.
     """
     if not isinstance(options, DecodeOptions):
         options = DecodeOptions.merge(options)  # None -> defaults; anything else: ValueError
     if (known is None) != (known_frames is None):
         raise ValueError("known and known_frames go together: give both or neither")
     steps = options.level_steps(num_levels)
+    mbr = options.greedy_choice == "mbr"
+    if mbr and (
+        codebooks is None
+        or codebooks.dim() != 3
+        or codebooks.shape[0] < num_levels
+        or codebooks.shape[1] != mask_id
+    ):
+        shape = None if codebooks is None else tuple(codebooks.shape)
+        raise ValueError(
+            f"greedy_choice='mbr' needs the codec's codebooks [Q >= {num_levels}, K = {mask_id}, "
+            f"D] (an embedded codec's code_vectors), got {shape}"
+        )
     temperature, choice_temperature = options.temperature, options.choice_temperature
     guidance = options.guidance_scale  # a Python float: the branch below never reads the device
     batch, num_frames = cond.shape
@@ -487,7 +551,9 @@ def generate_tokens(
                 logits = guided_logits(logits, guidance)  # (B, T, K) float32
             level_codes = codes[:, level]
             masked = generate_here & (level_codes == mask_id)
-            if iterations == 1:
+            if iterations == 1 and mbr:
+                new_codes = fill_mbr(logits, codebooks[level], level_codes, masked)
+            elif iterations == 1:
                 new_codes = fill_greedy(logits, level_codes, masked)
             else:
                 new_codes = confidence_step(

@@ -144,6 +144,8 @@ class GenerationEngine:
         compile: wrap the network body in ``torch.compile``.
         compile_mode: ``torch.compile`` mode; default ``"reduce-overhead"`` on CUDA, the
             default mode elsewhere.
+        codebooks: ``[Q', K, D]`` code vectors of the codec (``Codec.code_vectors``), read by
+            ``DecodeOptions.greedy_choice="mbr"``; ``VoicePipeline`` sets them from its codec.
     """
 
     def __init__(
@@ -155,6 +157,7 @@ class GenerationEngine:
         buckets: Sequence[int] | None | str = "auto",
         compile: bool = False,
         compile_mode: str | None = None,
+        codebooks: torch.Tensor | None = None,
     ):
         if isinstance(buckets, str):
             if buckets != "auto":
@@ -171,6 +174,7 @@ class GenerationEngine:
             if not buckets:
                 raise ValueError(f"buckets must be positive frame counts, got {buckets}")
         self.buckets = buckets
+        self.codebooks = codebooks
         self.compiled = compile
         self._hidden_states = model.hidden_states
         if compile:
@@ -275,6 +279,7 @@ class GenerationEngine:
             known_frames=known_frames,
             options=options,
             generator=generator,
+            codebooks=self.codebooks,
         )
         return codes[..., :num_frames].clone()  # (B, Q, T)
 

@@ -385,6 +385,7 @@ class SoundStorm(
         options: DecodeOptions | None = None,
         known: torch.Tensor | None = None,
         known_frames: torch.Tensor | None = None,
+        codebooks: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Generate acoustic tokens by level-by-level confidence decoding (SoundStorm §3.4).
 
@@ -412,6 +413,8 @@ class SoundStorm(
                 counted in the decoding schedule. The network sees them on both sides of the
                 generated frames.
             known_frames: ``BoolTensor[B, T]``, the frames ``known`` gives (with ``known``).
+            codebooks: ``[Q', K, D]`` code vectors of the codec (``Codec.code_vectors``), for
+                ``options.greedy_choice="mbr"``.
 
         Returns:
             ``LongTensor[B, Q, T]`` with ids in ``[0, K)`` (also when the network's logits are
@@ -446,6 +449,7 @@ class SoundStorm(
             known_frames=known_frames,
             options=options,
             generator=generator,
+            codebooks=codebooks,
         )
 
     # ------------------------------------------------------------------ accounting

@@ -117,6 +117,8 @@ class VoicePipeline:
                 f"takes at most {cfg.cond_vocab_size}"
             )
         self.engine, self.codec, self.tokenizer = engine, codec, tokenizer
+        if engine.codebooks is None:  # for DecodeOptions.greedy_choice="mbr"
+            engine.codebooks = codec.code_vectors()
         self.default_steps = require_optional_int("default_steps", default_steps, minimum=1)
 
     @classmethod

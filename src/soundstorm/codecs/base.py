@@ -147,6 +147,15 @@ class Codec(ABC):
         """Frames ``T`` that ``encode`` gives for ``num_samples`` samples at ``sample_rate``."""
         return math.ceil(num_samples * self.frame_rate / self.sample_rate)
 
+    def code_vectors(self) -> torch.Tensor | None:
+        """The vector each code stands for, ``[Q, K, D]`` float (level 0 first), or None.
+
+        Residual codecs decode the sum of one vector per level; minimum-Bayes-risk decoding
+        (``DecodeOptions.greedy_choice="mbr"``) measures distances between codes with them.
+        None (the base class) when the codec does not expose them.
+        """
+        return None
+
     def content_digest(self) -> str | None:
         """Hex digest of what this codec computes (settings and weights), or None.
 

@@ -298,6 +298,12 @@ class EmbeddedCodec(Codec):
     def codebook_size(self) -> int:
         return self.quantizer.codebook_size
 
+    def code_vectors(self) -> torch.Tensor:
+        """``[Q, K, D']`` the RVQ centroids of the ``num_levels`` levels in feature units (the
+        standardised centroids times the features' standard deviation: log-magnitude
+        differences), so distances are those of the decoded (stacked) log spectra."""
+        return self.quantizer.codebooks[: self.num_levels] * self.feature_std
+
     def stacked_features(self, wav: torch.Tensor) -> torch.Tensor:
         """The vectors the RVQ quantizes, before standardisation (``stacked_features``)."""
         return stacked_features(wav, self.config)
