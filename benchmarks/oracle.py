@@ -36,10 +36,12 @@ Protocol (``benchmarks/eval_voice.py``'s items, short ones only; every choice is
     finer residuals count as zero);
   * ``gen_l1_gt_finer``: level 1 generated, levels 2..Q GT;
   * ``gt_l1_gen_finer``: level 1 GT, levels 2..Q generated (one greedy pass each);
+  * ``gen_l1_only``: level 1 generated, decoded alone (finer residuals zero): whether
+    generated finer levels help or hurt;
   * ``gen_all_s<n>``: every level generated, ``n`` first-level passes and one per finer
     level, for each ``n`` of ``--steps`` (default 8 16 32).
 
-  Level 1 of the two mixed conditions takes the model's recommended first-level passes
+  Level 1 of the mixed conditions takes the model's recommended first-level passes
   (``pipeline.json`` ``steps``, else the paper's 16). A ``reference`` row judges the
   recording itself (the judge's own level).
 - Judge (``soundstorm.evaluate.evaluate_item``, as ``eval_voice``): Whisper tiny.en WER
@@ -124,6 +126,9 @@ def conditions(num_levels: int, steps: list[int]) -> list[Condition]:
         Condition("resynth_l1", "GT level 1 only (finer residuals zero)", None, decode_levels=1),
         Condition("gen_l1_gt_finer", "level 1 generated, levels 2..Q GT", finer),
         Condition("gt_l1_gen_finer", "level 1 GT, levels 2..Q generated", (0,)),
+        Condition(
+            "gen_l1_only", "level 1 generated, decoded alone (finer zero)", (), decode_levels=1
+        ),
     ]
     rows += [
         Condition(f"gen_all_s{n}", f"all generated, {n} first-level passes", (), steps=n)
@@ -479,6 +484,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--no-dnsmos", action="store_true", help="skip DNSMOS")
+    parser.add_argument(
+        "--conditions",
+        nargs="+",
+        default=None,
+        help="only these rows (names as in the table, e.g. gt_l1_gen_finer gen_all_s8; "
+        "default: all)",
+    )
     parser.add_argument("--machine", default="2-core CPU container, no GPU")
     args = parser.parse_args(argv)
     if args.sentences < 1 or args.batch_size < 1 or args.threads < 1:
@@ -513,7 +525,15 @@ def main(argv: list[str] | None = None) -> int:
 
     num_levels = pipeline.engine.config.num_levels
     records = {}
-    for condition in conditions(num_levels, args.steps):
+    chosen = conditions(num_levels, args.steps)
+    if args.conditions:
+        unknown = sorted(set(args.conditions) - {c.name for c in chosen})
+        if unknown:
+            raise SoundStormError(
+                f"unknown condition(s) {unknown}; known: {[c.name for c in chosen]}"
+            )
+        chosen = [c for c in chosen if c.name in args.conditions]
+    for condition in chosen:
         records[condition.name] = make_condition(
             pipeline, condition, inputs, args.out, args.batch_size, args.decoding, args.seed
         )

@@ -169,7 +169,7 @@ def test_a_run_writes_every_condition_and_the_table(corpus, model_dir, tmp_path,
     argv += ["--steps", "2", "3", "--batch-size", "1", "--no-dnsmos", "--temperature", "0.5"]
     assert oracle.main(argv) == 0
 
-    names = ["resynth", "resynth_l1", "gen_l1_gt_finer", "gt_l1_gen_finer"]
+    names = ["resynth", "resynth_l1", "gen_l1_gt_finer", "gt_l1_gen_finer", "gen_l1_only"]
     names += ["gen_all_s2", "gen_all_s3"]
     ids = sorted(["flite-slt__s0", f"{HELD_OUT}__s0"])
     for name in names:
@@ -187,6 +187,7 @@ def test_a_run_writes_every_condition_and_the_table(corpus, model_dir, tmp_path,
     assert conditions["gen_l1_gt_finer"]["oracle_levels"] == [2, 3]
     assert conditions["gen_l1_gt_finer"]["model_calls"] == 16  # the paper's default steps
     assert conditions["gt_l1_gen_finer"]["model_calls"] == LEVELS - 1
+    assert conditions["gen_l1_only"]["decode_levels"] == 1
     assert conditions["gen_all_s3"]["model_calls"] == 3 + LEVELS - 1
     assert conditions["gen_all_s3"]["schedule"] == "3+2x1"
     assert report["header"]["decoding"]["temperature"] == 0.5
