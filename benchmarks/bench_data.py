@@ -5,9 +5,10 @@ Run it::
     python benchmarks/bench_data.py --hours 100 --shard-hours 5
     python benchmarks/bench_data.py --prepare data/wavs   # also time soundstorm prepare
 
-It writes synthetic shards (random codes, Q=12, K=1024, 50 frames/s, utterances of 2-20 s)
-into a temporary folder, then measures: writing, opening the dataset (manifest + offsets),
-reading random utterances (cold: first touch of each shard; warm: memory maps open).
+It writes synthetic shards (random codes, Q=12, K=1024, 50 frames/s, utterances of 2-20 s;
+``synthetic_shards`` and ``write_shards``, which ``checksums.py`` uses too) into a temporary
+folder, then measures: writing, opening the dataset (manifest + offsets), reading random
+utterances (cold: first touch of each shard; warm: memory maps open).
 With ``--prepare DIR`` it also runs ``prepare`` on a folder of audio with the default
 codec and tokenizer and reports its speed in real-time factor.
 """
@@ -17,11 +18,13 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from soundstorm.data import ShardWriter, TokenShardDataset, TokenUtterance, write_manifest
+from soundstorm.data.shards import SHARDS_DIRNAME
 
 CODEC = {
     "name": "synthetic",
@@ -33,32 +36,48 @@ CODEC = {
 SEMANTIC = {"name": "synthetic", "frame_rate": 25.0, "vocab_size": 500}
 
 
+def synthetic_shards(
+    hours: float, shard_hours: float, seed: int = 0
+) -> Iterator[list[TokenUtterance]]:
+    """Random utterances of 2-20 s totalling ``hours``, grouped in shards of ``shard_hours``
+    (one shard at a time: a large set is never held whole)."""
+    rng = np.random.default_rng(seed)
+    index, current, seconds, total = 0, [], 0.0, 0.0
+    while total < hours * 3600:
+        duration = float(rng.uniform(2.0, 20.0))
+        frames = int(duration * CODEC["frame_rate"])
+        codes = rng.integers(0, 1024, (12, frames), dtype=np.uint16)
+        semantic = rng.integers(0, 500, frames, dtype=np.int32)
+        current.append(TokenUtterance(f"u{len(current)}-{index}", codes, semantic, duration))
+        seconds += duration
+        total += duration
+        if seconds >= shard_hours * 3600:
+            yield current
+            index, current, seconds = index + 1, [], 0.0
+    if current:
+        yield current
+
+
+def write_shards(root: Path, shards: Iterable[list[TokenUtterance]]) -> int:
+    """Write ``shards`` as ``train-00000``, ``train-00001``, ... and the manifest of ``root``;
+    returns the number of utterances."""
+    names, count = [], 0
+    for index, utterances in enumerate(shards):
+        writer = ShardWriter(root / SHARDS_DIRNAME / f"train-{index:05d}", CODEC, SEMANTIC)
+        writer.utterances = list(utterances)
+        writer.write()
+        names.append((f"train-{index:05d}", "train"))
+        count += len(utterances)
+    write_manifest(root, names)
+    return count
+
+
 def write_synthetic(
     root: Path, hours: float, shard_hours: float, seed: int = 0
 ) -> tuple[int, float]:
     """Write random shards totalling ``hours``; returns (utterances, seconds taken)."""
-    rng = np.random.default_rng(seed)
-    started, shards, count = time.perf_counter(), [], 0
-    total_frames, shard_frames = int(hours * 3600 * 50), int(shard_hours * 3600 * 50)
-    written = 0
-    while written < total_frames:
-        name = f"train-{len(shards):05d}"
-        writer = ShardWriter(root / "shards" / name, CODEC, SEMANTIC)
-        while writer.num_frames < shard_frames and written < total_frames:
-            t = int(rng.integers(100, 1000))
-            writer.add(
-                TokenUtterance(
-                    f"{name}/{count}",
-                    rng.integers(0, 1024, size=(12, t), dtype=np.uint16),
-                    rng.integers(0, 500, size=t, dtype=np.int32),
-                    duration=t / 50.0,
-                )
-            )
-            written += t
-            count += 1
-        writer.write()
-        shards.append((name, "train"))
-    write_manifest(root, shards)
+    started = time.perf_counter()
+    count = write_shards(root, synthetic_shards(hours, shard_hours, seed))
     return count, time.perf_counter() - started
 
 

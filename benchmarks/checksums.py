@@ -29,21 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from bench_data import synthetic_shards, write_shards
 
 from soundstorm.checksums import sha256_file
-from soundstorm.data import ShardWriter, TokenShardDataset, TokenUtterance, write_manifest
+from soundstorm.data import TokenShardDataset
 from soundstorm.data.shards import SHARDS_DIRNAME
-
-CODEC = {
-    "name": "synthetic",
-    "sample_rate": 24000,
-    "frame_rate": 50.0,
-    "num_levels": 12,
-    "codebook_size": 1024,
-}
-SEMANTIC = {"name": "synthetic", "frame_rate": 25.0, "vocab_size": 500}
 
 
 def best_of(repeats: int, run) -> float:
@@ -66,39 +57,13 @@ def hash_speed(folder: Path, repeats: int) -> float:
     return (256 << 20) / seconds / 1e9
 
 
-def synthetic_shards(hours: float, shard_hours: float, seed: int = 0) -> list[list[TokenUtterance]]:
-    """Random utterances of 2-20 s totalling ``hours``, grouped in shards of ``shard_hours``."""
-    rng = np.random.default_rng(seed)
-    shards, current, seconds, total = [], [], 0.0, 0.0
-    while total < hours * 3600:
-        duration = float(rng.uniform(2.0, 20.0))
-        frames = int(duration * CODEC["frame_rate"])
-        codes = rng.integers(0, 1024, (12, frames), dtype=np.uint16)
-        semantic = rng.integers(0, 500, frames, dtype=np.int32)
-        current.append(TokenUtterance(f"u{len(current)}-{len(shards)}", codes, semantic, duration))
-        seconds += duration
-        total += duration
-        if seconds >= shard_hours * 3600:
-            shards.append(current)
-            current, seconds = [], 0.0
-    if current:
-        shards.append(current)
-    return shards
-
-
 def shard_costs(folder: Path, hours: float, shard_hours: float, repeats: int) -> dict:
     """Write / open times of a shard directory, with and without checksums."""
-    shards = synthetic_shards(hours, shard_hours)
+    shards = list(synthetic_shards(hours, shard_hours))
     root = folder / "tokens"
 
     def write_with_checksums():
-        names = []
-        for index, utterances in enumerate(shards):
-            writer = ShardWriter(root / SHARDS_DIRNAME / f"train-{index:05d}", CODEC, SEMANTIC)
-            writer.utterances = list(utterances)
-            writer.write()
-            names.append((f"train-{index:05d}", "train"))
-        write_manifest(root, names)
+        write_shards(root, shards)
 
     def write_without_checksums():  # the same writer with its hashing switched off
         import soundstorm.data.shards as shards_module

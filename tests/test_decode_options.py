@@ -15,7 +15,7 @@ from soundstorm.decoding import DecodeOptions, generate_tokens, level_steps
 from soundstorm.inference import GenerationEngine
 
 from tests.conftest import random_inputs
-from tests.voice_fakes import SR, tone
+from tests.voice_fakes import SR, record_decode_options, tone
 
 
 def test_defaults_are_the_papers():
@@ -107,15 +107,7 @@ def test_the_old_token_decoder_name_still_works(tiny_model, tiny_config):
 @pytest.fixture
 def spy(monkeypatch):
     """Record the ``options`` every ``generate_tokens`` call receives (model and engine)."""
-    seen = []
-
-    def recording(*args, options=None, **kwargs):
-        seen.append(options)
-        return generate_tokens(*args, options=options, **kwargs)
-
-    monkeypatch.setattr(model_module, "generate_tokens", recording)
-    monkeypatch.setattr(inference_module, "generate_tokens", recording)
-    return seen
+    return record_decode_options(monkeypatch, model_module, inference_module)
 
 
 def _with_top_k():

@@ -1,4 +1,5 @@
-"""Test inputs for the voice pipeline: speech-like tones and a tiny voice model directory."""
+"""Test inputs for the voice pipeline: speech-like tones, a tiny voice model directory, and a
+recorder of the decoding options that reach ``generate_tokens``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 
 from soundstorm import SoundStorm, SoundStormConfig
 from soundstorm.codecs import EmbeddedCodec
+from soundstorm.decoding import generate_tokens
 
 SR = 16000
 
@@ -53,3 +55,17 @@ def write_tones(root: Path, clips: tuple[tuple[str, float, int], ...]) -> Path:
     for name, seconds, seed in clips:
         soundfile.write(root / f"{name}.wav", tone(seconds, seed), SR)
     return root
+
+
+def record_decode_options(monkeypatch, *modules) -> list:
+    """Patch ``generate_tokens`` in each of ``modules`` to record the ``options`` of every call
+    (decoding goes on as usual); returns the list they are appended to."""
+    seen = []
+
+    def recording(*args, options=None, **kwargs):
+        seen.append(options)
+        return generate_tokens(*args, options=options, **kwargs)
+
+    for module in modules:
+        monkeypatch.setattr(module, "generate_tokens", recording)
+    return seen

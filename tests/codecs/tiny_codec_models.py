@@ -20,41 +20,23 @@ def randomise_codebooks(model: torch.nn.Module) -> None:
 
 
 def tiny_models() -> dict[str, torch.nn.Module]:
-    """One tiny model per family (hop 16 samples for EnCodec/Mimi, 8 for DAC)."""
+    """One tiny model per family (hop 16 samples for EnCodec/Mimi, 8 for DAC), keyed by the
+    lower-cased prefix of its ``transformers`` classes (``EncodecModel``, ``EncodecConfig``)."""
     import transformers
 
-    torch.manual_seed(0)
-    encodec = transformers.EncodecModel(
-        transformers.EncodecConfig(
-            sampling_rate=SAMPLE_RATE,
-            num_filters=4,
-            hidden_size=16,
-            upsampling_ratios=[4, 4],
-            codebook_size=64,
-            codebook_dim=16,
-            num_lstm_layers=1,
-            target_bandwidths=[3.0, 6.0, 12.0],  # 500 frames/s x 6 bits: 1, 2, 4 levels
-        )
-    )
-    dac = transformers.DacModel(
-        transformers.DacConfig(
-            sampling_rate=SAMPLE_RATE,
+    conv = dict(num_filters=4, hidden_size=16, upsampling_ratios=[4, 4], codebook_dim=16)
+    families = {  # config beyond the sample rate and the 64 codes a level
+        # target_bandwidths: 500 frames/s x 6 bits, so 1, 2, 4 levels
+        "Encodec": dict(conv, num_lstm_layers=1, target_bandwidths=[3.0, 6.0, 12.0]),
+        "Dac": dict(
             encoder_hidden_size=4,
             downsampling_ratios=[2, 4],
             decoder_hidden_size=16,
             n_codebooks=4,
-            codebook_size=64,
             codebook_dim=4,
-        )
-    )
-    mimi = transformers.MimiModel(
-        transformers.MimiConfig(
-            sampling_rate=SAMPLE_RATE,
-            hidden_size=16,
-            num_filters=4,
-            upsampling_ratios=[4, 4],
-            codebook_size=64,
-            codebook_dim=16,
+        ),
+        "Mimi": dict(
+            conv,
             num_quantizers=4,
             vector_quantization_hidden_dimension=16,
             upsample_groups=16,
@@ -65,8 +47,14 @@ def tiny_models() -> dict[str, torch.nn.Module]:
             head_dim=8,
             sliding_window=16,
             max_position_embeddings=256,
-        )
-    )
-    for model in (encodec, mimi):
-        randomise_codebooks(model)
-    return {"encodec": encodec, "dac": dac, "mimi": mimi}
+        ),
+    }
+    torch.manual_seed(0)
+    models = {}
+    for family, settings in families.items():
+        config_class = getattr(transformers, f"{family}Config")
+        config = config_class(sampling_rate=SAMPLE_RATE, codebook_size=64, **settings)
+        models[family.lower()] = getattr(transformers, f"{family}Model")(config)
+    for name in ("encodec", "mimi"):
+        randomise_codebooks(models[name])
+    return models

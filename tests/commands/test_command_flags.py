@@ -8,10 +8,9 @@ import dataclasses
 import pytest
 
 import soundstorm.commands.options as options_module
-import soundstorm.inference as inference_module
 from soundstorm.cli import COMMANDS, build_parser, main
 from soundstorm.commands.options import decode_options_from_args, flag_name
-from soundstorm.decoding import DecodeOptions, generate_tokens
+from soundstorm.decoding import DecodeOptions
 
 from tests.voice_fakes import write_tones
 
@@ -80,19 +79,6 @@ def test_decoding_flags_build_options_and_name_the_flag_in_errors():
         decode_options_from_args(parser.parse_args(["--steps", "0"]))
     with pytest.raises(ValueError, match=r"^--choice-temperature must be a finite number"):
         decode_options_from_args(parser.parse_args(["--choice-temperature", "nan"]))
-
-
-@pytest.fixture
-def spy(monkeypatch):
-    """The ``options`` each ``generate_tokens`` call of the engine receives."""
-    seen = []
-
-    def recording(*args, options=None, **kwargs):
-        seen.append(options)
-        return generate_tokens(*args, options=options, **kwargs)
-
-    monkeypatch.setattr(inference_module, "generate_tokens", recording)
-    return seen
 
 
 @pytest.fixture(scope="module")

@@ -7,24 +7,10 @@ import argparse
 import pytest
 import soundfile
 
-import soundstorm.inference as inference_module
 from soundstorm.cli import build_parser, main
-from soundstorm.decoding import DecodeOptions, generate_tokens
+from soundstorm.decoding import DecodeOptions
 
 from tests.voice_fakes import SR, write_tones
-
-
-@pytest.fixture
-def spy(monkeypatch):
-    """The ``options`` every ``generate_tokens`` call of the engine receives."""
-    seen = []
-
-    def recording(*args, options=None, **kwargs):
-        seen.append(options)
-        return generate_tokens(*args, options=options, **kwargs)
-
-    monkeypatch.setattr(inference_module, "generate_tokens", recording)
-    return seen
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
-from tiny_speech_models import HIDDEN
+from tiny_speech_models import HIDDEN, fit_clips, speechlike
 
 from soundstorm.errors import SoundStormError
 from soundstorm.semantic import get_semantic_tokenizer
@@ -21,33 +20,20 @@ from soundstorm.semantic.kmeans_tokenizer import (
 transformers = pytest.importorskip("transformers")
 
 
-def _speechlike(seconds: float, sample_rate: int, seed: int, batch: int = 1) -> torch.Tensor:
-    """Amplitude-modulated harmonic tones with gliding pitch: ``[batch, 1, S]``."""
-    generator = torch.Generator().manual_seed(seed)
-    t = torch.arange(int(seconds * sample_rate)) / sample_rate
-    out = []
-    for _ in range(batch):
-        f0 = 100 + 80 * torch.rand(1, generator=generator)
-        phase = 2 * math.pi * torch.cumsum(f0 * (1 + 0.3 * torch.sin(3 * t)), 0) / sample_rate
-        wav = sum(torch.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * torch.sin(7 * t))
-        out.append(0.2 * wav + 0.01 * torch.randn(len(t), generator=generator))
-    return torch.stack(out)[:, None]
-
-
 CLASSES = [("hubert", HubertKMeansTokenizer), ("w2v-bert", W2VBertKMeansTokenizer)]
 
 
 @pytest.fixture(scope="module", params=CLASSES, ids=[kind for kind, _ in CLASSES])
 def fitted(request, tiny_models):
     kind, cls = request.param
-    clips = [_speechlike(1.5, 16000, seed=1)[0, 0], _speechlike(0.5, 16000, seed=2, batch=2)]
+    clips = fit_clips()
     tokenizer = cls.fit(tiny_models[kind], clips, 16000, layer=1, num_clusters=8)
     return kind, cls, tokenizer
 
 
 def test_shapes_frame_rate_and_id_range(fitted) -> None:
     _, _, tokenizer = fitted
-    wav = _speechlike(2.0, 16000, seed=3, batch=2)
+    wav = speechlike(2.0, 16000, seed=3, batch=2)
     tokens = tokenizer.tokenize(wav, 16000)
     assert tokenizer.frame_rate == 50
     assert tokenizer.vocab_size == 8
@@ -60,13 +46,13 @@ def test_shapes_frame_rate_and_id_range(fitted) -> None:
 def test_frame_count_follows_duration_for_any_sample_rate(fitted) -> None:
     _, _, tokenizer = fitted
     for seconds, sample_rate in ((0.5, 16000), (1.0, 44100), (2.5, 24000)):
-        tokens = tokenizer.tokenize(_speechlike(seconds, sample_rate, seed=4), sample_rate)
+        tokens = tokenizer.tokenize(speechlike(seconds, sample_rate, seed=4), sample_rate)
         assert abs(tokens.shape[1] - seconds * 50) <= 2, (seconds, sample_rate)
 
 
 def test_tokenize_is_k_means_of_the_layer_features(fitted) -> None:
     _, _, tokenizer = fitted
-    wav = _speechlike(1.0, 16000, seed=5, batch=2)
+    wav = speechlike(1.0, 16000, seed=5, batch=2)
     features = tokenizer.features(wav, 16000)
     assert features.shape[-1] == HIDDEN
     distances = torch.cdist(features, tokenizer.kmeans.centroids[None].expand(2, -1, -1))
@@ -75,7 +61,7 @@ def test_tokenize_is_k_means_of_the_layer_features(fitted) -> None:
 
 def test_batch_items_are_tokenized_independently(fitted) -> None:
     _, _, tokenizer = fitted
-    wav = _speechlike(0.6, 16000, seed=6, batch=3)
+    wav = speechlike(0.6, 16000, seed=6, batch=3)
     batched = tokenizer.tokenize(wav, 16000)
     single = torch.cat([tokenizer.tokenize(wav[i : i + 1], 16000) for i in range(3)])
     assert (batched == single).float().mean() > 0.99
@@ -83,20 +69,20 @@ def test_batch_items_are_tokenized_independently(fitted) -> None:
 
 def test_channels_are_mixed_down(fitted) -> None:
     _, _, tokenizer = fitted
-    mono = _speechlike(0.5, 16000, seed=7)
+    mono = speechlike(0.5, 16000, seed=7)
     stereo = mono.repeat(1, 2, 1)
     assert torch.equal(tokenizer.tokenize(stereo, 16000), tokenizer.tokenize(mono, 16000))
 
 
 def test_fit_uses_many_clusters_on_varied_audio(fitted) -> None:
     _, _, tokenizer = fitted
-    tokens = tokenizer.tokenize(_speechlike(1.5, 16000, seed=1), 16000)
+    tokens = tokenizer.tokenize(speechlike(1.5, 16000, seed=1), 16000)
     assert len(set(tokens.flatten().tolist())) >= 4
 
 
 def test_save_load_gives_identical_tokens(fitted, tmp_path) -> None:
     kind, cls, tokenizer = fitted
-    wav = _speechlike(0.8, 22050, seed=8, batch=2)
+    wav = speechlike(0.8, 22050, seed=8, batch=2)
     saved = tokenizer.save(tmp_path / "tok")
     config = json.loads((saved / CONFIG_NAME).read_text())
     assert config["kind"] == kind and config["layer"] == 1 and config["vocab_size"] == 8
@@ -117,12 +103,12 @@ def test_load_with_moved_model(fitted, tiny_models, tmp_path) -> None:
     with pytest.raises(SoundStormError, match="no model directory"):
         get_semantic_tokenizer(saved)
     loaded = get_semantic_tokenizer(saved, model_name_or_path=tiny_models[kind])
-    wav = _speechlike(0.6, 16000, seed=9)
+    wav = speechlike(0.6, 16000, seed=9)
     assert torch.equal(loaded.tokenize(wav, 16000), tokenizer.tokenize(wav, 16000))
 
 
 def test_layer_choice_changes_features(tiny_models) -> None:
-    wav = _speechlike(1.0, 16000, seed=10)
+    wav = speechlike(1.0, 16000, seed=10)
     first = HubertKMeansTokenizer(tiny_models["hubert"], layer=1).features(wav, 16000)
     last = HubertKMeansTokenizer(tiny_models["hubert"], layer=2).features(wav, 16000)
     assert first.shape == last.shape
@@ -136,11 +122,11 @@ def test_user_errors(tiny_models, tmp_path) -> None:
         HubertKMeansTokenizer(str(tmp_path / "missing"), layer=1)
     with pytest.raises(SoundStormError, match="at least"):
         HubertKMeansTokenizer.fit(
-            tiny_models["hubert"], _speechlike(0.2, 16000, seed=0), 16000, 1, num_clusters=64
+            tiny_models["hubert"], speechlike(0.2, 16000, seed=0), 16000, 1, num_clusters=64
         )
     with pytest.raises(SoundStormError, match="no k-means"):
         HubertKMeansTokenizer(tiny_models["hubert"], layer=1).tokenize(
-            _speechlike(0.2, 16000, seed=0), 16000
+            speechlike(0.2, 16000, seed=0), 16000
         )
 
 
@@ -155,7 +141,7 @@ def test_loading_the_wrong_kind_fails(fitted, tmp_path) -> None:
 def test_long_audio_is_processed_in_chunks(tiny_models) -> None:
     chunked = HubertKMeansTokenizer(tiny_models["hubert"], layer=1, chunk_seconds=1.0)
     whole = HubertKMeansTokenizer(tiny_models["hubert"], layer=1, chunk_seconds=None)
-    wav = _speechlike(2.6, 16000, seed=11)  # chunks of 1.0, 1.0 and 0.6 s
+    wav = speechlike(2.6, 16000, seed=11)  # chunks of 1.0, 1.0 and 0.6 s
     features = chunked.features(wav, 16000)
     assert abs(features.shape[1] - whole.features(wav, 16000).shape[1]) <= 3
     first_second = whole.features(wav[..., :16000], 16000)
@@ -169,8 +155,8 @@ def test_audio_under_one_frame_is_a_one_line_error(fitted) -> None:
 
     _, _, tokenizer = fitted
     with pytest.raises(AudioTooShortError) as caught:
-        tokenizer.tokenize(_speechlike(0.01, 16000, seed=0), 16000)
+        tokenizer.tokenize(speechlike(0.01, 16000, seed=0), 16000)
     assert str(caught.value) == ("audio is 10.0 ms long, shorter than one semantic frame (20.0 ms)")
-    one_frame = tokenizer.tokenize(_speechlike(0.02, 16000, seed=0), 16000)
+    one_frame = tokenizer.tokenize(speechlike(0.02, 16000, seed=0), 16000)
     assert one_frame.shape[0] == 1 and one_frame.shape[1] >= 1
     assert int(one_frame.min()) >= 0 and int(one_frame.max()) < tokenizer.vocab_size

@@ -11,10 +11,10 @@ loaded back by ``get_semantic_tokenizer(directory)``; audio is kept short (Pocke
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 import torch
+from tiny_speech_models import fit_clips, speechlike
 
 from soundstorm.errors import AudioInputError, AudioTooShortError, SoundStormError
 from soundstorm.semantic import FeaturesKMeansTokenizer, get_semantic_tokenizer
@@ -23,19 +23,6 @@ from soundstorm.semantic.registry import (
     registered_semantic_tokenizers,
     saved_kinds,
 )
-
-
-def _speechlike(seconds: float, sample_rate: int, seed: int = 0, batch: int = 1):
-    """Harmonic tones with gliding pitch and a syllable-rate envelope: ``[batch, 1, S]``."""
-    generator = torch.Generator().manual_seed(seed)
-    t = torch.arange(int(seconds * sample_rate)) / sample_rate
-    out = []
-    for _ in range(batch):
-        f0 = 100 + 80 * torch.rand(1, generator=generator)
-        phase = 2 * math.pi * torch.cumsum(f0 * (1 + 0.3 * torch.sin(3 * t)), 0) / sample_rate
-        wav = sum(torch.sin(k * phase) / k for k in range(1, 6)) * (0.5 + 0.5 * torch.sin(7 * t))
-        out.append(0.2 * wav + 0.01 * torch.randn(len(t), generator=generator))
-    return torch.stack(out)[:, None]
 
 
 def _builtin(name: str):
@@ -52,7 +39,7 @@ def _fitted(kind: str, settings, needs_tiny_models: bool = True):
     def source(request, tmp_path_factory):
         models = request.getfixturevalue("tiny_models") if needs_tiny_models else None
         extractor = feature_extractor_entry(kind).build(settings(models))
-        clips = [_speechlike(1.5, 16000, seed=1)[0, 0], _speechlike(0.5, 16000, seed=2, batch=2)]
+        clips = fit_clips()
         tokenizer = FeaturesKMeansTokenizer.fit(extractor, clips, 16000, num_clusters=8)
         directory = tokenizer.save(tmp_path_factory.mktemp(f"contract_{kind}"))
         return str(directory), directory
@@ -93,7 +80,7 @@ def test_every_registered_tokenizer_has_a_contract_source():
 
 def test_shapes_dtypes_and_id_range(case):
     _, tokenizer, _ = case
-    tokens = tokenizer.tokenize(_speechlike(0.6, 16000, seed=3, batch=2), 16000)
+    tokens = tokenizer.tokenize(speechlike(0.6, 16000, seed=3, batch=2), 16000)
     assert tokens.dtype == torch.long and tokens.dim() == 2 and tokens.shape[0] == 2
     assert 0 <= int(tokens.min()) and int(tokens.max()) < tokenizer.vocab_size
     assert tokens.device.type == "cpu"
@@ -102,7 +89,7 @@ def test_shapes_dtypes_and_id_range(case):
 @pytest.mark.parametrize(("seconds", "sample_rate"), [(0.37, 22050), (0.5, 16000), (0.81, 24000)])
 def test_frames_follow_duration(case, seconds, sample_rate):
     _, tokenizer, _ = case
-    wav = _speechlike(seconds, sample_rate, seed=4)
+    wav = speechlike(seconds, sample_rate, seed=4)
     tokens = tokenizer.tokenize(wav, sample_rate)
     expected = wav.shape[-1] / sample_rate * tokenizer.frame_rate
     assert abs(tokens.shape[1] - expected) <= 2, (tokens.shape, expected)
@@ -110,13 +97,13 @@ def test_frames_follow_duration(case, seconds, sample_rate):
 
 def test_tokenize_is_deterministic(case):
     _, tokenizer, _ = case
-    wav = _speechlike(0.5, 16000, seed=5)
+    wav = speechlike(0.5, 16000, seed=5)
     assert torch.equal(tokenizer.tokenize(wav, 16000), tokenizer.tokenize(wav, 16000))
 
 
 def test_a_batch_equals_its_items_one_by_one(case):
     _, tokenizer, _ = case
-    wav = _speechlike(0.45, 16000, seed=6, batch=3)
+    wav = speechlike(0.45, 16000, seed=6, batch=3)
     batched = tokenizer.tokenize(wav, 16000)
     single = torch.cat([tokenizer.tokenize(wav[i : i + 1], 16000) for i in range(3)])
     assert batched.shape == single.shape
@@ -125,7 +112,7 @@ def test_a_batch_equals_its_items_one_by_one(case):
 
 def test_channels_are_mixed_down(case):
     _, tokenizer, _ = case
-    mono = _speechlike(0.4, 16000, seed=7)
+    mono = speechlike(0.4, 16000, seed=7)
     assert torch.equal(
         tokenizer.tokenize(mono.repeat(1, 2, 1), 16000), tokenizer.tokenize(mono, 16000)
     )
@@ -135,7 +122,7 @@ def test_save_load_round_trip(case, tmp_path):
     """A kind that saves loads back identical (by name or by the registry); built-in names
     are rebuilt identical from their name."""
     member, tokenizer, _ = case
-    wav = _speechlike(0.5, 22050, seed=8, batch=2)
+    wav = speechlike(0.5, 22050, seed=8, batch=2)
     if hasattr(tokenizer, "save"):
         loaded = get_semantic_tokenizer(tokenizer.save(tmp_path / "again"))
     else:
@@ -159,7 +146,7 @@ def test_bad_input_gives_the_documented_errors(case):
     _, tokenizer, _ = case
     frame = 16000 / tokenizer.frame_rate  # samples per semantic frame at 16 kHz
     with pytest.raises(AudioTooShortError, match="shorter than one semantic frame"):
-        tokenizer.tokenize(_speechlike(0.5, 16000)[..., : int(frame) - 1], 16000)
+        tokenizer.tokenize(speechlike(0.5, 16000)[..., : int(frame) - 1], 16000)
     with pytest.raises(AudioTooShortError):
         tokenizer.tokenize(torch.zeros(1, 1, 0), 16000)
     with pytest.raises(SoundStormError, match=r"\[B, C, S\]"):
