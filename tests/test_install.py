@@ -93,3 +93,19 @@ def test_evaluate_dependency_error_gives_the_extra(monkeypatch):
     )
     with pytest.raises(SoundStormError, match=r"needs speechmos: pip install 'soundstorm\[eval\]'"):
         check_dependencies(["dnsmos"])
+
+
+def test_package_data_patterns_cover_every_shipped_asset():
+    """Every file under src/soundstorm/assets reaches a wheel (``pip install`` from PyPI):
+    setuptools copies package data by the patterns of pyproject.toml."""
+    import fnmatch
+
+    patterns = _pyproject()["tool"]["setuptools"]["package-data"]["*"]
+    assets = ROOT / "src" / "soundstorm" / "assets"
+    shipped = [p for p in assets.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    missed = [
+        str(p.relative_to(assets))
+        for p in shipped
+        if p.suffix != ".py" and not any(fnmatch.fnmatch(p.name, pat) for pat in patterns)
+    ]
+    assert not missed, f"not in any package-data pattern of pyproject.toml: {missed}"
