@@ -231,3 +231,42 @@ def test_scored_positions_of_the_papers_masks_are_the_masked_tokens_of_the_level
     for _ in range(50):
         masked, level, _ = sample_training_masks(Q, torch.tensor([20, 7]), g)
         assert torch.equal(scored_positions(masked, level), masked[[0, 1], level])
+
+
+def test_level_weights_set_how_often_each_level_is_trained():
+    weights = [4.0, 2.0, 1.0, 1.0][:Q] + [1.0] * max(0, Q - 4)
+    generator = torch.Generator().manual_seed(3)
+    levels = torch.cat(
+        [
+            sample_training_masks(Q, torch.full((64,), 8), generator, level_weights=weights)[1]
+            for _ in range(200)
+        ]
+    )  # 12,800 examples
+    counts = torch.bincount(levels, minlength=Q).double()
+    expected = levels.numel() * torch.tensor(weights, dtype=torch.float64) / sum(weights)
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    assert chi2 < 40, (counts, expected)
+    # a zero weight is never drawn; the masks keep their structure at the drawn level
+    never_first = [0.0] + [1.0] * (Q - 1)
+    for masked, level, _ in (
+        sample_training_masks(Q, torch.tensor([40, 25, 13]), generator, level_weights=never_first)
+        for _ in range(50)
+    ):
+        assert (level > 0).all()
+        for b, q in enumerate(level.tolist()):
+            assert not masked[b, :q].any() and masked[b, q].any()
+
+
+def test_no_level_weights_are_exactly_the_papers_draws():
+    lengths = torch.tensor([40, 25, 1, 13])
+    paper, options = torch.Generator().manual_seed(12), torch.Generator().manual_seed(12)
+    for _ in range(20):
+        a = sample_training_masks(Q, lengths, paper)
+        b = sample_training_masks(Q, lengths, options, level_weights=None)
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("weights", [[1.0], [0.0] * Q, [-1.0] + [1.0] * (Q - 1), [math.nan] * Q])
+def test_bad_level_weights_raise(weights):
+    with pytest.raises(ValueError, match="level_weights"):
+        sample_training_masks(Q, torch.tensor([10]), level_weights=weights)

@@ -32,6 +32,7 @@ Two options, both off by default (then the draws and masks are exactly the paper
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -54,6 +55,7 @@ def sample_training_masks(
     *,
     known_suffix_fraction: float = 0.0,
     prompt_dropout: float = 0.0,
+    level_weights: Sequence[float] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Draw the paper's training masks for a batch (SoundStorm §3.3), with optional options.
 
@@ -75,6 +77,10 @@ def sample_training_masks(
         prompt_dropout: probability in ``[0, 1]`` that an example's known frames (prompt and
             suffix) are masked at every level (the unconditional behaviour that
             classifier-free guidance contrasts with the prompted one).
+        level_weights: relative probabilities of drawing each level (Q non-negative
+            numbers, not all 0), from the same uniform draw; None (default): the paper's
+            ``U{0, ..., Q-1}``, draw for draw. Weighting the first level up trains the level
+            that holds intelligibility back more often (issue 15).
 
     Returns:
         ``(masked, level, prompt_len)``: ``BoolTensor[B, Q, T]`` (True = replace by the mask id),
@@ -95,6 +101,7 @@ def sample_training_masks(
         "known_suffix_fraction", known_suffix_fraction, minimum=0.0, maximum=1.0
     )
     prompt_dropout = require_real("prompt_dropout", prompt_dropout, minimum=0.0, maximum=1.0)
+    cumulative = level_cumulative(level_weights, num_levels)
     device = lengths.device
     lengths = lengths.long()
     if num_frames is None:
@@ -107,7 +114,11 @@ def sample_training_masks(
         return torch.rand(*shape, generator=generator, device=device)
 
     prompt_len = (uniform(batch) * lengths).long().clamp(max=lengths - 1)  # U{0..length-1}
-    level = (uniform(batch) * num_levels).long().clamp(max=num_levels - 1)  # U{0..Q-1}
+    if cumulative is None:
+        level = (uniform(batch) * num_levels).long().clamp(max=num_levels - 1)  # U{0..Q-1}
+    else:  # P(level = q) = level_weights[q] / sum
+        edges = torch.tensor(cumulative, device=device)
+        level = torch.searchsorted(edges, uniform(batch), right=True).clamp(max=num_levels - 1)
     mask_prob = torch.cos(uniform(batch) * (math.pi / 2))  # cos(u), u ~ U[0, pi/2]
 
     frames = torch.arange(num_frames, device=device)
@@ -134,6 +145,29 @@ def sample_training_masks(
         context = (frames < lengths[:, None]) & ~maskable  # prompt and known suffix
         masked = masked | (dropped[:, None] & context)[:, None, :]  # every level
     return masked, level, prompt_len
+
+
+def level_cumulative(level_weights: Sequence[float] | None, num_levels: int) -> list[float] | None:
+    """Cumulative probabilities of ``level_weights`` (None stays None: uniform levels).
+
+    Raises:
+        ValueError: not ``num_levels`` finite numbers >= 0 with a positive sum.
+    """
+    if level_weights is None:
+        return None
+    weights = [
+        require_real(f"level_weights[{i}]", w, minimum=0.0) for i, w in enumerate(level_weights)
+    ]
+    if len(weights) != num_levels or sum(weights) <= 0:
+        raise ValueError(
+            f"level_weights must be {num_levels} numbers >= 0 (one per level) with a positive "
+            f"sum, got {list(level_weights)}"
+        )
+    total, running, edges = sum(weights), 0.0, []
+    for weight in weights:
+        running += weight
+        edges.append(running / total)
+    return edges[:-1]  # the last edge (1.0) is implied
 
 
 def remaining_masked(num_tokens: torch.Tensor, iteration: int, num_iterations: int) -> torch.Tensor:

@@ -122,3 +122,11 @@ def test_masking_options_default_to_the_paper_and_are_set_by_files_or_overrides(
         load_train_config(None, ["masking.prompt_dropout=1.5"])
     with pytest.raises(SoundStormError, match="unknown config key 'masking.suffix'"):
         load_train_config(None, ["masking.suffix=0.1"])
+
+
+def test_level_weights_need_one_number_per_level():
+    config = load_train_config(None, ["model.preset=tiny", "masking.level_weights=[2, 1, 1, 1]"])
+    assert config.masking.level_weights == [2.0, 1.0, 1.0, 1.0]
+    for bad in ("[2, 1]", "[0, 0, 0, 0]", "[-1, 1, 1, 1]"):
+        with pytest.raises(SoundStormError, match="masking.level_weights"):
+            load_train_config(None, ["model.preset=tiny", f"masking.level_weights={bad}"])

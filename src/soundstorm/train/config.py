@@ -74,10 +74,14 @@ class MaskingConfig:
         prompt_dropout: fraction of examples whose known frames (prompt, and suffix if any)
             are masked at every level, so one model also has the unconditional behaviour that
             classifier-free guidance (``--guidance-scale``) contrasts with the prompted one.
+        level_weights: relative probabilities of training each RVQ level (one number per
+            level, e.g. ``[2, 1, 1, 1]``: the first level in 40% of the examples); None: the
+            paper's uniform draw.
     """
 
     known_suffix_fraction: float = 0.0
     prompt_dropout: float = 0.0
+    level_weights: list[float] | None = None
 
 
 @dataclass
@@ -268,6 +272,15 @@ class TrainConfig:
                 "masking.known_suffix_fraction must be in [0, 1]",
             ),
             (0 <= self.masking.prompt_dropout <= 1, "masking.prompt_dropout must be in [0, 1]"),
+            (
+                self.masking.level_weights is None
+                or (
+                    len(self.masking.level_weights) == self.model.num_levels
+                    and all(w >= 0 for w in self.masking.level_weights)
+                    and sum(self.masking.level_weights) > 0
+                ),
+                "masking.level_weights must hold model.num_levels numbers >= 0 with a positive sum",
+            ),
             (self.optim.lr > 0, "optim.lr must be > 0"),
             (0 <= self.optim.min_lr_ratio <= 1, "optim.min_lr_ratio must be in [0, 1]"),
             (self.optim.total_steps >= 1, "optim.total_steps must be >= 1"),

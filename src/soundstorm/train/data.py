@@ -105,6 +105,7 @@ class CroppedTokenDataset(torch.utils.data.Dataset):
         check_tokens: raise on out-of-range tokens (naming the utterance).
         known_suffix_fraction: of ``sample_training_masks`` (0: the paper's masks).
         prompt_dropout: of ``sample_training_masks`` (0: the paper's masks).
+        level_weights: of ``sample_training_masks`` (None: the paper's uniform levels).
     """
 
     def __init__(
@@ -119,6 +120,7 @@ class CroppedTokenDataset(torch.utils.data.Dataset):
         check_tokens: bool = True,
         known_suffix_fraction: float = 0.0,
         prompt_dropout: float = 0.0,
+        level_weights: Sequence[float] | None = None,
     ) -> None:
         self.dataset = dataset
         self.num_levels = num_levels
@@ -131,6 +133,7 @@ class CroppedTokenDataset(torch.utils.data.Dataset):
         self.masking = {
             "known_suffix_fraction": known_suffix_fraction,
             "prompt_dropout": prompt_dropout,
+            "level_weights": None if level_weights is None else tuple(level_weights),
         }
 
     def __len__(self) -> int:
