@@ -99,6 +99,20 @@ def test_schedule_fitted_to_the_budget(tmp_path):
     assert resumed.scheduler.get_last_lr()[0] == pytest.approx(final)
 
 
+def test_a_run_without_a_fit_is_fitted_when_resumed_with_one(tmp_path):
+    """A run trained on optim.total_steps, resumed with run.schedule_by_time: the schedule is
+    fitted to the new budget (it was once kept at the old total_steps, as if fitted)."""
+    items = synthetic_tokens(20, seed=3)
+    plain = run(tmp_path, items, "optim.total_steps=12", "run.max_steps=4")
+    assert not plain._schedule_fitted and plain.progress.step == 4
+    overrides = ["optim.total_steps=12", "run.max_minutes=0.5", "run.schedule_by_time=true"]
+    # 1 s per step, 30 s from step 4: about 4 + 0.95 x 30 steps (not the 12 it trained on)
+    resumed = run(tmp_path, items, *overrides, seconds_per_step=1.0)
+    assert 30 <= resumed.schedule.total_steps <= 34
+    assert resumed.progress.step == resumed.schedule.total_steps
+    assert resumed.stop_reason == "total_steps"
+
+
 def test_refits_correct_the_estimate_of_a_slow_start():
     """Two slow first steps (5 s), then 1 s per step, 100 s: steps 1..92. The fits at 10%,
     30% and 60% of the budget approach the steps that really fit."""

@@ -148,7 +148,8 @@ class TrainRecipe:
             )
             self._adapt_data_position(info)
             fitted = info.get("schedule_total_steps")
-            if cfg.run.schedule_by_time and isinstance(fitted, int) and fitted >= 1:
+            was_fitted = info.get("schedule_fitted", False) is True  # else: fit anew
+            if cfg.run.schedule_by_time and was_fitted and isinstance(fitted, int) and fitted >= 1:
                 self.schedule.total_steps, self._schedule_fitted = fitted, True
             if ctx.is_main:
                 logger.info("resumed from %s at step %d", resume_from, self.progress.step)
@@ -825,6 +826,7 @@ class TrainRecipe:
                 "config": self.config.to_dict(),
                 "global_batch": self.global_batch,
                 "schedule_total_steps": self.schedule.total_steps,
+                "schedule_fitted": self._schedule_fitted,
             },
             self.context,
             sharded=self.sharded,
