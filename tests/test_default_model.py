@@ -1,8 +1,8 @@
 """The shipped default model: complete, within the size budget, and it does the main job.
 
 `soundstorm demo` on the shipped samples must say the content in the prompt's voice: the
-generated audio is measured with the evaluation suite (Resemblyzer, PocketSphinx) against the
-content recording, which is by another voice.
+generated audio is measured with the evaluation suite (Resemblyzer, Whisper, PocketSphinx)
+against the content recording, which is by another voice.
 """
 
 import json
@@ -48,5 +48,11 @@ def test_demo_says_the_content_in_the_prompt_voice(demo_results):
     assert abs(soundfile.info(out / "generated.wav").duration - content) <= 0.02
     # the voice moved from the content speaker's to the prompt speaker's
     assert metrics["sim_generated_prompt"] >= metrics["sim_reference_prompt"] + 0.15
+    # Intelligibility (Whisper tiny.en on the 16 words of content.txt). The pipeline's ceiling,
+    # the content through the shipped codec, is intelligible (0% measured). The model is not
+    # yet (issue 15: 94-106% over seeds 0-2): this bound only catches a model or pipeline that
+    # got worse (noise with many insertions), it is not a claim of intelligibility.
+    assert metrics["wer_resynthesis"] <= 0.10
+    assert metrics["wer_generated"] <= 1.25
     for name in ("results.md", "spectrograms_demo.png", "consistency.png"):
         assert (out / name).stat().st_size > 0, name
