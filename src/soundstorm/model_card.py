@@ -168,7 +168,7 @@ def model_card(model_dir: str | os.PathLike, sources: CardSources | None = None)
     if sources.manifest is not None:
         _check_data_fits(sources.manifest, config)
     params, dtypes = _weights_summary(model_dir / "model.safetensors")
-    from soundstorm.pipeline import read_pipeline_file
+    from soundstorm.pipeline_file import read_pipeline_file
 
     spec = read_pipeline_file(model_dir)
     codec = _codec_facts(spec.get("codec"), config)

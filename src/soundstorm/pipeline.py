@@ -16,7 +16,6 @@ directory; ``soundstorm export`` writes it).
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Sequence
@@ -28,10 +27,9 @@ import torch
 from soundstorm.decoding import UNSET, DecodeOptions
 from soundstorm.errors import SoundStormError
 from soundstorm.inference import GenerationEngine, load_pretrained
+from soundstorm.pipeline_file import PIPELINE_FILE, read_pipeline_file
 from soundstorm.semantic.text import DEFAULT_TEXT_VOICE
 from soundstorm.validation import require_int, require_optional_int, require_real
-
-PIPELINE_FILE = "pipeline.json"
 
 
 @dataclass
@@ -53,41 +51,6 @@ class Request:
     @property
     def content_frames(self) -> int:
         return int(self.cond.shape[-1]) - self.prompt_frames
-
-
-def read_pipeline_file(model_dir: str | Path) -> dict:
-    """The codec / semantic names of ``model_dir/pipeline.json`` (relative paths resolved),
-    and ``steps``, the model's first-level decoding passes, when the file recommends some.
-
-    Files of older versions are read (``soundstorm.formats``, kind ``pipeline``: a file
-    without ``format_version`` is version 1; there ``"semantic": "default"`` means
-    ``"phones-words"``, the default of those days); a newer one is a ``FormatVersionError``."""
-    from soundstorm.formats import check_format_version
-    from soundstorm.semantic.registry import DEFAULT_NAME, LEGACY_DEFAULT
-
-    path = Path(model_dir) / PIPELINE_FILE
-    if not path.is_file():
-        return {}
-    try:
-        spec = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise SoundStormError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(spec, dict):
-        raise SoundStormError(f"{path} is not a JSON object")
-    version = check_format_version(path, "pipeline", spec.get("format_version"))
-    if version == 1 and spec.get("semantic") == DEFAULT_NAME:
-        spec["semantic"] = LEGACY_DEFAULT
-    resolved = {}
-    for key in ("codec", "semantic"):
-        if key in spec:
-            candidate = Path(model_dir) / spec[key]
-            resolved[key] = str(candidate) if candidate.exists() else str(spec[key])
-    if "steps" in spec:
-        steps = spec["steps"]
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-            raise SoundStormError(f"{path}: 'steps' must be a positive integer, got {steps!r}")
-        resolved["steps"] = steps
-    return resolved
 
 
 class VoicePipeline:
@@ -117,8 +80,9 @@ class VoicePipeline:
                 f"takes at most {cfg.cond_vocab_size}"
             )
         self.engine, self.codec, self.tokenizer = engine, codec, tokenizer
-        if engine.codebooks is None:  # for DecodeOptions.greedy_choice="mbr"
-            engine.codebooks = codec.code_vectors()
+        code_vectors = getattr(codec, "code_vectors", None)  # Codec subclasses have it
+        if engine.codebooks is None and callable(code_vectors):  # greedy_choice="mbr"
+            engine.codebooks = code_vectors()
         self.default_steps = require_optional_int("default_steps", default_steps, minimum=1)
 
     @classmethod

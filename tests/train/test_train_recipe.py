@@ -214,7 +214,11 @@ def test_resume_stays_exact_with_the_masking_options(tmp_path):
         "masking.prompt_dropout=0.3",
     ]
     straight = run(tiny_train_config(tmp_path / "straight", *common), items, items[:4])
-    assert straight.train_set.masking == {"known_suffix_fraction": 0.5, "prompt_dropout": 0.3}
+    assert straight.train_set.masking == {
+        "known_suffix_fraction": 0.5,
+        "prompt_dropout": 0.3,
+        "level_weights": None,
+    }
     assert straight.val_set is None or straight.val_set.masking["prompt_dropout"] == 0.0
     split = tmp_path / "split"
     run(tiny_train_config(split, *common, "run.max_steps=3"), items)
