@@ -57,13 +57,13 @@ Writes into ``--out``: ``prompts/<id>.wav``, ``<condition>/<id>.wav``, ``report.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import eval_voice  # the sibling script (the protocol's helpers): its folder is on sys.path
 import torch
 
 from soundstorm.audio import load_audio, save_audio
@@ -76,21 +76,6 @@ from soundstorm.decoding import DecodeOptions, generate_tokens
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_path
 
-
-def _load_eval_voice():
-    """The sibling ``benchmarks/eval_voice.py`` (the protocol's helpers), imported by path."""
-    if "eval_voice" in sys.modules:
-        return sys.modules["eval_voice"]
-    spec = importlib.util.spec_from_file_location(
-        "eval_voice", Path(__file__).resolve().with_name("eval_voice.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-eval_voice = _load_eval_voice()
 PairedItem = eval_voice.PairedItem
 Recording = eval_voice.Recording
 

@@ -6,13 +6,12 @@ out) plus an "espeak" voice (a copy of awb's files) that must never serve as con
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
+import eval_voice  # benchmarks/eval_voice.py (tests/benchmarks/conftest.py)
 import numpy as np
 import pytest
 import soundfile
@@ -21,7 +20,6 @@ import torch
 from soundstorm import SoundStorm, SoundStormConfig
 from soundstorm.codecs import EmbeddedCodec
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "eval_voice.py"
 SENTENCES = (
     "The birch canoe slid on the smooth planks.",
     "Glue the sheet to the dark blue background.",
@@ -32,17 +30,6 @@ SENTENCES = (
 FLITE_VOICES = {"flite-slt": "slt", "flite-awb": "awb", "flite-kal16": "kal16", "flite-rms": "rms"}
 ESPEAK_VOICE = "espeak-fake"
 HELD_OUT = "flite-rms"
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("eval_voice_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-eval_voice = _load_script()
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ so that the run takes seconds.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import oracle  # benchmarks/oracle.py (tests/benchmarks/conftest.py)
 import pytest
 import soundfile
 import torch
@@ -31,17 +31,6 @@ SENTENCES = (
 VOICES = {"flite-slt": "slt", "flite-awb": "awb", "flite-rms": "rms"}
 HELD_OUT = "flite-rms"
 LEVELS = 3
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("oracle_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-oracle = _load_script()
 
 
 @pytest.fixture(scope="module")
