@@ -89,7 +89,7 @@ from soundstorm.audio import load_audio, save_audio
 from soundstorm.commands.options import add_decoding_arguments, decode_options_from_args
 from soundstorm.decoding import DecodeOptions
 from soundstorm.errors import SoundStormError
-from soundstorm.files import atomic_path
+from soundstorm.files import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 # Seen: three synthetic voices and the natural hibari-heart; held out (summary.json of the
@@ -694,12 +694,9 @@ def main(argv: list[str] | None = None) -> int:
             report_files.plot_spectrograms(result, path)
     summary = {"header": header, "groups": groups, "targets": targets, "speed": speed}
     markdown = summary_markdown(header, groups, targets, speed)
-    for name, text in (
-        ("summary.json", json.dumps(finite_or_none(summary), indent=2, allow_nan=False) + "\n"),
-        ("summary.md", markdown),
-    ):
-        with atomic_path(args.out / name) as temp:
-            temp.write_text(text, encoding="utf-8")
+    summary_text = json.dumps(finite_or_none(summary), indent=2, allow_nan=False) + "\n"
+    atomic_write_text(args.out / "summary.json", summary_text)
+    atomic_write_text(args.out / "summary.md", markdown)
     print(markdown)
     seconds = header["seconds"]
     done = f"done in {seconds['total']:.0f} s (generation {seconds['generation']:.0f} s, "

@@ -74,7 +74,7 @@ from soundstorm.commands.options import (
 )
 from soundstorm.decoding import DecodeOptions, generate_tokens
 from soundstorm.errors import SoundStormError
-from soundstorm.files import atomic_path
+from soundstorm.files import atomic_write_text
 
 PairedItem = eval_voice.PairedItem
 Recording = eval_voice.Recording
@@ -546,12 +546,9 @@ def main(argv: list[str] | None = None) -> int:
         "items": item_rows(results, items),
     }
     markdown = summary_markdown(header, records, summary, not args.no_dnsmos)
-    for name, text in (
-        ("report.json", json.dumps(eval_voice.finite_or_none(report), indent=2) + "\n"),
-        ("summary.md", markdown),
-    ):
-        with atomic_path(args.out / name) as temp:
-            temp.write_text(text, encoding="utf-8")
+    report_text = json.dumps(eval_voice.finite_or_none(report), indent=2) + "\n"
+    atomic_write_text(args.out / "report.json", report_text)
+    atomic_write_text(args.out / "summary.md", markdown)
     print(markdown)
     return 0
 
