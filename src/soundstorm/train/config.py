@@ -273,12 +273,7 @@ class TrainConfig:
             ),
             (0 <= self.masking.prompt_dropout <= 1, "masking.prompt_dropout must be in [0, 1]"),
             (
-                self.masking.level_weights is None
-                or (
-                    len(self.masking.level_weights) == self.model.num_levels
-                    and all(w >= 0 for w in self.masking.level_weights)
-                    and sum(self.masking.level_weights) > 0
-                ),
+                _valid_level_weights(self.masking.level_weights, self.model.num_levels),
                 "masking.level_weights must hold model.num_levels numbers >= 0 with a positive sum",
             ),
             (self.optim.lr > 0, "optim.lr must be > 0"),
@@ -328,6 +323,17 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML/JSON serialisable; tuples become lists)."""
         return _plain(dataclasses.asdict(self))
+
+
+def _valid_level_weights(weights: list[float] | None, num_levels: int) -> bool:
+    """Whether ``masking.level_weights`` is what ``sample_training_masks`` accepts."""
+    from soundstorm.masking import level_cumulative
+
+    try:
+        level_cumulative(weights, num_levels)
+    except ValueError:
+        return False
+    return True
 
 
 def _plain(value: Any) -> Any:
