@@ -14,13 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file
-from train_fixtures import CODEBOOK, COND_VOCAB, NUM_LEVELS, synthetic_tokens
+from train_fixtures import CODEBOOK, COND_VOCAB, NUM_LEVELS, write_synthetic_shards
 
-from soundstorm.data import ShardWriter, TokenUtterance, write_manifest
-from soundstorm.data.shards import SHARDS_DIRNAME
 from soundstorm.inference import load_pretrained
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,17 +59,11 @@ TINY = [
 
 def prepared_shards(root: Path, codec_file: Path) -> Path:
     """A ``soundstorm prepare``-like directory of synthetic tokens with its codec file."""
-    names = []
-    for split, count, seed in (("train", 16, 0), ("valid", 4, 1)):
-        writer = ShardWriter(root / SHARDS_DIRNAME / f"{split}-00000", CODEC, SEMANTIC)
-        for item in synthetic_tokens(count, seed=seed):
-            semantic = item["semantic"].astype(np.int32)
-            writer.add(TokenUtterance(item["id"], item["codes"], semantic, item["duration"]))
-        writer.write()
-        names.append((f"{split}-00000", split))
+    root.mkdir(parents=True)
     shutil.copyfile(codec_file, root / "codec.safetensors")
-    write_manifest(root, names, codec_path="codec.safetensors")
-    return root
+    return write_synthetic_shards(
+        root, CODEC, "codec.safetensors", counts=(16, 4), semantic=SEMANTIC
+    )
 
 
 def test_recipe_trains_exports_packs_and_unpacks(tmp_path, voice_model_dir):

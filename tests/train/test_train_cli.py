@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import yaml
-from train_fixtures import CODEBOOK, COND_VOCAB, NUM_LEVELS, synthetic_tokens
+from train_fixtures import (
+    CODEBOOK,
+    COND_VOCAB,
+    NUM_LEVELS,
+    write_synthetic_shards,
+)
 
 from soundstorm.cli import main
-from soundstorm.data import ShardWriter, TokenUtterance, write_manifest
 from soundstorm.data.shards import SHARDS_DIRNAME
 from soundstorm.train.checkpoint import list_checkpoints
 
@@ -25,20 +28,7 @@ SEMANTIC = {"name": "fake-sem", "frame_rate": 50.0, "vocab_size": COND_VOCAB}
 @pytest.fixture
 def shards(tmp_path):
     """A prepared directory with a train and a valid split of synthetic tokens."""
-    root = tmp_path / "tokens"
-    names = []
-    for split, count, seed in (("train", 16, 0), ("valid", 3, 1)):
-        writer = ShardWriter(root / SHARDS_DIRNAME / f"{split}-00000", CODEC, SEMANTIC)
-        for item in synthetic_tokens(count, seed=seed):
-            writer.add(
-                TokenUtterance(
-                    item["id"], item["codes"], item["semantic"].astype(np.int32), item["duration"]
-                )
-            )
-        writer.write()
-        names.append((f"{split}-00000", split))
-    write_manifest(root, names, codec_path="absent-codec.safetensors")
-    return root
+    return write_synthetic_shards(tmp_path / "tokens", CODEC, "absent-codec.safetensors")
 
 
 @pytest.fixture

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
-from train_fixtures import CODEBOOK, NUM_LEVELS, synthetic_tokens, tiny_train_config
+from train_fixtures import CODEBOOK, NUM_LEVELS, tiny_train_config, write_synthetic_shards
 
 from soundstorm import SoundStorm, SoundStormConfig
 from soundstorm.codecs.embedded import EmbeddedCodec
-from soundstorm.data import ShardWriter, TokenUtterance, write_manifest
-from soundstorm.data.shards import SHARDS_DIRNAME
 from soundstorm.errors import SoundStormError
 from soundstorm.train.init import INIT_STD, centroid_embeddings, init_from_codebooks
 from soundstorm.train.recipe import TrainRecipe
@@ -59,20 +56,8 @@ def test_init_from_codebooks_sets_codes_and_heads_and_keeps_the_mask_rows():
 
 
 def _shards_with_codec(root, codec_path):
-    names = []
-    for split, count, seed in (("train", 12, 0), ("valid", 2, 1)):
-        info = {**CODEC, "num_levels": NUM_LEVELS, "codebook_size": CODEBOOK}
-        semantic = {"name": "fake-sem", "frame_rate": 50.0, "vocab_size": 8}
-        writer = ShardWriter(root / SHARDS_DIRNAME / f"{split}-00000", info, semantic)
-        for item in synthetic_tokens(count, seed=seed):
-            utterance = TokenUtterance(
-                item["id"], item["codes"], item["semantic"].astype(np.int32), item["duration"]
-            )
-            writer.add(utterance)
-        writer.write()
-        names.append((f"{split}-00000", split))
-    write_manifest(root, names, codec_path=str(codec_path))
-    return root
+    codec = {**CODEC, "num_levels": NUM_LEVELS, "codebook_size": CODEBOOK}
+    return write_synthetic_shards(root, codec, str(codec_path), counts=(12, 2))
 
 
 def _tiny_codec(path):

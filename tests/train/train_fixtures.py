@@ -33,6 +33,32 @@ def synthetic_tokens(
     return items
 
 
+def write_synthetic_shards(
+    root,
+    codec: dict,
+    codec_path: str,
+    counts: tuple[int, int] = (16, 3),
+    semantic: dict | None = None,
+):
+    """A ``soundstorm prepare``-like directory of ``synthetic_tokens``: one train shard and
+    one valid shard of ``counts`` utterances (seeds 0 and 1), ``codec`` recorded in them and
+    ``codec_path`` in the manifest. Returns ``root``."""
+    from soundstorm.data import ShardWriter, TokenUtterance, write_manifest
+    from soundstorm.data.shards import SHARDS_DIRNAME
+
+    semantic = semantic or {"name": "fake-sem", "frame_rate": 50.0, "vocab_size": COND_VOCAB}
+    names = []
+    for split, count, seed in (("train", counts[0], 0), ("valid", counts[1], 1)):
+        writer = ShardWriter(root / SHARDS_DIRNAME / f"{split}-00000", codec, semantic)
+        for item in synthetic_tokens(count, seed=seed):
+            ids = item["semantic"].astype(np.int32)
+            writer.add(TokenUtterance(item["id"], item["codes"], ids, item["duration"]))
+        writer.write()
+        names.append((f"{split}-00000", split))
+    write_manifest(root, names, codec_path=codec_path)
+    return root
+
+
 def tiny_train_config(output_dir, *overrides: str) -> TrainConfig:
     """A 2-level, 16-code, 32-dim model on 32-frame crops; no TensorBoard, no progress bar."""
     base = [
