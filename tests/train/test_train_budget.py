@@ -113,6 +113,21 @@ def test_a_run_without_a_fit_is_fitted_when_resumed_with_one(tmp_path):
     assert resumed.stop_reason == "total_steps"
 
 
+def test_a_run_that_ended_its_fitted_schedule_is_extended_by_a_new_budget(tmp_path, caplog):
+    """Resuming a run that reached the end of its fitted schedule with a new budget trains on:
+    the schedule is fitted again from the checkpoint's step (it once stopped at once)."""
+    items = synthetic_tokens(20, seed=3)
+    overrides = ["optim.total_steps=1000", "run.max_minutes=0.2", "run.schedule_by_time=true"]
+    first = run(tmp_path, items, *overrides, seconds_per_step=1.0)  # 12 s: fitted, then done
+    assert first._schedule_fitted and first.stop_reason == "total_steps"
+    ended = first.progress.step
+    assert ended == first.schedule.total_steps and 8 <= ended <= 12
+    with caplog.at_level("INFO", logger="soundstorm.train"):
+        more = run(tmp_path, items, *overrides, seconds_per_step=1.0)
+    assert "ended its fitted schedule" in caplog.text
+    assert more.progress.step > ended + 5 and more.schedule.total_steps == more.progress.step
+
+
 def test_refits_correct_the_estimate_of_a_slow_start():
     """Two slow first steps (5 s), then 1 s per step, 100 s: steps 1..92. The fits at 10%,
     30% and 60% of the budget approach the steps that really fit."""

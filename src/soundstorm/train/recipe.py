@@ -150,7 +150,14 @@ class TrainRecipe:
             fitted = info.get("schedule_total_steps")
             was_fitted = info.get("schedule_fitted", False) is True  # else: fit anew
             if cfg.run.schedule_by_time and was_fitted and isinstance(fitted, int) and fitted >= 1:
-                self.schedule.total_steps, self._schedule_fitted = fitted, True
+                if self.progress.step < fitted:  # interrupted inside its fit: keep it
+                    self.schedule.total_steps, self._schedule_fitted = fitted, True
+                elif ctx.is_main:  # it ended its fitted schedule: this budget extends it
+                    logger.info(
+                        "the checkpoint ended its fitted schedule (%d steps): fitting a new "
+                        "one to this budget to extend the run",
+                        fitted,
+                    )
             if ctx.is_main:
                 logger.info("resumed from %s at step %d", resume_from, self.progress.step)
             if cfg.export.source == "best":  # a fresh run ignores an older run's best weights
