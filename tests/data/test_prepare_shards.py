@@ -238,6 +238,35 @@ def test_jsonl_manifest_splits_are_kept(tmp_path):
     assert not (tmp_path / "other").exists()
 
 
+def test_the_codec_is_fitted_on_the_train_split_only(tmp_path, monkeypatch):
+    """Held-out utterances (a manifest's valid / test splits) never shape the codebooks: a
+    voice fitted into them gets codes of its own that no training example targets."""
+    import soundstorm.data.codec_fitting as codec_fitting
+
+    paths = write_corpus(tmp_path / "wavs", num_files=6)
+    splits = ["train", "test", "train", "valid", "train", "test"]
+    manifest = tmp_path / "corpus.jsonl"
+    manifest.write_text(
+        "".join(
+            json.dumps({"id": f"u{i}", "path": str(p), "split": s}) + "\n"
+            for i, (p, s) in enumerate(zip(paths, splits))
+        )
+    )
+    fitted_on = []
+    real_fit = codec_fitting.fit_embedded_codec
+
+    def spy(inputs, *args, **kwargs):
+        fitted_on.extend(i.id for i in inputs)
+        return real_fit(inputs, *args, **kwargs)
+
+    monkeypatch.setattr(codec_fitting, "fit_embedded_codec", spy)
+    tiny = {"num_levels": 2, "codebook_size": 4, "fit_files": 10, "embedded_codec": "v1"}
+    prepare(manifest, tmp_path / "out", codec=None, semantic=FakeZeroCrossingTokenizer(),
+            shard_size=3, progress=False, **tiny)  # fmt: skip
+    assert fitted_on == ["u0", "u2", "u4"]
+    assert len(TokenShardDataset(tmp_path / "out", "test")) == 2  # encoded all the same
+
+
 def test_audio_under_one_frame_goes_to_the_bad_file_report(tmp_path):
     # Fake codec: 20 ms frames; fake tokenizer: 40 ms frames. --min-duration 0 lets them through.
     wavs = tmp_path / "wavs"

@@ -109,8 +109,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fit-files",
         type=int,
         default=200,
-        help="files sampled to fit the embedded codec and the default semantic tokenizer "
-        "(default: %(default)s)",
+        help="files sampled from the train split to fit the embedded codec and the default "
+        "semantic tokenizer (default: %(default)s)",
     )
     add_device_argument(parser, default="cpu", what="a neural codec")
     add_quiet_argument(parser)

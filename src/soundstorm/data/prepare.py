@@ -160,7 +160,7 @@ def fitted_semantic_tokenizer(
     same centroids.
 
     Args:
-        inputs: The corpus, sorted by id.
+        inputs: The files to fit on (the train split), sorted by id.
         out_dir: The output folder.
         rank: This process's rank.
         options: ``num_clusters``, ``max_files``, ``log`` of
@@ -454,10 +454,11 @@ def prepare(
         source: Audio folder or manifest (see ``soundstorm.data.inputs``).
         out_dir: Output folder (created; re-runs resume in it).
         codec: ``Codec`` instance, codec name / fitted file, or ``None`` to fit the embedded
-            codec on up to ``fit_files`` inputs (saved as ``out_dir/codec.safetensors``).
+            codec on up to ``fit_files`` inputs of the ``train`` split (saved as
+            ``out_dir/codec.safetensors``).
         semantic: ``SemanticTokenizer`` instance, tokenizer name (``phones``,
             ``phones-words``) or saved directory, or ``"default"``: Moonshine features +
-            k-means fitted on up to ``fit_files`` inputs (saved as
+            k-means fitted on up to ``fit_files`` ``train`` inputs (saved as
             ``out_dir/semantic_tokenizer/``, reused by re-runs).
         semantic_clusters: k-means ids of the default tokenizer (None:
             ``soundstorm.data.semantic_fitting.DEFAULT_SEMANTIC_CLUSTERS``).
@@ -467,7 +468,10 @@ def prepare(
         min_duration: Shorter files are skipped (seconds).
         num_levels: RVQ levels of a fitted embedded codec.
         codebook_size: Codebook size of a fitted embedded codec.
-        fit_files: Files sampled to fit the embedded codec and the default tokenizer.
+        fit_files: Files sampled to fit the embedded codec and the default tokenizer, from
+            the ``train`` split only (all inputs if it is empty): utterances of other splits,
+            such as a manifest's held-out voices, never shape the codebooks or the clusters,
+            so their codes are ones the model trained on.
         embedded_codec: Version of the fitted embedded codec, ``"v1"`` or ``"v2"``
             (default: ``soundstorm.data.codec_fitting.DEFAULT_PRESET``).
         device: Device of a codec given by name (``"cuda"`` becomes ``cuda:$LOCAL_RANK`` under
@@ -513,6 +517,9 @@ def prepare(
     # Everything that can fail on user input is checked before anything is written.
     inputs = list_inputs(source)
     plans = plan_shards(inputs, shard_size, valid_fraction)
+    # what the fits see: the training split (a held-out voice fitted into the codebooks gets
+    # codes of its own that no training example ever targets: issue 15)
+    fit_inputs = [i for plan in plans if plan.split == "train" for i in plan.inputs] or inputs
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise SoundStormError(f"OUT_DIR {out} exists and is not a folder")
@@ -576,7 +583,7 @@ def prepare(
                 "log": _log_to_stderr if progress else None,
                 "preset": embedded_codec,
             }
-            codec, codec_path = fitted_codec(inputs, out, rank, options, merge_timeout)
+            codec, codec_path = fitted_codec(fit_inputs, out, rank, options, merge_timeout)
             specs = (str(out / FITTED_CODEC_NAME), semantic)
         if fit_semantic:
             options = {
@@ -584,7 +591,7 @@ def prepare(
                 "max_files": fit_files,
                 "log": _log_to_stderr if progress else None,
             }
-            tokenizer = fitted_semantic_tokenizer(inputs, out, rank, options, merge_timeout)
+            tokenizer = fitted_semantic_tokenizer(fit_inputs, out, rank, options, merge_timeout)
             semantic_path = str((out / FITTED_TOKENIZER_NAME).resolve())
             specs = (specs[0], semantic_path)
         shard_settings = {
