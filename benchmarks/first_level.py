@@ -121,8 +121,10 @@ def evaluate(
     prompt_seconds: float,
     max_items: int | None,
     codec_vectors: bool,
+    voices: list[str] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Scores of one model on a prepared split, overall and by voice."""
+    """Scores of one model on a prepared split, overall and by voice (only ``voices``, when
+    given)."""
     model = SoundStorm.from_pretrained(model_dir).eval()
     data = TokenShardDataset(tokens, split=split)
     cfg = model.config
@@ -148,7 +150,8 @@ def evaluate(
     for index in range(len(data)):
         by_voice[voice_of(data[index]["id"])].append(index)
     # every voice's first max_items utterances (all by default), in a fixed order
-    chosen = [i for indices in by_voice.values() for i in indices[:max_items]]
+    wanted = set(voices) if voices else set(by_voice)
+    chosen = [i for v, indices in by_voice.items() if v in wanted for i in indices[:max_items]]
     groups: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for index in chosen:
         item = data[index]
@@ -179,6 +182,7 @@ def parse_args(argv=None):
     parser.add_argument("--split", default="test", help="split of the token directory")
     parser.add_argument("--prompt-seconds", type=float, default=3.0)
     parser.add_argument("--max-items", type=int, default=None, help="utterances per voice")
+    parser.add_argument("--voices", nargs="+", default=None, help="only these voices")
     parser.add_argument("--no-distance", action="store_true", help="skip code_distance")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
@@ -203,6 +207,7 @@ def main(argv=None) -> int:
                 args.prompt_seconds,
                 args.max_items,
                 not args.no_distance,
+                args.voices,
             )
     except (SoundStormError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -114,6 +114,10 @@ def test_a_model_that_learned_beats_an_untrained_one(tmp_path):
     assert set(report[models[0]]) == {"all", "utt1"}  # the id's prefix is the voice
     assert good["accuracy"] > bad["accuracy"] + 0.3 and good["nll"] < bad["nll"] - 1.0
     assert good["code_distance"] < bad["code_distance"]
+    assert (
+        first_level.main([*argv, "--model", models[0], "--voices", "other", "--out", str(out)]) == 0
+    )
+    assert json.loads(out.read_text())[models[0]] == {}  # no utterance of that voice
 
 
 def test_tokens_the_model_cannot_take_are_a_one_line_error(tmp_path, capsys):
