@@ -19,20 +19,13 @@ from soundstorm.model import SoundStorm
 from tests.train.train_fixtures import (
     CODEBOOK,
     COND_VOCAB,
+    EMBEDDED_CODEC,
     NUM_LEVELS,
     synthetic_tokens,
     tiny_train_config,
     write_synthetic_shards,
 )
 from tests.voice_fakes import make_voice_model
-
-CODEC = {
-    "name": "embedded",
-    "sample_rate": 16000,
-    "frame_rate": 50.0,
-    "num_levels": NUM_LEVELS,
-    "codebook_size": CODEBOOK,
-}
 
 
 class Oracle(torch.nn.Module):
@@ -96,7 +89,7 @@ def test_a_model_that_learned_beats_an_untrained_one(tmp_path):
         make_voice_model(tmp_path / "voice", NUM_LEVELS, CODEBOOK) / "codec.safetensors",
         tokens / "codec.safetensors",
     )
-    write_synthetic_shards(tokens, CODEC, "codec.safetensors", counts=(4, 6))
+    write_synthetic_shards(tokens, EMBEDDED_CODEC, "codec.safetensors", counts=(4, 6))
     torch.manual_seed(0)
     trained = train_tiny(tmp_path / "run", steps=150)
     trained.save_pretrained(tmp_path / "trained")
@@ -121,7 +114,7 @@ def test_a_model_that_learned_beats_an_untrained_one(tmp_path):
 
 
 def test_tokens_the_model_cannot_take_are_a_one_line_error(tmp_path, capsys):
-    tokens = write_synthetic_shards(tmp_path / "tokens", CODEC, "codec", counts=(2, 2))
+    tokens = write_synthetic_shards(tmp_path / "tokens", EMBEDDED_CODEC, "codec", counts=(2, 2))
     small = SoundStormConfig.from_name(
         "tiny", num_levels=NUM_LEVELS, codebook_size=CODEBOOK, cond_vocab_size=COND_VOCAB - 1
     )

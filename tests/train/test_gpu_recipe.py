@@ -16,19 +16,18 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
-from train_fixtures import CODEBOOK, COND_VOCAB, NUM_LEVELS, write_synthetic_shards
+from train_fixtures import (
+    CODEBOOK,
+    COND_VOCAB,
+    EMBEDDED_CODEC,
+    NUM_LEVELS,
+    write_synthetic_shards,
+)
 
 from soundstorm.inference import load_pretrained
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "scripts" / "gpu_recipe"
-CODEC = {
-    "name": "embedded",
-    "sample_rate": 16000,
-    "frame_rate": 50.0,
-    "num_levels": NUM_LEVELS,
-    "codebook_size": CODEBOOK,
-}
 SEMANTIC = {"name": "fake-sem", "frame_rate": 50.0, "vocab_size": COND_VOCAB}
 BLOCKER = """
 import importlib.abc, sys
@@ -62,7 +61,7 @@ def prepared_shards(root: Path, codec_file: Path) -> Path:
     root.mkdir(parents=True)
     shutil.copyfile(codec_file, root / "codec.safetensors")
     return write_synthetic_shards(
-        root, CODEC, "codec.safetensors", counts=(16, 4), semantic=SEMANTIC
+        root, EMBEDDED_CODEC, "codec.safetensors", counts=(16, 4), semantic=SEMANTIC
     )
 
 

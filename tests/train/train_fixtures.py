@@ -9,6 +9,15 @@ import numpy as np
 from soundstorm.train.config import TrainConfig, load_train_config
 
 NUM_LEVELS, CODEBOOK, COND_VOCAB = 2, 16, 8
+#: The codec record of ``write_synthetic_shards`` directories that carry a real (tiny) embedded
+#: codec file (``tests/voice_fakes.make_voice_model``'s ``codec.safetensors``).
+EMBEDDED_CODEC = {
+    "name": "embedded",
+    "sample_rate": 16000,
+    "frame_rate": 50.0,
+    "num_levels": NUM_LEVELS,
+    "codebook_size": CODEBOOK,
+}
 
 
 def synthetic_tokens(
