@@ -45,6 +45,7 @@ from soundstorm.data import TokenShardDataset
 from soundstorm.errors import SoundStormError
 from soundstorm.files import atomic_write_text
 from soundstorm.model import SoundStorm
+from soundstorm.train.data import check_data_matches_model
 
 
 def voice_of(uid: str) -> str:
@@ -127,17 +128,7 @@ def evaluate(
     given)."""
     model = SoundStorm.from_pretrained(model_dir).eval()
     data = TokenShardDataset(tokens, split=split)
-    cfg = model.config
-    if data.meta["num_levels"] < cfg.num_levels or data.meta["codebook_size"] > cfg.codebook_size:
-        raise SoundStormError(
-            f"{tokens}: {data.meta['num_levels']} levels x {data.meta['codebook_size']} codes "
-            f"do not fit the model ({cfg.num_levels} x {cfg.codebook_size})"
-        )
-    if data.meta["semantic_vocab_size"] > cfg.cond_vocab_size:
-        raise SoundStormError(
-            f"{tokens}: {data.meta['semantic_vocab_size']} semantic ids, the model takes "
-            f"{cfg.cond_vocab_size}: not the tokens it was trained on"
-        )
+    check_data_matches_model(data.meta, model.config, tokens)  # the training check, same rules
     vectors = None
     if codec_vectors and data.meta.get("codec_path"):
         from soundstorm.codecs import get_codec
@@ -147,8 +138,8 @@ def evaluate(
     prompt = round(prompt_seconds * data.meta["frame_rate"])
     torch.manual_seed(0)
     by_voice: dict[str, list[int]] = defaultdict(list)
-    for index in range(len(data)):
-        by_voice[voice_of(data[index]["id"])].append(index)
+    for index, uid in enumerate(data.ids()):  # ids only: no codes read here
+        by_voice[voice_of(uid)].append(index)
     # every voice's first max_items utterances (all by default), in a fixed order
     wanted = set(voices) if voices else set(by_voice)
     chosen = [i for v, indices in by_voice.items() if v in wanted for i in indices[:max_items]]

@@ -33,6 +33,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from first_level import voice_of  # the sibling script: one rule for a voice's name
 
 from soundstorm.data import TokenShardDataset
 from soundstorm.data.shards import read_manifest
@@ -41,11 +42,6 @@ from soundstorm.files import atomic_write_text
 
 #: Fewer training frames than this: a code the model barely ever saw as a target.
 RARE = 10
-
-
-def voice_of(uid: str) -> str:
-    """``"flite-slt_wn005a1e0d7a"`` -> ``"flite-slt"``."""
-    return uid.split("_", 1)[0]
 
 
 def entropy_bits(counts: np.ndarray) -> float:
