@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -283,3 +284,83 @@ def test_export_of_the_best_validation(tmp_path, voice_model_dir, val_items):
     assert best_step < 12  # so the export is not the final weights
     final = recipe.model.state_dict()
     assert any(not torch.equal(exported[k], v.half()) for k, v in final.items())
+
+
+def terminate_after_step(monkeypatch, step: int) -> None:
+    """Send this process a SIGTERM while optimizer step ``step`` runs (as a scheduler would)."""
+    original = TrainRecipe.train_step
+
+    def train_step(self, micro_batches):
+        result = original(self, micro_batches)
+        if self.progress.step + 1 == step:  # progress.step counts the steps already done
+            os.kill(os.getpid(), signal.SIGTERM)
+        return result
+
+    monkeypatch.setattr(TrainRecipe, "train_step", train_step)
+
+
+def test_sigterm_stops_with_a_checkpoint_and_resumes_exactly(
+    tmp_path, monkeypatch, caplog, voice_model_dir
+):
+    items = synthetic_tokens(20, seed=3, max_frames=50)
+    common = ["optim.total_steps=12", "model.dropout=0.1", "data.batch_size=3", "log.every=4"]
+    straight = run(tmp_path / "straight", items, *common)
+
+    split = tmp_path / "split"
+    before = signal.getsignal(signal.SIGTERM)
+    with monkeypatch.context() as patch:
+        terminate_after_step(patch, 5)
+        with caplog.at_level("INFO", logger="soundstorm.train"):
+            export = [f"export.dir={tmp_path / 'never'}"]
+            export.append(f"export.codec={voice_model_dir / 'codec.safetensors'}")
+            first = run(split, items, *common, *export)
+    assert first.stop_reason == "sigterm" and first.progress.step == 5
+    assert "training stopped at step 5: SIGTERM received" in caplog.text
+    assert [p.name for p in list_checkpoints(split)] == ["step_00000005"]
+    assert not (tmp_path / "never").exists()  # an interrupted run is not exported
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+
+    resumed = run(split, items, *common)
+    assert resumed.stop_reason == "total_steps" and resumed.progress.step == 12
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], value), name
+
+
+def sigterm_rank(rank: int, port: int, output_dir: str) -> None:
+    """Only rank 1 is sent a SIGTERM (at step 2): both ranks must stop after step 2."""
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE="2",
+    )
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo")
+    try:
+        config = tiny_train_config(output_dir, "run.device=cpu", "data.batch_size=2")
+        recipe = TrainRecipe(config, synthetic_tokens(24, seed=5))
+        recipe.setup()
+        if rank == 1:
+            original = recipe.train_step
+
+            def train_step(micro_batches):
+                result = original(micro_batches)
+                if recipe.progress.step == 1:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                return result
+
+            recipe.train_step = train_step
+        recipe.train()
+        with open(f"{output_dir}/rank{rank}.json", "w") as handle:
+            json.dump({"step": recipe.progress.step, "reason": recipe.stop_reason}, handle)
+        recipe.cleanup()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ranks_agree_on_a_sigterm_stop(tmp_path):
+    mp.spawn(sigterm_rank, args=(free_port(), str(tmp_path)), nprocs=2, join=True)
+    results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert results == [{"step": 2, "reason": "sigterm"}] * 2
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000002"]

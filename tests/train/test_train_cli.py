@@ -155,3 +155,21 @@ def test_a_damaged_shard_stops_training_before_it_starts(tmp_path, shards, confi
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "train-00000/codes.npy is damaged" in error
     assert "soundstorm prepare again" in error
+
+
+def test_sigterm_exits_143_with_a_checkpoint_to_resume(
+    tmp_path, shards, config_file, monkeypatch, voice_model_dir
+):
+    from test_train_budget import terminate_after_step
+
+    out = tmp_path / "run"
+    args = ["train", str(config_file), f"data.train_dir={shards}", "--output-dir", str(out)]
+    with monkeypatch.context() as patch:
+        terminate_after_step(patch, 3)
+        export = [f"export.dir={tmp_path / 'voice'}"]
+        export.append(f"export.codec={voice_model_dir / 'codec.safetensors'}")
+        assert main([*args, *export]) == 143
+    assert [p.name for p in list_checkpoints(out)] == ["step_00000003"]
+    assert not (tmp_path / "voice").exists()
+    assert main(args) == 0  # resume=auto finishes the schedule
+    assert [p.name for p in list_checkpoints(out)][-1] == "step_00000006"

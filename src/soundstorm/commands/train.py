@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 
 from soundstorm.commands.options import add_out_dir_argument
 from soundstorm.train.config import load_train_config
@@ -139,4 +140,6 @@ def main(args: argparse.Namespace) -> int:
         recipe.train()
     finally:
         recipe.cleanup()
+    if recipe.stop_reason == "sigterm":  # checkpointed, but not finished: say so to the caller
+        return 128 + signal.SIGTERM
     return 0

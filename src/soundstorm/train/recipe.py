@@ -22,6 +22,8 @@ import contextlib
 import dataclasses
 import logging
 import math
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -90,7 +92,9 @@ class TrainRecipe:
         self.output_dir = Path(config.run.output_dir)
         self._logged_targets: set[str] = set()
         self.clock = time.monotonic  # the budget's clock (tests replace it)
-        self.stop_reason: str | None = None  # "total_steps", "max_steps" or "max_minutes"
+        # "total_steps", "max_steps", "max_minutes" or "sigterm"
+        self.stop_reason: str | None = None
+        self._signalled = False  # a SIGTERM arrived during train(): stop after this step
         self.export_path: Path | None = None
         # The schedule's own copy of the optim section: run.schedule_by_time changes its
         # total_steps (the scheduler reads it at every step).
@@ -513,9 +517,33 @@ class TrainRecipe:
         """Train until ``run.max_steps`` (or the schedule's end, or ``run.max_minutes``);
         write a final checkpoint, export if ``export.dir`` is set; returns the progress.
 
-        ``stop_reason`` then says why it stopped: ``total_steps``, ``max_steps`` or
-        ``max_minutes``.
+        ``stop_reason`` then says why it stopped: ``total_steps``, ``max_steps``,
+        ``max_minutes``, or ``sigterm``: a SIGTERM (a scheduler's preemption, ``kill``,
+        torchrun passing one on) ends the step under way, writes a checkpoint and returns
+        without exporting, so ``run.resume`` continues exactly. Every rank stops at the same
+        step. The handler is only installed from the main thread.
         """
+        with self._stop_on_sigterm():
+            return self._train()
+
+    @contextlib.contextmanager
+    def _stop_on_sigterm(self):
+        """While training: a SIGTERM asks for a clean stop instead of killing the process."""
+        self._signalled = False
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def ask_to_stop(signum, frame):
+            self._signalled = True
+
+        previous = signal.signal(signal.SIGTERM, ask_to_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _train(self) -> ckpt.TrainProgress:
         cfg, ctx, progress = self.config, self.context, self.progress
         stop = self.stop_step()
         budget = TrainBudget(cfg.run.max_minutes, self.clock)
@@ -566,8 +594,8 @@ class TrainRecipe:
                 paused = time.perf_counter() - paused
                 window.paused += paused
                 steady.paused += paused
-                if budget.limited:
-                    stop = self._check_budget(budget, stop, bar)
+                if budget.limited or ctx.is_distributed or self._signalled:
+                    stop = self._check_stop(budget, stop, bar)
                     if self.stop_reason is not None:
                         if window.steps:  # the last, partial window
                             self._log_window(window, bar)
@@ -588,7 +616,7 @@ class TrainRecipe:
         progress.train_seconds = seconds_before + budget.elapsed()
         if last_saved != progress.step:
             self.save_checkpoint()
-        if cfg.export.dir:
+        if cfg.export.dir and self.stop_reason != "sigterm":
             self.export()
         return progress
 
@@ -601,24 +629,28 @@ class TrainRecipe:
             )
         if self.stop_reason == "max_steps":
             return f"reached run.max_steps={run.max_steps}"
+        if self.stop_reason == "sigterm":
+            return "SIGTERM received; the checkpoint lets run.resume continue exactly"
         fitted = " (fitted to the time budget)" if self._schedule_fitted else ""
         return f"end of the schedule, {stop} steps{fitted}"
 
-    def _check_budget(self, budget: TrainBudget, stop: int, bar: tqdm) -> int:
-        """After a step: stop past the budget, or fit the schedule to it (rank 0's clock
-        decides; one tiny all-reduce gives every rank the same decision). Returns the stop
-        step (changed by a schedule fit)."""
+    def _check_stop(self, budget: TrainBudget, stop: int, bar: tqdm) -> int:
+        """After a step: stop on a SIGTERM (any rank's) or past the budget, or fit the
+        schedule to it (rank 0's clock decides; one tiny all-reduce gives every rank the same
+        decision). Returns the stop step (changed by a schedule fit)."""
         ctx = self.context
         step = self.progress.step
-        over, fitted = 0.0, 0.0
-        if ctx.is_main:
+        over, fitted, signalled = 0.0, 0.0, float(self._signalled)
+        if ctx.is_main and budget.limited:
             over = float(budget.spent())
             if self._fitting:
                 fitted = float(budget.fit_total_steps(step) or 0)
         if ctx.is_distributed:
-            decision = torch.tensor([over, fitted], device=self.device, dtype=torch.float64)
-            ctx.all_reduce_sum(decision)  # only rank 0 contributes
-            over, fitted = decision.tolist()
+            decision = torch.tensor(
+                [over, fitted, signalled], device=self.device, dtype=torch.float64
+            )
+            ctx.all_reduce_sum(decision)  # the clock is rank 0's; a signal is anyone's
+            over, fitted, signalled = decision.tolist()
         if fitted > 0:
             before, self.schedule.total_steps = self.schedule.total_steps, int(fitted)
             self._schedule_fitted = True
@@ -639,7 +671,9 @@ class TrainRecipe:
                         self.schedule.total_steps,
                         self.schedule.warmup_steps,
                     )
-        if over > 0 and step < stop:
+        if signalled > 0 and step < stop:
+            self.stop_reason = "sigterm"
+        elif over > 0 and step < stop:
             self.stop_reason = "max_minutes"
         return stop
 
