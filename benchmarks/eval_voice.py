@@ -387,8 +387,11 @@ def measure_speed(
     seed: int,
     seconds: float = SPEED_SECONDS,
     repeats: int = 3,
+    threads: int = SPEED_THREADS,
 ) -> dict:
-    """Time ``seconds`` of content with a 3 s prompt of ``voice``, batch 1, after a warm-up."""
+    """Time ``seconds`` of content with a 3 s prompt of ``voice``, batch 1, after a warm-up,
+    on ``threads`` torch threads (set here: a judge's library may have changed the count)."""
+    torch.set_num_threads(threads)
     source = content_sources(split, voice)[0]
     sentences = [s for s in split.sentence_order if {source, voice} <= set(split.recordings[s])]
     content = join_recordings(
@@ -672,7 +675,13 @@ def main(argv: list[str] | None = None) -> int:
     speed = None
     if not args.no_speed:
         speed = measure_speed(
-            pipeline, split, args.voices[0], args.decoding, args.seed, args.speed_seconds
+            pipeline,
+            split,
+            args.voices[0],
+            args.decoding,
+            args.seed,
+            args.speed_seconds,
+            threads=args.threads,
         )
     groups = group_summaries(report, items)
     targets = check_targets(groups, speed)
