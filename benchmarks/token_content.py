@@ -97,12 +97,16 @@ class Split:
         self.code = np.concatenate(code) if code else np.zeros(0, np.int64)
 
     def key(self, name: str, vocab: int) -> np.ndarray:
-        return {
-            "nothing": np.zeros_like(self.code),
-            "voice": self.voice,
-            "semantic id": self.semantic,
-            "voice + semantic id": self.voice * vocab + self.semantic,
-        }[name]
+        """The lookup key of every frame: one of ``KEYS``."""
+        if name == "nothing":
+            return np.zeros_like(self.code)
+        if name == "voice":
+            return self.voice
+        if name == "semantic id":
+            return self.semantic
+        if name == "voice + semantic id":
+            return self.voice * vocab + self.semantic
+        raise ValueError(f"unknown key {name!r}; expected one of {KEYS}")
 
 
 KEYS = ("nothing", "voice", "semantic id", "voice + semantic id")
