@@ -220,8 +220,10 @@ def test_budget_config_errors(override, message):
         load_train_config(None, [override])
 
 
-def budget_rank(rank: int, port: int, output_dir: str) -> None:
-    """Rank 0's clock runs out after 3 steps; rank 1's never does: both must stop at 3."""
+def stopping_rank(rank: int, port: int, output_dir: str, how: str) -> None:
+    """Two ranks, one of which alone is told to stop: ``how="budget"``, rank 0's clock runs out
+    after 3 steps (rank 1's never does); ``how="sigterm"``, only rank 1 gets a SIGTERM, during
+    step 2. Each rank writes where it stopped and why."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -232,12 +234,25 @@ def budget_rank(rank: int, port: int, output_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo")
     try:
-        config = tiny_train_config(
-            output_dir, "run.device=cpu", "run.max_minutes=0.5", "data.batch_size=2"
+        overrides = ["run.device=cpu", "data.batch_size=2"]
+        if how == "budget":
+            overrides.append("run.max_minutes=0.5")
+        recipe = TrainRecipe(
+            tiny_train_config(output_dir, *overrides), synthetic_tokens(24, seed=5)
         )
-        recipe = TrainRecipe(config, synthetic_tokens(24, seed=5))
         recipe.setup()
-        recipe.clock = step_clock(recipe, 10.0) if rank == 0 else (lambda: 0.0)
+        if how == "budget":
+            recipe.clock = step_clock(recipe, 10.0) if rank == 0 else (lambda: 0.0)
+        elif rank == 1:
+            original = recipe.train_step
+
+            def train_step(micro_batches):
+                result = original(micro_batches)
+                if recipe.progress.step == 1:
+                    os.kill(os.getpid(), signal.SIGTERM)
+                return result
+
+            recipe.train_step = train_step
         recipe.train()
         with open(f"{output_dir}/rank{rank}.json", "w") as handle:
             json.dump({"step": recipe.progress.step, "reason": recipe.stop_reason}, handle)
@@ -247,7 +262,7 @@ def budget_rank(rank: int, port: int, output_dir: str) -> None:
 
 
 def test_ranks_agree_on_the_budget_stop(tmp_path):
-    mp.spawn(budget_rank, args=(free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(stopping_rank, args=(free_port(), str(tmp_path), "budget"), nprocs=2, join=True)
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert results == [{"step": 3, "reason": "max_minutes"}] * 2
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000003"]
@@ -326,41 +341,8 @@ def test_sigterm_stops_with_a_checkpoint_and_resumes_exactly(
         assert torch.equal(resumed.model.state_dict()[name], value), name
 
 
-def sigterm_rank(rank: int, port: int, output_dir: str) -> None:
-    """Only rank 1 is sent a SIGTERM (at step 2): both ranks must stop after step 2."""
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE="2",
-    )
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo")
-    try:
-        config = tiny_train_config(output_dir, "run.device=cpu", "data.batch_size=2")
-        recipe = TrainRecipe(config, synthetic_tokens(24, seed=5))
-        recipe.setup()
-        if rank == 1:
-            original = recipe.train_step
-
-            def train_step(micro_batches):
-                result = original(micro_batches)
-                if recipe.progress.step == 1:
-                    os.kill(os.getpid(), signal.SIGTERM)
-                return result
-
-            recipe.train_step = train_step
-        recipe.train()
-        with open(f"{output_dir}/rank{rank}.json", "w") as handle:
-            json.dump({"step": recipe.progress.step, "reason": recipe.stop_reason}, handle)
-        recipe.cleanup()
-    finally:
-        dist.destroy_process_group()
-
-
 def test_ranks_agree_on_a_sigterm_stop(tmp_path):
-    mp.spawn(sigterm_rank, args=(free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(stopping_rank, args=(free_port(), str(tmp_path), "sigterm"), nprocs=2, join=True)
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert results == [{"step": 2, "reason": "sigterm"}] * 2
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000002"]
