@@ -1,0 +1,180 @@
+"""Learning curves of training runs side by side: validation loss and first-level validation
+accuracy against cumulative training hours (issue 15: which recipe learns most per CPU-hour).
+
+    python benchmarks/learning_curves.py mini=/work/runs/size_mini small=/work/runs/sem_phones \\
+        --out docs/learning_curves.png --markdown /tmp/curves.md
+
+Each run is ``LABEL=DIR`` (or ``DIR``, labelled by its name): a ``soundstorm train`` output
+directory. The validation rows of its ``learning_curve.csv`` give the step, the cumulative
+training seconds (resumed runs add up) and the validation loss; the first level's masked-token
+accuracy (``val/accuracy/level_0``: levels count from 0 in the logs) comes from its TensorBoard events when they are there
+(``tensorboard`` installed, ``log.tensorboard=true``). Where a step was validated twice (a run
+resumed from an older checkpoint) the later row wins. Training seconds are wall-clock seconds of
+whatever machine and threads each run had: compare runs of the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+from soundstorm.train.budget import CURVE_FILE
+
+FIRST_LEVEL_TAG = "val/accuracy/level_0"  # levels count from 0 in the logs
+
+
+class CurveError(Exception):
+    """A run that cannot be read (one line for the command line)."""
+
+
+def read_validation(run_dir: Path) -> list[dict[str, float]]:
+    """The validation rows of a run: ``[{"step", "seconds", "val_loss"}, ...]`` by step.
+
+    Raises:
+        CurveError: no directory, no ``learning_curve.csv``, or a file without validations.
+    """
+    path = Path(run_dir) / CURVE_FILE
+    if not Path(run_dir).is_dir():
+        raise CurveError(f"{run_dir}: no such run directory")
+    if not path.is_file():
+        raise CurveError(f"{path}: no learning curve (is this a soundstorm train output?)")
+    rows: dict[int, dict[str, float]] = {}
+    with open(path, newline="") as handle:
+        for number, row in enumerate(csv.DictReader(handle), start=2):
+            try:
+                if row.get("val_loss"):
+                    step = int(row["step"])
+                    rows[step] = {
+                        "step": step,
+                        "seconds": float(row["seconds"]),
+                        "val_loss": float(row["val_loss"]),
+                    }
+            except (TypeError, ValueError) as error:
+                raise CurveError(
+                    f"{path}, line {number}: not a learning-curve row ({error})"
+                ) from None
+    if not rows:
+        raise CurveError(f"{path}: no validation rows (was log.val_every 0?)")
+    return [rows[step] for step in sorted(rows)]
+
+
+def read_level_accuracy(run_dir: Path, tag: str = FIRST_LEVEL_TAG) -> dict[int, float]:
+    """``{step: accuracy}`` of a TensorBoard scalar of the run (empty without events or
+    without the ``tensorboard`` package; the last value of a step wins)."""
+    events = Path(run_dir) / "tensorboard"
+    if not events.is_dir():
+        return {}
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError:
+        return {}
+    values: dict[int, float] = {}
+    for path in sorted(events.glob("events.out.tfevents.*")):  # one file per process, in order
+        accumulator = EventAccumulator(str(path), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        if tag in accumulator.Tags().get("scalars", []):
+            for event in accumulator.Scalars(tag):
+                values[int(event.step)] = float(event.value)
+    return values
+
+
+def collect(runs: list[tuple[str, Path]]) -> dict[str, list[dict[str, float]]]:
+    """``{label: rows}``, each row with ``level_1_accuracy`` where the events have it."""
+    curves = {}
+    for label, run_dir in runs:
+        rows = read_validation(run_dir)
+        level_1 = read_level_accuracy(run_dir)
+        for row in rows:
+            if row["step"] in level_1:
+                row["level_1_accuracy"] = level_1[row["step"]]
+        curves[label] = rows
+    return curves
+
+
+def markdown(curves: dict[str, list[dict[str, float]]]) -> str:
+    """One table: a row per run and validation."""
+    lines = [
+        "| run | step | training hours | validation loss | level-1 accuracy |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for label, rows in curves.items():
+        for row in rows:
+            accuracy = row.get("level_1_accuracy")
+            shown = "" if accuracy is None else f"{100 * accuracy:.1f}%"
+            lines.append(
+                f"| {label} | {row['step']} | {row['seconds'] / 3600:.2f} | "
+                f"{row['val_loss']:.3f} | {shown} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot(curves: dict[str, list[dict[str, float]]], out: Path, title: str) -> None:
+    """Validation loss and level-1 accuracy against training hours (two panels)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (loss_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, rows in curves.items():
+        hours = [row["seconds"] / 3600 for row in rows]
+        loss_axis.plot(hours, [row["val_loss"] for row in rows], marker=".", label=label)
+        scored = [row for row in rows if "level_1_accuracy" in row]
+        if scored:
+            accuracy_axis.plot(
+                [row["seconds"] / 3600 for row in scored],
+                [100 * row["level_1_accuracy"] for row in scored],
+                marker=".",
+                label=label,
+            )
+    loss_axis.set(xlabel="training hours", ylabel="validation loss", title="validation loss")
+    accuracy_axis.set(
+        xlabel="training hours", ylabel="level-1 accuracy (%)", title="first level, masked"
+    )
+    for axis in (loss_axis, accuracy_axis):
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    figure.savefig(partial, dpi=110, format="png")
+    plt.close(figure)
+    partial.replace(out)  # nothing half-written under the final name
+
+
+def parse_run(text: str) -> tuple[str, Path]:
+    label, sep, path = text.partition("=")
+    if not sep:
+        return Path(text).name, Path(text)
+    if not label or not path:
+        raise CurveError(f"{text!r}: expected LABEL=DIR or DIR")
+    return label, Path(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", help="LABEL=DIR or DIR: soundstorm train outputs")
+    parser.add_argument("--out", type=Path, help="write the figure (PNG) here")
+    parser.add_argument("--markdown", type=Path, help="write the table here (default: print)")
+    parser.add_argument("--title", default="Learning curves (2-core CPU)")
+    args = parser.parse_args(argv)
+    try:
+        curves = collect([parse_run(text) for text in args.runs])
+    except CurveError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    table = markdown(curves)
+    if args.markdown:
+        args.markdown.write_text(table)
+    else:
+        print(table, end="")
+    if args.out:
+        plot(curves, args.out, args.title)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

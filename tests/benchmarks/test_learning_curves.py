@@ -1,0 +1,76 @@
+"""benchmarks/learning_curves.py: validation rows of resumed runs, the first level's accuracy
+from TensorBoard events, the table and figure, one-line errors."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import learning_curves  # benchmarks/learning_curves.py (tests/benchmarks/conftest.py)
+import pytest
+from torch.utils.tensorboard import SummaryWriter
+
+from soundstorm.train.budget import LearningCurve
+
+
+def write_run(root, rows, level_1=None):
+    """rows: (step, seconds, val_loss or None); level_1: {step: accuracy} as TensorBoard."""
+    root.mkdir(parents=True)
+    curve = LearningCurve(root / "learning_curve.csv")
+    for step, seconds, val_loss in rows:
+        progress = SimpleNamespace(step=step, train_seconds=seconds, frames_seen=step * 10,
+                                   examples_seen=step)  # fmt: skip
+        scalars = {"train/loss": 6.0} if val_loss is None else {"val/loss": val_loss}
+        curve.append(progress, scalars)
+    if level_1:
+        writer = SummaryWriter(str(root / "tensorboard"))
+        for step, accuracy in level_1.items():
+            writer.add_scalar("val/accuracy/level_0", accuracy, step)  # the first level
+            writer.add_scalar("val/accuracy/level_1", 0.5, step)
+        writer.close()
+    return root
+
+
+def test_validation_rows_of_a_resumed_run_with_level_accuracy(tmp_path, capsys):
+    # resumed from step 100 after a crash: step 200 validated twice, the later row wins
+    rows = [(50, 30.0, None), (100, 60.0, 5.0), (200, 120.0, 4.8), (200, 118.0, 4.7),
+            (300, 180.0, 4.5)]  # fmt: skip
+    mini = write_run(tmp_path / "mini", rows, level_1={100: 0.1, 200: 0.2, 300: 0.3})
+    small = write_run(tmp_path / "small", [(100, 3600.0, 5.5)])
+    curves = learning_curves.collect([("mini", mini), ("small", small)])
+    assert [(r["step"], r["seconds"], r["val_loss"]) for r in curves["mini"]] == [
+        (100, 60.0, 5.0), (200, 118.0, 4.7), (300, 180.0, 4.5)]  # fmt: skip
+    assert [r["level_1_accuracy"] for r in curves["mini"]] == pytest.approx([0.1, 0.2, 0.3])
+    assert "level_1_accuracy" not in curves["small"][0]  # no events: no column value
+
+    out = tmp_path / "figs" / "curves.png"
+    assert learning_curves.main([f"mini={mini}", str(small), "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| mini | 300 | 0.05 | 4.500 | 30.0% |" in table
+    assert "| small | 100 | 1.00 | 5.500 |  |" in table
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(out.parent.glob("*.partial"))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda root: root, "no such run directory"),
+        (lambda root: root.mkdir() or root, "no learning curve"),
+        (lambda root: write_run(root, [(10, 5.0, None)]), "no validation rows"),
+    ],
+)
+def test_unreadable_runs_are_one_line_errors(tmp_path, capsys, make, message):
+    run = make(tmp_path / "run")
+    out = tmp_path / "curves.png"
+    assert learning_curves.main([str(run), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_damaged_row_names_its_line(tmp_path, capsys):
+    run = write_run(tmp_path / "run", [(100, 60.0, 5.0)])
+    with open(run / "learning_curve.csv", "a") as handle:
+        handle.write("abc,1,1,1,,,,4.0,,\n")
+    assert learning_curves.main([str(run)]) == 2
+    assert "learning_curve.csv, line 3: not a learning-curve row" in capsys.readouterr().err
