@@ -6,9 +6,10 @@ accuracy against cumulative training hours (issue 15: which recipe learns most p
 
 Each run is ``LABEL=DIR`` (or ``DIR``, labelled by its name): a ``soundstorm train`` output
 directory. The validation rows of its ``learning_curve.csv`` give the step, the cumulative
-training seconds (resumed runs add up) and the validation loss; the first level's masked-token
-accuracy (``val/accuracy/level_0``: levels count from 0 in the logs) comes from its TensorBoard events when they are there
-(``tensorboard`` installed, ``log.tensorboard=true``). Where a step was validated twice (a run
+training seconds (resumed runs add up) and the validation loss; the first level's
+masked-token accuracy (``val/accuracy/level_0``: levels count from 0 in the logs) comes from
+its TensorBoard events when they are there (``tensorboard`` installed,
+``log.tensorboard=true``). Where a step was validated twice (a run
 resumed from an older checkpoint) the later row wins. Training seconds are wall-clock seconds of
 whatever machine and threads each run had: compare runs of the same machine.
 """
@@ -20,6 +21,7 @@ import csv
 import sys
 from pathlib import Path
 
+from soundstorm.files import atomic_path, atomic_write_text
 from soundstorm.train.budget import CURVE_FILE
 
 FIRST_LEVEL_TAG = "val/accuracy/level_0"  # levels count from 0 in the logs
@@ -138,11 +140,11 @@ def plot(curves: dict[str, list[dict[str, float]]], out: Path, title: str) -> No
         axis.legend()
     figure.suptitle(title)
     figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    figure.savefig(partial, dpi=110, format="png")
-    plt.close(figure)
-    partial.replace(out)  # nothing half-written under the final name
+    try:
+        with atomic_path(out) as temp:  # nothing half-written under the final name
+            figure.savefig(temp, dpi=110, format="png")
+    finally:
+        plt.close(figure)
 
 
 def parse_run(text: str) -> tuple[str, Path]:
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     table = markdown(curves)
     if args.markdown:
-        args.markdown.write_text(table)
+        atomic_write_text(args.markdown, table)
     else:
         print(table, end="")
     if args.out:

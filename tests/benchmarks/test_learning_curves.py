@@ -48,7 +48,7 @@ def test_validation_rows_of_a_resumed_run_with_level_accuracy(tmp_path, capsys):
     assert "| mini | 300 | 0.05 | 4.500 | 30.0% |" in table
     assert "| small | 100 | 1.00 | 5.500 |  |" in table
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(out.parent.glob("*.partial"))
+    assert [p.name for p in out.parent.iterdir()] == ["curves.png"]  # no temporary left
 
 
 @pytest.mark.parametrize(
