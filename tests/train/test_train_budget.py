@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
-from train_fixtures import free_port, synthetic_tokens, tiny_train_config
+from train_fixtures import free_port, synthetic_tokens, terminate_after_step, tiny_train_config
 
 from soundstorm.errors import SoundStormError
 from soundstorm.train.budget import CURVE_FILE, TrainBudget
@@ -299,19 +299,6 @@ def test_export_of_the_best_validation(tmp_path, voice_model_dir, val_items):
     assert best_step < 12  # so the export is not the final weights
     final = recipe.model.state_dict()
     assert any(not torch.equal(exported[k], v.half()) for k, v in final.items())
-
-
-def terminate_after_step(monkeypatch, step: int) -> None:
-    """Send this process a SIGTERM while optimizer step ``step`` runs (as a scheduler would)."""
-    original = TrainRecipe.train_step
-
-    def train_step(self, micro_batches):
-        result = original(self, micro_batches)
-        if self.progress.step + 1 == step:  # progress.step counts the steps already done
-            os.kill(os.getpid(), signal.SIGTERM)
-        return result
-
-    monkeypatch.setattr(TrainRecipe, "train_step", train_step)
 
 
 def test_sigterm_stops_with_a_checkpoint_and_resumes_exactly(

@@ -8,6 +8,7 @@ from train_fixtures import (
     CODEBOOK,
     COND_VOCAB,
     NUM_LEVELS,
+    terminate_after_step,
     write_synthetic_shards,
 )
 
@@ -160,8 +161,6 @@ def test_a_damaged_shard_stops_training_before_it_starts(tmp_path, shards, confi
 def test_sigterm_exits_143_with_a_checkpoint_to_resume(
     tmp_path, shards, config_file, monkeypatch, voice_model_dir
 ):
-    from test_train_budget import terminate_after_step
-
     out = tmp_path / "run"
     args = ["train", str(config_file), f"data.train_dir={shards}", "--output-dir", str(out)]
     with monkeypatch.context() as patch:

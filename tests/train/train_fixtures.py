@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 
 import numpy as np
@@ -101,3 +103,18 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def terminate_after_step(monkeypatch, step: int) -> None:
+    """Send this process a SIGTERM while optimizer step ``step`` runs (as a scheduler would)."""
+    from soundstorm.train.recipe import TrainRecipe
+
+    original = TrainRecipe.train_step
+
+    def train_step(self, micro_batches):
+        result = original(self, micro_batches)
+        if self.progress.step + 1 == step:  # progress.step counts the steps already done
+            os.kill(os.getpid(), signal.SIGTERM)
+        return result
+
+    monkeypatch.setattr(TrainRecipe, "train_step", train_step)
