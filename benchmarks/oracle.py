@@ -41,6 +41,9 @@ Protocol (``benchmarks/eval_voice.py``'s items, short ones only; every choice is
   * ``gen_all_s<n>``: every level generated, ``n`` first-level passes and one per finer
     level, for each ``n`` of ``--steps`` (default 8 16 32).
 
+  ``--finer-steps m`` (default 1, the paper's greedy pass) gives every generated finer level
+  ``m`` confidence-ranked passes instead, sampled with ``--temperature`` like the first level.
+
   Level 1 of the mixed conditions takes the model's recommended first-level passes
   (``pipeline.json`` ``steps``, else the paper's 16). A ``reference`` row judges the
   recording itself (the judge's own level).
@@ -259,11 +262,15 @@ def make_condition(
     batch_size: int,
     options: DecodeOptions,
     seed: int,
+    finer_steps: int = 1,
 ) -> dict:
     """Write ``out/<condition>/<id>.wav`` for every input; return the condition's record
-    (model calls per batch, seconds)."""
+    (model calls per batch, seconds). ``finer_steps``: passes of each finer level."""
     model, num_levels = pipeline.engine.model, pipeline.engine.config.num_levels
     options = pipeline.recommended_options(options.replace(steps=condition.steps))
+    if finer_steps > 1:
+        first = options.level_steps(num_levels)[0]
+        options = options.replace(steps=(first,) + (finer_steps,) * (num_levels - 1))
     folder = out / condition.name
     start, calls = time.perf_counter(), []
     for number in range(0, len(inputs), batch_size):
@@ -465,6 +472,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=list(DEFAULT_STEPS),
         help="first-level passes of the gen_all_s<N> rows (default: 8 16 32)",
     )
+    parser.add_argument(
+        "--finer-steps",
+        type=int,
+        default=1,
+        help="passes of each generated finer level (default 1: the paper's greedy pass)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
@@ -478,8 +491,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--machine", default="2-core CPU container, no GPU")
     args = parser.parse_args(argv)
-    if args.sentences < 1 or args.batch_size < 1 or args.threads < 1:
-        parser.error("--sentences, --batch-size and --threads must be >= 1")
+    if min(args.sentences, args.batch_size, args.threads, args.finer_steps) < 1:
+        parser.error("--sentences, --batch-size, --threads and --finer-steps must be >= 1")
     if any(n < 1 for n in args.steps):
         parser.error("--steps must be integers >= 1")
     args.steps = list(dict.fromkeys(args.steps))
@@ -520,7 +533,14 @@ def main(argv: list[str] | None = None) -> int:
         chosen = [c for c in chosen if c.name in args.conditions]
     for condition in chosen:
         records[condition.name] = make_condition(
-            pipeline, condition, inputs, args.out, args.batch_size, args.decoding, args.seed
+            pipeline,
+            condition,
+            inputs,
+            args.out,
+            args.batch_size,
+            args.decoding,
+            args.seed,
+            args.finer_steps,
         )
     generated_at = time.perf_counter()
     results = judge_rows([REFERENCE_ROW, *records], items, args.out, metrics)
@@ -529,6 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     header = eval_voice.run_header(args)
     header.update(
         steps=args.steps,
+        finer_steps=args.finer_steps,
         num_levels=num_levels,
         voices=list(args.voices),
         held_out=[v for v in args.voices if v in split.held_out_voices],

@@ -194,10 +194,30 @@ def test_a_run_writes_every_condition_and_the_table(corpus, model_dir, tmp_path,
     assert "| resynth | 2 | - | 0 | 0.0% | 0.0% |" in markdown
 
 
+def test_finer_steps_give_each_finer_level_its_passes(corpus, model_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(oracle, "judge_clip", _fake_judge)
+    out = tmp_path / "out"
+    argv = ["--model", str(model_dir), "--corpus", str(corpus), "--out", str(out)]
+    argv += ["--sentences", "1", "--voices", "flite-slt", "--threads", "1", "--no-dnsmos"]
+    argv += ["--steps", "2", "--finer-steps", "3"]
+    argv += ["--conditions", "gt_l1_gen_finer", "gen_all_s2", "gen_l1_gt_finer"]
+    assert oracle.main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    conditions = {c["name"]: c for c in report["conditions"]}
+    assert LEVELS == 3 and conditions["gen_all_s2"]["schedule"] == "2+3+3"
+    assert conditions["gen_all_s2"]["model_calls"] == 2 + 3 * (LEVELS - 1)
+    assert conditions["gt_l1_gen_finer"]["model_calls"] == 3 * (LEVELS - 1)  # level 1 is free
+    assert conditions["gen_l1_gt_finer"]["model_calls"] == 16  # forced finer levels cost none
+    assert report["header"]["finer_steps"] == 3
+
+
 def test_bad_arguments_and_voices_fail_in_one_line(corpus, model_dir, tmp_path):
     base = ["--model", str(model_dir), "--corpus", str(corpus), "--out", str(tmp_path)]
     with pytest.raises(SystemExit) as error:
         oracle.parse_args(base + ["--steps", "0"])
+    assert error.value.code == 2
+    with pytest.raises(SystemExit) as error:
+        oracle.parse_args(base + ["--finer-steps", "0"])
     assert error.value.code == 2
     with pytest.raises(oracle.SoundStormError, match="not in the test split"):
         oracle.main(base + ["--voices", "nobody", "--no-dnsmos"])
