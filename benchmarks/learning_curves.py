@@ -12,6 +12,10 @@ its TensorBoard events when they are there (``tensorboard`` installed,
 ``log.tensorboard=true``). Where a step was validated twice (a run
 resumed from an older checkpoint) the later row wins. Training seconds are wall-clock seconds of
 whatever machine and threads each run had: compare runs of the same machine.
+
+``--warm-start LABEL=FROM``: run ``LABEL`` started from the weights of run ``FROM``
+(``init.weights``), so its hours and steps continue ``FROM``'s (from the last row of ``FROM``'s
+curve, validated or not).
 """
 
 from __future__ import annotations
@@ -82,9 +86,39 @@ def read_level_accuracy(run_dir: Path, tag: str = FIRST_LEVEL_TAG) -> dict[int, 
     return values
 
 
-def collect(runs: list[tuple[str, Path]]) -> dict[str, list[dict[str, float]]]:
-    """``{label: rows}``, each row with ``level_1_accuracy`` where the events have it."""
+def final_row(run_dir: Path) -> tuple[int, float]:
+    """``(step, seconds)`` of the last row of a run's curve (where a warm start begins)."""
+    path = Path(run_dir) / CURVE_FILE
+    last = None
+    try:
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                last = row
+        if last is None:
+            raise CurveError(f"{path}: an empty learning curve")
+        return int(last["step"]), float(last["seconds"])
+    except OSError as error:
+        raise CurveError(f"{path}: {error.strerror or error}") from None
+    except (KeyError, TypeError, ValueError) as error:
+        raise CurveError(f"{path}: not a learning curve ({error})") from None
+
+
+def collect(
+    runs: list[tuple[str, Path]], warm_starts: dict[str, str] | None = None
+) -> dict[str, list[dict[str, float]]]:
+    """``{label: rows}``, each row with ``level_1_accuracy`` where the events have it.
+
+    ``warm_starts``: ``{label: from_label}``: the run's steps and seconds are shifted by the
+    last row of ``from_label``'s curve (which must be one of ``runs``).
+    """
     curves = {}
+    directories = dict(runs)
+    for label, source in (warm_starts or {}).items():
+        if label not in directories or source not in directories or label == source:
+            raise CurveError(
+                f"--warm-start {label}={source}: both must be other labels of the runs given "
+                f"({', '.join(directories)})"
+            )
     for label, run_dir in runs:
         rows = read_validation(run_dir)
         level_1 = read_level_accuracy(run_dir)
@@ -92,6 +126,11 @@ def collect(runs: list[tuple[str, Path]]) -> dict[str, list[dict[str, float]]]:
             if row["step"] in level_1:
                 row["level_1_accuracy"] = level_1[row["step"]]
         curves[label] = rows
+    for label, source in (warm_starts or {}).items():
+        step, seconds = final_row(directories[source])
+        for row in curves[label]:
+            row["step"] += step
+            row["seconds"] += seconds
     return curves
 
 
@@ -162,9 +201,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the figure (PNG) here")
     parser.add_argument("--markdown", type=Path, help="write the table here (default: print)")
     parser.add_argument("--title", default="Learning curves (2-core CPU)")
+    parser.add_argument(
+        "--warm-start",
+        action="append",
+        default=[],
+        metavar="LABEL=FROM",
+        help="run LABEL started from run FROM's weights: its steps and hours continue FROM's",
+    )
     args = parser.parse_args(argv)
     try:
-        curves = collect([parse_run(text) for text in args.runs])
+        warm_starts = {}
+        for text in args.warm_start:
+            label, sep, source = text.partition("=")
+            if not sep or not label or not source:
+                raise CurveError(f"--warm-start {text!r}: expected LABEL=FROM")
+            warm_starts[label] = source
+        curves = collect([parse_run(text) for text in args.runs], warm_starts)
     except CurveError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

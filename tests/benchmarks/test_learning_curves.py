@@ -74,3 +74,21 @@ def test_a_damaged_row_names_its_line(tmp_path, capsys):
         handle.write("abc,1,1,1,,,,4.0,,\n")
     assert learning_curves.main([str(run)]) == 2
     assert "learning_curve.csv, line 3: not a learning-curve row" in capsys.readouterr().err
+
+
+def test_a_warm_started_run_continues_the_steps_and_hours_of_its_source(tmp_path, capsys):
+    # the source's curve ends at step 250 (a training row after its last validation)
+    first = write_run(tmp_path / "first", [(100, 1800.0, 5.0), (250, 3600.0, None)])
+    second = write_run(tmp_path / "second", [(50, 900.0, 4.5), (100, 1800.0, 4.2)])
+    argv = [f"first={first}", f"second={second}", "--warm-start", "second=first"]
+    assert learning_curves.main(argv) == 0
+    table = capsys.readouterr().out
+    assert "| first | 100 | 0.50 | 5.000 |  |" in table
+    assert "| second | 300 | 1.25 | 4.500 |  |" in table
+    assert "| second | 350 | 1.50 | 4.200 |  |" in table
+    for bad in ("second=nobody", "second=second", "second"):
+        assert (
+            learning_curves.main([f"first={first}", f"second={second}", "--warm-start", bad]) == 2
+        )
+        err = capsys.readouterr().err
+        assert err.startswith("error: --warm-start") and len(err.strip().splitlines()) == 1
