@@ -219,7 +219,9 @@ def codec_file(name_or_path: str | os.PathLike) -> Path | None:
     path = Path(text).expanduser()
     if path.is_file():
         return path
-    source = CODEC_ALIASES.get(text.lower()) if not path.exists() else None
+    if path.exists():  # a directory: a save_pretrained codec, kept as a name
+        return None
+    source = CODEC_ALIASES.get(text.lower())
     return Path(source) if source and Path(source).is_file() else None
 
 
