@@ -211,8 +211,10 @@ def test_export_writes_a_true_model_card(checkpoint, tmp_path):
     """README.md says what the model is, its codec, tokenizer, data, figures and licences."""
     from soundstorm.model import SoundStorm
 
-    figures = tmp_path / "summary.md"
+    (tmp_path / "eval").mkdir()
+    figures = tmp_path / "eval" / "summary.md"
     figures.write_text("| group | WER gen |\n|---|---:|\n| seen voices | 128.5% |\n")
+    (tmp_path / "eval" / "summary.json").write_text(json.dumps(_evaluation(0.656, 0.783)))
     out = export_model(
         checkpoint,
         tmp_path / "voice",
@@ -246,9 +248,67 @@ def test_export_writes_a_true_model_card(checkpoint, tmp_path):
         "MIT",
         "impersonate",
         "consent",
+        "- Its words are only partly intelligible: Whisper tiny.en WER 65.6% / 78.3% on seen / "
+        "held-out voices",
+        "against 38.4% / 27.5% for codec resynthesis; the targets are 10% / 15%. Similarity "
+        "to the prompt 0.814 / 0.589; DNSMOS 2.54 / 2.42, against the references' 3.04 / 3.23.",
     ):
         assert fact in card, fact
     assert "not recorded" not in card.split("## Limits")[0].replace("| not recorded |", "")
+
+
+def _evaluation(seen_wer: float, held_out_wer: float) -> dict:
+    """A ``summary.json`` of ``benchmarks/eval_voice.py`` (the keys the model card reads)."""
+
+    def group(wer, resynth, sim, mos, mos_ref):
+        return {
+            "items": 20,
+            "wer_generated_corpus": wer,
+            "wer_resynthesis_corpus": resynth,
+            "sim_generated_prompt": sim,
+            "dnsmos_generated": mos,
+            "dnsmos_reference": mos_ref,
+        }
+
+    targets = [
+        {
+            "target": f"{name}: Whisper WER gen <= {100 * bound:.0f}%",
+            "value": wer,
+            "bound": bound,
+            "pass": wer <= bound,
+            "binding": True,
+        }
+        for name, wer, bound in (("seen", seen_wer, 0.1), ("held_out", held_out_wer, 0.15))
+    ]
+    return {"header": {"commit": "abc1234"},
+            "groups": {"seen": group(seen_wer, 0.384, 0.8144, 2.544, 3.0396),
+                       "held_out": group(held_out_wer, 0.275, 0.5887, 2.419, 3.2283)},
+            "targets": targets}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "seen_wer, held_out_wer, verdict",
+    [(0.08, 0.12, "intelligible to the judge"), (0.08, 0.2, "only partly intelligible"),
+     (0.95, 0.99, "not intelligible")],
+)  # fmt: skip
+def test_model_card_limits_say_how_intelligible_from_the_evaluation(
+    tmp_path, seen_wer, held_out_wer, verdict
+):
+    """The Limits line follows eval_voice's summary.json beside the figures, not a hand edit."""
+    from soundstorm.model_card import model_card, read_card_sources
+
+    model_dir = make_voice_model(tmp_path / "voice")
+    figures = tmp_path / "eval" / "summary.md"
+    figures.parent.mkdir()
+    figures.write_text("figures\n")
+    assert "Whisper" not in model_card(model_dir, read_card_sources(figures=figures))
+    (tmp_path / "eval" / "summary.json").write_text(json.dumps(_evaluation(seen_wer, held_out_wer)))
+    limits = model_card(model_dir, read_card_sources(figures=figures)).split("## Limits")[1]
+    line = next(li for li in limits.splitlines() if "Whisper" in li)
+    assert line.startswith(f"- Its words are {verdict}: Whisper tiny.en WER {100 * seen_wer:.1f}%")
+    (tmp_path / "eval" / "summary.json").write_text("{not json")
+    with pytest.raises(SoundStormError, match="evaluation summary"):
+        read_card_sources(figures=figures)
 
 
 def test_model_card_without_data_or_figures_says_not_recorded(checkpoint, tmp_path):

@@ -12,7 +12,10 @@ The card states only what is known:
   trained on (``prepare.json`` and ``manifest.json`` of a ``soundstorm prepare`` directory),
   the corpus summary of ``soundstorm corpus`` (``summary.json``: voices, hours, licences) and
   a Markdown file of measured figures (e.g. the ``summary.md`` of
-  ``benchmarks/eval_voice.py``), inserted verbatim under "Measured".
+  ``benchmarks/eval_voice.py``), inserted verbatim under "Measured"; when that file has
+  ``eval_voice``'s ``summary.json`` beside it, the Limits section also states, from it, how
+  intelligible the model is (Whisper WER against the targets), its voice similarity and
+  DNSMOS.
 
 What was not given reads "not recorded". Example::
 
@@ -72,12 +75,15 @@ class CardSources:
         manifest: ``manifest.json`` of those tokens (None: no ``data`` given).
         corpus: ``summary.json`` of the ``soundstorm corpus`` run the tokens came from.
         figures: Markdown of measured figures, inserted verbatim.
+        evaluation: the ``summary.json`` of ``benchmarks/eval_voice.py`` found beside the
+            figures file (its ``groups`` and ``targets``), or None.
     """
 
     prepare: dict | None = None
     manifest: dict | None = None
     corpus: dict | None = None
     figures: str | None = None
+    evaluation: dict | None = None
 
 
 def read_card_sources(
@@ -93,7 +99,9 @@ def read_card_sources(
         corpus_summary: the ``summary.json`` that ``soundstorm corpus`` wrote (a
             hand-written one may add a ``note`` string, printed with it, and leave out what
             was not recorded: it reads "not recorded").
-        figures: a Markdown file of measured figures (UTF-8, not empty).
+        figures: a Markdown file of measured figures (UTF-8, not empty). A ``summary.json``
+            beside a ``summary.md`` (as ``benchmarks/eval_voice.py`` writes them) is read
+            too when it holds ``groups`` with a ``seen`` group.
 
     Returns:
         The sources; the fields of what was not given are None.
@@ -101,7 +109,7 @@ def read_card_sources(
     Raises:
         SoundStormError: a missing, unreadable or malformed file (one line naming it).
     """
-    prepare = manifest = corpus = text = None
+    prepare = manifest = corpus = text = evaluation = None
     if data is not None:
         from soundstorm.data.prepare import SETTINGS_NAME
         from soundstorm.data.shards import read_manifest
@@ -129,7 +137,19 @@ def read_card_sources(
             raise SoundStormError(f"figures file {path}: cannot read it ({error})") from None
         if not text.strip():
             raise SoundStormError(f"figures file {path} is empty")
-    return CardSources(prepare, manifest, corpus, text)
+        evaluation = _read_evaluation(path.with_suffix(".json"))
+    return CardSources(prepare, manifest, corpus, text, evaluation)
+
+
+def _read_evaluation(path: Path) -> dict | None:
+    """``eval_voice``'s ``summary.json`` at ``path``; None when absent or another JSON."""
+    if not path.is_file():
+        return None
+    summary = _read_json_object(path, "evaluation summary")
+    groups = summary.get("groups")
+    if not isinstance(groups, dict) or not isinstance(groups.get("seen"), dict):
+        return None
+    return summary
 
 
 def _read_json_object(path: Path, what: str) -> dict:
@@ -540,7 +560,8 @@ def _limits_text(sources: CardSources, tokenizer: dict) -> str:
             "(`soundstorm corpus`) trains on a small English corpus of text-to-speech voices, "
             "far from the breadth of the paper's data."
         )
-    lines = [
+    lines = [f"- {line}" for line in [_intelligibility_text(sources.evaluation)] if line]
+    lines += [
         f"- {data}",
         "- The only figures known are those under Measured, on the data and machine they "
         "name; nothing else about its quality or speed is claimed.",
@@ -553,6 +574,51 @@ def _limits_text(sources: CardSources, tokenizer: dict) -> str:
         "only with voices whose owners consent, and disclose that the speech is synthetic."
     )
     return "\n".join(lines)
+
+
+def _intelligibility_text(evaluation: dict | None) -> str | None:
+    """One line from ``eval_voice``'s summary: Whisper WER (corpus-level) of the generated
+    speech against codec resynthesis and the targets, similarity to the prompt and DNSMOS,
+    seen voices / held-out voices. "intelligible" when every Whisper WER target passes,
+    "only partly intelligible" below 90% WER on seen voices, else "not intelligible"."""
+    if evaluation is None:
+        return None
+    groups = evaluation["groups"]
+    names = [n for n in ("seen", "held_out") if isinstance(groups.get(n), dict)]
+
+    def figure(key: str, percent: bool = False) -> str:
+        values = []
+        for name in names:
+            value = groups[name].get(key)
+            if not isinstance(value, (int, float)):
+                values.append(NOT_RECORDED)
+            else:
+                values.append(f"{100 * value:.1f}%" if percent else f"{value:.3g}")
+        return " / ".join(values)
+
+    wer_targets = [
+        t for t in evaluation.get("targets") or []
+        if isinstance(t, dict) and "Whisper WER gen" in str(t.get("target"))
+    ]  # fmt: skip
+    seen_wer = groups["seen"].get("wer_generated_corpus")
+    if wer_targets and all(t.get("pass") is True for t in wer_targets):
+        verdict = "Its words are intelligible to the judge"
+    elif isinstance(seen_wer, (int, float)) and seen_wer < 0.9:
+        verdict = "Its words are only partly intelligible"
+    else:
+        verdict = "Its words are not intelligible"
+    bounds = " / ".join(
+        f"{100 * t['bound']:.0f}%" for t in wer_targets if isinstance(t.get("bound"), float)
+    )
+    targets = f"; the targets are {bounds}" if bounds else ""
+    voices = "seen / held-out voices" if len(names) == 2 else "seen voices"
+    return (
+        f"{verdict}: Whisper tiny.en WER {figure('wer_generated_corpus', True)} on {voices} "
+        f"(issue 15's protocol, under Measured), against "
+        f"{figure('wer_resynthesis_corpus', True)} for codec resynthesis{targets}. "
+        f"Similarity to the prompt {figure('sim_generated_prompt')}; DNSMOS "
+        f"{figure('dnsmos_generated')}, against the references' {figure('dnsmos_reference')}."
+    )
 
 
 def _usage_text() -> str:

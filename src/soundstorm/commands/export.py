@@ -58,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help="Markdown of measured figures (e.g. benchmarks/eval_voice.py's summary.md), "
-        "inserted verbatim under 'Measured'",
+        "inserted verbatim under 'Measured'; its summary.json beside it, when present, "
+        "gives the Limits line on intelligibility",
     )
     add_quiet_argument(parser)
 
