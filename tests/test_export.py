@@ -213,7 +213,10 @@ def test_export_writes_a_true_model_card(checkpoint, tmp_path):
 
     (tmp_path / "eval").mkdir()
     figures = tmp_path / "eval" / "summary.md"
-    figures.write_text("| group | WER gen |\n|---|---:|\n| seen voices | 128.5% |\n")
+    figures.write_text(
+        "# Voice evaluation\n\n```bash\n# a comment\n```\n"
+        "| group | WER gen |\n|---|---:|\n| seen voices | 128.5% |\n"
+    )
     (tmp_path / "eval" / "summary.json").write_text(json.dumps(_evaluation(0.656, 0.783)))
     out = export_model(
         checkpoint,
@@ -244,7 +247,9 @@ def test_export_writes_a_true_model_card(checkpoint, tmp_path):
         "| train | 27 | 4321 | 0.024 |",
         "fitted by `prepare` (embedded `v1`) on 12 of them",
         "WordNet",
-        "## Measured\n\n| group | WER gen |\n|---|---:|\n| seen voices | 128.5% |\n\n## Licences",
+        "## Measured\n\n### Voice evaluation\n\n```bash\n# a comment\n```\n| group | WER gen |\n"
+        "|---|---:|\n| seen voices | 128.5% |\n\n## Licences",
+        "(its train split, 0.02 h of English speech",
         "MIT",
         "impersonate",
         "consent",

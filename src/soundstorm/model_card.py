@@ -12,7 +12,8 @@ The card states only what is known:
   trained on (``prepare.json`` and ``manifest.json`` of a ``soundstorm prepare`` directory),
   the corpus summary of ``soundstorm corpus`` (``summary.json``: voices, hours, licences) and
   a Markdown file of measured figures (e.g. the ``summary.md`` of
-  ``benchmarks/eval_voice.py``), inserted verbatim under "Measured"; when that file has
+  ``benchmarks/eval_voice.py``), inserted under "Measured" (its headings two levels down,
+  the rest verbatim); when that file has
   ``eval_voice``'s ``summary.json`` beside it, the Limits section also states, from it, how
   intelligible the model is (Whisper WER against the targets), its voice similarity and
   DNSMOS.
@@ -74,7 +75,8 @@ class CardSources:
             given, or the directory has none).
         manifest: ``manifest.json`` of those tokens (None: no ``data`` given).
         corpus: ``summary.json`` of the ``soundstorm corpus`` run the tokens came from.
-        figures: Markdown of measured figures, inserted verbatim.
+        figures: Markdown of measured figures, inserted under "Measured" (headings outside
+            code blocks two levels down, the rest verbatim).
         evaluation: the ``summary.json`` of ``benchmarks/eval_voice.py`` found beside the
             figures file (its ``groups`` and ``targets``), or None.
     """
@@ -515,7 +517,14 @@ def _figures_text(sources: CardSources) -> str:
             f"{NOT_RECORDED.capitalize()}: no measured figures were given to the export (`--figures`). "
             "Nothing about this model's quality or speed is known from this card."
         )
-    return sources.figures.strip("\n")
+    # the figures' own headings go below "## Measured" (a "# Title" would outrank the card's);
+    # code blocks stay as they are
+    lines, fenced = [], False
+    for line in sources.figures.strip("\n").split("\n"):
+        if line.startswith("```"):
+            fenced = not fenced
+        lines.append("##" + line if line.startswith("#") and not fenced else line)
+    return "\n".join(lines)
 
 
 def _licences_text(codec: dict, tokenizer: dict, sources: CardSources) -> str:
@@ -547,7 +556,11 @@ def _licences_text(codec: dict, tokenizer: dict, sources: CardSources) -> str:
 
 def _limits_text(sources: CardSources, tokenizer: dict) -> str:
     if sources.corpus is not None:
-        hours = _value(sources.corpus, "hours", " h")
+        train = (sources.corpus.get("splits") or {}).get("train")
+        if isinstance(train, dict) and train.get("hours") is not None:
+            hours = f"its train split, {_hours(train)}"
+        else:
+            hours = _value(sources.corpus, "hours", " h")
         data = (
             f"It was trained on the small corpus above ({hours} of English speech, all of it "
             "from text-to-speech voices, no human recordings), nothing like the breadth of "
