@@ -86,16 +86,19 @@ def read_level_accuracy(run_dir: Path, tag: str = FIRST_LEVEL_TAG) -> dict[int, 
     return values
 
 
-def final_row(run_dir: Path) -> tuple[int, float]:
-    """``(step, seconds)`` of the last row of a run's curve (where a warm start begins)."""
+def final_row(run_dir: Path, step: int | None = None) -> tuple[int, float]:
+    """``(step, seconds)`` of the last row of a run's curve, or of its last row at ``step``
+    (where a warm start begins)."""
     path = Path(run_dir) / CURVE_FILE
     last = None
     try:
         with open(path, newline="") as handle:
             for row in csv.DictReader(handle):
-                last = row
+                if step is None or int(row["step"]) == step:
+                    last = row
         if last is None:
-            raise CurveError(f"{path}: an empty learning curve")
+            what = "an empty learning curve" if step is None else f"no row at step {step}"
+            raise CurveError(f"{path}: {what}")
         return int(last["step"]), float(last["seconds"])
     except OSError as error:
         raise CurveError(f"{path}: {error.strerror or error}") from None
@@ -108,17 +111,24 @@ def collect(
 ) -> dict[str, list[dict[str, float]]]:
     """``{label: rows}``, each row with ``level_1_accuracy`` where the events have it.
 
-    ``warm_starts``: ``{label: from_label}``: the run's steps and seconds are shifted by the
-    last row of ``from_label``'s curve (which must be one of ``runs``).
+    ``warm_starts``: ``{label: from_label}`` or ``{label: "from_label@STEP"}``: the run's
+    steps and seconds are shifted by the last row of ``from_label``'s curve (or its row at
+    ``STEP``, where the run's weights came from), itself shifted when ``from_label`` was warm
+    started too (chains add up). ``from_label`` must be one of ``runs``.
     """
     curves = {}
     directories = dict(runs)
-    for label, source in (warm_starts or {}).items():
+    sources: dict[str, tuple[str, int | None]] = {}
+    for label, text in (warm_starts or {}).items():
+        source, at, step_text = text.partition("@")
         if label not in directories or source not in directories or label == source:
             raise CurveError(
-                f"--warm-start {label}={source}: both must be other labels of the runs given "
+                f"--warm-start {label}={text}: both must be other labels of the runs given "
                 f"({', '.join(directories)})"
             )
+        if at and not step_text.isdigit():
+            raise CurveError(f"--warm-start {label}={text}: expected FROM@STEP, STEP a number")
+        sources[label] = (source, int(step_text) if at else None)
     for label, run_dir in runs:
         rows = read_validation(run_dir)
         level_1 = read_level_accuracy(run_dir)
@@ -126,8 +136,25 @@ def collect(
             if row["step"] in level_1:
                 row["level_1_accuracy"] = level_1[row["step"]]
         curves[label] = rows
-    for label, source in (warm_starts or {}).items():
-        step, seconds = final_row(directories[source])
+    offsets: dict[str, tuple[int, float]] = {}
+
+    def offset(label: str, chain: tuple[str, ...] = ()) -> tuple[int, float]:
+        if label not in sources:
+            return 0, 0.0
+        if label in chain:
+            raise CurveError(f"--warm-start: a cycle ({' -> '.join(chain + (label,))})")
+        if label not in offsets:
+            source, at = sources[label]
+            try:
+                step, seconds = final_row(directories[source], at)
+            except CurveError as error:
+                raise CurveError(f"--warm-start {label}={source}: {error}") from None
+            base_step, base_seconds = offset(source, chain + (label,))
+            offsets[label] = (step + base_step, seconds + base_seconds)
+        return offsets[label]
+
+    for label in sources:
+        step, seconds = offset(label)
         for row in curves[label]:
             row["step"] += step
             row["seconds"] += seconds
@@ -205,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         "--warm-start",
         action="append",
         default=[],
-        metavar="LABEL=FROM",
-        help="run LABEL started from run FROM's weights: its steps and hours continue FROM's",
+        metavar="LABEL=FROM[@STEP]",
+        help="run LABEL started from run FROM's weights (at its last row, or at STEP): its "
+        "steps and hours continue FROM's (chains add up)",
     )
     args = parser.parse_args(argv)
     try:
@@ -214,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         for text in args.warm_start:
             label, sep, source = text.partition("=")
             if not sep or not label or not source:
-                raise CurveError(f"--warm-start {text!r}: expected LABEL=FROM")
+                raise CurveError(f"--warm-start {text!r}: expected LABEL=FROM[@STEP]")
             warm_starts[label] = source
         curves = collect([parse_run(text) for text in args.runs], warm_starts)
     except CurveError as error:

@@ -86,9 +86,27 @@ def test_a_warm_started_run_continues_the_steps_and_hours_of_its_source(tmp_path
     assert "| first | 100 | 0.50 | 5.000 |  |" in table
     assert "| second | 300 | 1.25 | 4.500 |  |" in table
     assert "| second | 350 | 1.50 | 4.200 |  |" in table
-    for bad in ("second=nobody", "second=second", "second"):
+    for bad in ("second=nobody", "second=second", "second", "second=first@x", "second=first@7"):
         assert (
             learning_curves.main([f"first={first}", f"second={second}", "--warm-start", bad]) == 2
         )
         err = capsys.readouterr().err
         assert err.startswith("error: --warm-start") and len(err.strip().splitlines()) == 1
+
+
+def test_chained_warm_starts_add_up_from_the_step_the_weights_came_from(tmp_path, capsys):
+    # first was extended past step 250 (rows a warm start did not use): second took step 250
+    first = write_run(tmp_path / "first", [(100, 1800.0, 5.0), (250, 3600.0, None),
+                                           (275, 4000.0, None)])  # fmt: skip
+    second = write_run(tmp_path / "second", [(50, 900.0, 4.5), (100, 1800.0, 4.2)])
+    third = write_run(tmp_path / "third", [(100, 720.0, 4.0)])
+    runs = [f"first={first}", f"second={second}", f"third={third}"]
+    argv = runs + ["--warm-start", "third=second", "--warm-start", "second=first@250"]
+    assert learning_curves.main(argv) == 0
+    table = capsys.readouterr().out
+    assert "| second | 350 | 1.50 | 4.200 |  |" in table
+    assert "| third | 450 | 1.70 | 4.000 |  |" in table  # 250 + 100 + 100; 1 h + 0.5 h + 0.2 h
+    cycle = runs + ["--warm-start", "third=second", "--warm-start", "second=third"]
+    assert learning_curves.main(cycle) == 2
+    err = capsys.readouterr().err
+    assert "a cycle" in err and len(err.strip().splitlines()) == 1
