@@ -23,6 +23,7 @@ their SHA-256 (``soundstorm.checksums``), checked whenever the model is loaded.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -38,7 +39,12 @@ from soundstorm.files import (
     remove_stale_temp_files,
 )
 from soundstorm.formats import current_version
-from soundstorm.model_card import CardSources, model_card, read_card_sources
+from soundstorm.model_card import (
+    CardSources,
+    model_card,
+    read_card_sources,
+    read_training_history,
+)
 from soundstorm.validation import require_optional_int
 
 #: Where an exported model keeps its copies of the codec file and of a fitted tokenizer.
@@ -100,6 +106,7 @@ def export_model(
     if out_dir.exists() and not force:
         raise SoundStormError(f"{out_dir} exists: pass --force to replace it")
     sources = read_card_sources(data, corpus_summary, figures)  # a bad file: nothing written
+    sources = dataclasses.replace(sources, training=read_training_history(checkpoint))
     from soundstorm.semantic.registry import DEFAULT_NAME, get_semantic_tokenizer
 
     if semantic is None or semantic == DEFAULT_NAME:

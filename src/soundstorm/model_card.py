@@ -4,6 +4,9 @@
 the generic text of ``huggingface_hub``'s mixin (which says the model was pushed to the Hub).
 The card states only what is known:
 
+- from the training checkpoint exported (``run/checkpoints/step_N/model``): the runs behind
+  its weights (``read_training_history``: steps, hours, frames, batch, masking options, and
+  those of the checkpoints it was warm-started from, added up);
 - from the model directory itself: the configuration, parameter count and stored dtype
   (``config.json``, ``model.safetensors``), the codec and the semantic tokenizer
   (``pipeline.json``, the codec file's configuration, ``semantic_tokenizer/``), the
@@ -79,6 +82,10 @@ class CardSources:
             code blocks two levels down, the rest verbatim).
         evaluation: the ``summary.json`` of ``benchmarks/eval_voice.py`` found beside the
             figures file (its ``groups`` and ``targets``), or None.
+        training: the runs behind the weights, newest first (``read_training_history``):
+            each ``{"checkpoint", "progress", "config", "global_batch"}``, or
+            ``{"checkpoint", "missing": True}`` for a warm-start source that has no trainer
+            state; None: not exported from a training checkpoint.
     """
 
     prepare: dict | None = None
@@ -86,6 +93,7 @@ class CardSources:
     corpus: dict | None = None
     figures: str | None = None
     evaluation: dict | None = None
+    training: list[dict] | None = None
 
 
 def read_card_sources(
@@ -141,6 +149,67 @@ def read_card_sources(
             raise SoundStormError(f"figures file {path} is empty")
         evaluation = _read_evaluation(path.with_suffix(".json"))
     return CardSources(prepare, manifest, corpus, text, evaluation)
+
+
+#: warm starts followed at most (a longer chain reads "not recorded" beyond it)
+MAX_WARM_STARTS = 32
+
+
+def read_training_history(checkpoint: str | os.PathLike) -> list[dict] | None:
+    """The training runs behind a checkpoint's weights, newest first.
+
+    ``checkpoint`` is the ``model`` directory of a ``soundstorm train`` checkpoint
+    (``run/checkpoints/step_N/model``); its ``trainer.json`` beside it gives the run's
+    progress (steps, training seconds, frames) and configuration. When that run was warm
+    started (``init.weights``) from another checkpoint's ``model`` directory, that one is
+    read too, and so on: the totals of a model trained across several runs add up.
+
+    Returns:
+        ``[{"checkpoint": str, "progress": dict, "config": dict, "global_batch": int}, ...]``;
+        a warm-start source without a readable ``trainer.json`` (an exported model, or a
+        checkpoint no longer on disk) ends the list as ``{"checkpoint": str, "missing":
+        True}``. None when ``checkpoint`` itself has no trainer state beside it.
+    """
+    history: list[dict] = []
+    current: Path | None = Path(checkpoint)
+    seen: set[str] = set()
+    while current is not None and len(history) < MAX_WARM_STARTS:
+        state = _trainer_state(current)
+        if state is None:
+            if history:
+                history.append({"checkpoint": str(current), "missing": True})
+            break
+        key = str(current.resolve())
+        if key in seen:  # a loop of warm starts: count each run once
+            break
+        seen.add(key)
+        config = state["config"]
+        history.append(
+            {
+                "checkpoint": str(current),
+                "progress": state["progress"],
+                "config": config,
+                "global_batch": state.get("global_batch"),
+            }
+        )
+        weights = (config.get("init") or {}).get("weights")
+        current = Path(weights) if isinstance(weights, str) and weights else None
+    return history or None
+
+
+def _trainer_state(model_dir: Path) -> dict | None:
+    """``trainer.json`` beside a checkpoint's ``model`` directory; None if absent or not one."""
+    path = model_dir.parent / "trainer.json"
+    if model_dir.name != "model" or not path.is_file():
+        return None
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    ok = isinstance(state, dict) and all(
+        isinstance(state.get(key), dict) for key in ("progress", "config")
+    )
+    return state if ok else None
 
 
 def _read_evaluation(path: Path) -> dict | None:
@@ -206,6 +275,7 @@ def model_card(model_dir: str | os.PathLike, sources: CardSources | None = None)
         "## Codec\n\n" + codec["text"],
         "## Semantic tokenizer\n\n" + tokenizer["text"],
         "## Training data\n\n" + _data_text(sources),
+        "## Training\n\n" + _training_text(sources.training),
         "## Measured\n\n" + _figures_text(sources),
         "## Licences\n\n" + _licences_text(codec, tokenizer, sources),
         "## Limits\n\n" + _limits_text(sources, tokenizer),
@@ -509,6 +579,74 @@ def _prepared_text(manifest: dict, prepare: dict) -> str:
                 f"{_value(prepare, 'fit_files')} of them."
             )
     return text + "\n\n" + "\n".join(rows)
+
+
+def _training_text(history: list[dict] | None) -> str:
+    if not history:
+        return (
+            f"{NOT_RECORDED.capitalize()}: the export was given a model directory, not a "
+            "training checkpoint (`run/checkpoints/step_N/model`), so its training runs are "
+            "not known here."
+        )
+    lines = []
+    total_steps = total_seconds = total_frames = 0.0
+    for index, run in enumerate(history):
+        where = "This checkpoint" if index == 0 else "Warm-started from"
+        if run.get("missing"):
+            lines.append(
+                f"- {where} `{run['checkpoint']}`: its training is {NOT_RECORDED} (no trainer "
+                "state beside it), so the totals below leave it out."
+            )
+            continue
+        progress, config = run["progress"], run["config"]
+        steps = int(progress.get("step") or 0)
+        seconds = float(progress.get("train_seconds") or 0.0)
+        frames = int(progress.get("frames_seen") or 0)
+        total_steps, total_seconds, total_frames = (
+            total_steps + steps, total_seconds + seconds, total_frames + frames
+        )  # fmt: skip
+        data, optim = config.get("data") or {}, config.get("optim") or {}
+        run_cfg = config.get("run") or {}
+        lines.append(
+            f"- {where} `{run['checkpoint']}`: {steps:,} steps, {seconds / 3600:.2f} h of "
+            f"training, {frames / 1e6:.1f}M frames; global batch {run.get('global_batch')} "
+            f"x {data.get('max_frames')}-frame crops, AdamW peak lr {optim.get('lr')}, "
+            f"precision {run_cfg.get('precision')}; masking: {_masking_text(config)}."
+        )
+    lines.append(
+        f"- In all: {int(total_steps):,} steps, {total_seconds / 3600:.2f} h of training "
+        f"(wall-clock hours of the training loop), {total_frames / 1e6:.1f}M frames."
+    )
+    masking = history[0].get("config", {}).get("masking") or {}
+    dropout = masking.get("prompt_dropout") or 0.0
+    suffix = masking.get("known_suffix_fraction") or 0.0
+    lines.append(
+        "- Classifier-free guidance on the prompt (`--guidance-scale`) "
+        + (
+            f"is trained for: the last run dropped the prompt of {dropout:.0%} of its examples."
+            if dropout > 0
+            else "is not trained for: the last run never dropped the prompt (it gains little)."
+        )
+        + " Speech editing (`soundstorm edit`) "
+        + (
+            f"is trained for: {suffix:.0%} of its examples kept a known suffix."
+            if suffix > 0
+            else "is not trained for: no example kept a known suffix."
+        )
+    )
+    return "\n".join(lines)
+
+
+def _masking_text(config: dict) -> str:
+    masking = config.get("masking") or {}
+    parts = []
+    if masking.get("prompt_dropout"):
+        parts.append(f"prompt dropout {masking['prompt_dropout']:g}")
+    if masking.get("known_suffix_fraction"):
+        parts.append(f"known suffixes {masking['known_suffix_fraction']:g}")
+    if masking.get("level_weights"):
+        parts.append(f"level weights {masking['level_weights']}")
+    return ", ".join(parts) if parts else "the paper's"
 
 
 def _figures_text(sources: CardSources) -> str:

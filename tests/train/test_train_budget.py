@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 from train_fixtures import free_port, synthetic_tokens, terminate_after_step, tiny_train_config
 
 from soundstorm.errors import SoundStormError
+from soundstorm.export import export_model
 from soundstorm.train.budget import CURVE_FILE, TrainBudget
 from soundstorm.train.checkpoint import list_checkpoints
 from soundstorm.train.config import load_train_config
@@ -166,10 +167,41 @@ def test_export_at_the_end(tmp_path, voice_model_dir):
     }
     card = (out / "README.md").read_text()  # tokens given in memory: no data recorded
     assert "pushed to the Hub" not in card and "Not recorded: the export was given" in card
+    training = card.split("## Training\n")[1].split("## Measured")[0]
+    assert "- This checkpoint `" in training and "step_00000003/model`: 3 steps" in training
+    assert "- In all: 3 steps" in training and "Warm-started" not in training
     weights = load_file(str(out / "model.safetensors"))
     assert all(w.dtype == torch.float16 for w in weights.values())
     for name, value in recipe.model.state_dict().items():
         assert torch.equal(weights[name], value.half()), name
+
+
+def test_export_model_card_adds_up_the_runs_of_warm_starts(tmp_path, voice_model_dir):
+    """A run warm-started from another run's checkpoint: the card lists both runs from their
+    trainer state and adds up their steps; a source with no trainer state is named, not
+    counted."""
+    items = synthetic_tokens(12, seed=2)
+    first = run(tmp_path / "first", items, "optim.total_steps=3")
+    source = first.output_dir / "checkpoints" / "step_00000003" / "model"
+    out = tmp_path / "voice"
+    codec = f"export.codec={voice_model_dir / 'codec.safetensors'}"
+    masking = ["masking.prompt_dropout=0.25", "masking.known_suffix_fraction=0.5"]
+    overrides = ["optim.total_steps=2", f"init.weights={source}", f"export.dir={out}", codec]
+    run(tmp_path / "second", items, *overrides, *masking)
+    training = (out / "README.md").read_text().split("## Training\n")[1].split("## Measured")[0]
+    assert "step_00000002/model`: 2 steps" in training
+    assert f"- Warm-started from `{source}`: 3 steps" in training
+    assert "- In all: 5 steps" in training
+    assert "prompt dropout 0.25, known suffixes 0.5" in training
+    assert "dropped the prompt of 25% of its examples" in training and "50% of its" in training
+
+    plain = tmp_path / "plain"  # an exported model directory: no trainer state beside it
+    export_model(source, plain, str(voice_model_dir / "codec.safetensors"), "phones-words")
+    overrides = ["optim.total_steps=2", f"init.weights={plain}", f"export.dir={out}", codec]
+    run(tmp_path / "third", items, *overrides)
+    training = (out / "README.md").read_text().split("## Training\n")[1].split("## Measured")[0]
+    assert f"- Warm-started from `{plain}`: its training is not recorded" in training
+    assert "- In all: 2 steps" in training and "is not trained for" in training
 
 
 def test_export_model_card_describes_the_training_data(tmp_path, voice_model_dir):
