@@ -198,13 +198,15 @@ def read_training_history(checkpoint: str | os.PathLike) -> list[dict] | None:
 
 
 def _trainer_state(model_dir: Path) -> dict | None:
-    """``trainer.json`` beside a checkpoint's ``model`` directory; None if absent or not one."""
-    path = model_dir.parent / "trainer.json"
-    if model_dir.name != "model" or not path.is_file():
+    """``trainer.json`` beside a checkpoint's ``model`` directory, checked
+    (``state_files.read_trainer_json``); None if absent, damaged or not a checkpoint."""
+    from soundstorm.train.state_files import TRAINER_JSON, read_trainer_json
+
+    if model_dir.name != "model" or not (model_dir.parent / TRAINER_JSON).is_file():
         return None
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        state = read_trainer_json(model_dir.parent)
+    except (OSError, SoundStormError):  # a damaged or altered file states nothing
         return None
     ok = isinstance(state, dict) and all(
         isinstance(state.get(key), dict) for key in ("progress", "config")

@@ -195,6 +195,15 @@ def test_export_model_card_adds_up_the_runs_of_warm_starts(tmp_path, voice_model
     assert "prompt dropout 0.25, known suffixes 0.5" in training
     assert "dropped the prompt of 25% of its examples" in training and "50% of its" in training
 
+    # an altered trainer state (a step changed, the JSON still valid) is not believed
+    from soundstorm.model_card import read_training_history
+
+    second = tmp_path / "second" / "checkpoints" / "step_00000002" / "model"
+    assert [run.get("missing") for run in read_training_history(second)] == [None, None]
+    trainer = source.parent / "trainer.json"
+    trainer.write_text(trainer.read_text().replace('"step": 3', '"step": 30000', 1))
+    assert [run.get("missing") for run in read_training_history(second)] == [None, True]
+
     plain = tmp_path / "plain"  # an exported model directory: no trainer state beside it
     export_model(source, plain, str(voice_model_dir / "codec.safetensors"), "phones-words")
     overrides = ["optim.total_steps=2", f"init.weights={plain}", f"export.dir={out}", codec]

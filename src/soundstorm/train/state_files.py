@@ -207,14 +207,27 @@ def write_trainer_state(directory: str | Path, trainer: dict[str, Any]) -> None:
     (directory / TRAINER_JSON).write_text(text + "\n")
 
 
-def _checked_trainer_json(directory: Path) -> tuple[dict, list, dict, Path]:
-    """``trainer.json`` read and checked, and its optimizer file's SHA-256 compared (the
-    tensors are not loaded): ``(body, param_groups, scalars, optimizer file)``."""
-    path = directory / TRAINER_JSON
+def read_trainer_json(directory: str | Path) -> Any:
+    """A checkpoint's ``trainer.json``, parsed and checked (its checksum and format version),
+    without the optimizer file: progress, configuration and the rest, as written.
+
+    Raises:
+        SoundStormError: a missing or damaged file, a checksum mismatch.
+        FormatVersionError: a newer format version (upgrade soundstorm), or none.
+    """
+    path = Path(directory) / TRAINER_JSON
     body = _read_json(path)
     if isinstance(body, dict):
         check_format_version(path, "trainer-state", body.get("format"))
     check_json(body, path)  # a changed step or learning rate would still parse
+    return body
+
+
+def _checked_trainer_json(directory: Path) -> tuple[dict, list, dict, Path]:
+    """``trainer.json`` read and checked, and its optimizer file's SHA-256 compared (the
+    tensors are not loaded): ``(body, param_groups, scalars, optimizer file)``."""
+    path = directory / TRAINER_JSON
+    body = read_trainer_json(directory)
     try:
         meta = body["optimizer"]
         groups, scalars = meta["param_groups"], meta["scalars"]
