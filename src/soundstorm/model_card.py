@@ -591,7 +591,8 @@ def _training_text(history: list[dict] | None) -> str:
             "not known here."
         )
     lines = []
-    total_steps = total_seconds = total_frames = 0.0
+    total_steps = total_frames = 0
+    total_seconds = 0.0
     for index, run in enumerate(history):
         where = "This checkpoint" if index == 0 else "Warm-started from"
         if run.get("missing"):
@@ -604,9 +605,9 @@ def _training_text(history: list[dict] | None) -> str:
         steps = int(progress.get("step") or 0)
         seconds = float(progress.get("train_seconds") or 0.0)
         frames = int(progress.get("frames_seen") or 0)
-        total_steps, total_seconds, total_frames = (
-            total_steps + steps, total_seconds + seconds, total_frames + frames
-        )  # fmt: skip
+        total_steps += steps
+        total_seconds += seconds
+        total_frames += frames
         data, optim = config.get("data") or {}, config.get("optim") or {}
         run_cfg = config.get("run") or {}
         lines.append(
@@ -616,7 +617,7 @@ def _training_text(history: list[dict] | None) -> str:
             f"precision {run_cfg.get('precision')}; masking: {_masking_text(config)}."
         )
     lines.append(
-        f"- In all: {int(total_steps):,} steps, {total_seconds / 3600:.2f} h of training "
+        f"- In all: {total_steps:,} steps, {total_seconds / 3600:.2f} h of training "
         f"(wall-clock hours of the training loop), {total_frames / 1e6:.1f}M frames."
     )
     masking = history[0].get("config", {}).get("masking") or {}
