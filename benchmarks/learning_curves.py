@@ -13,9 +13,10 @@ its TensorBoard events when they are there (``tensorboard`` installed,
 resumed from an older checkpoint) the later row wins. Training seconds are wall-clock seconds of
 whatever machine and threads each run had: compare runs of the same machine.
 
-``--warm-start LABEL=FROM``: run ``LABEL`` started from the weights of run ``FROM``
-(``init.weights``), so its hours and steps continue ``FROM``'s (from the last row of ``FROM``'s
-curve, validated or not).
+``--warm-start LABEL=FROM[@STEP]``: run ``LABEL`` started from the weights of run ``FROM``
+(``init.weights``), so its hours and steps continue ``FROM``'s: from the last row of ``FROM``'s
+curve, validated or not, or from its row at ``STEP`` (a source extended after the warm start);
+chained warm starts add up.
 """
 
 from __future__ import annotations
