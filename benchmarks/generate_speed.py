@@ -28,6 +28,7 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -185,7 +186,7 @@ def ours_command(args: argparse.Namespace, frames: int, batch: int) -> list[str]
 
 def peer_command(args: argparse.Namespace, config: dict, frames: int, batch: int) -> list[str]:
     return [
-        str(PEER_PYTHON),
+        args.peer_python,
         str(PEER_SCRIPT),
         "--serve",
         "--dim",
@@ -384,6 +385,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument(
+        "--peer-python",
+        default=str(PEER_PYTHON),
+        help="the Python that runs the peer (default: benchmarks/.peer-venv; on a machine "
+        "without that venv, a Python that imports soundstorm_pytorch, e.g. with its wheels "
+        "on PYTHONPATH)",
+    )
+    parser.add_argument(
         "--peer-residual-streams",
         type=int,
         default=4,
@@ -408,8 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
         return run_worker(args)
-    if not args.no_peer and not PEER_PYTHON.exists():
-        raise SystemExit("no peer environment: run `bash benchmarks/setup_peer_env.sh` first")
+    if not args.no_peer and shutil.which(args.peer_python) is None:
+        raise SystemExit(
+            f"no peer environment ({args.peer_python}): run `bash benchmarks/setup_peer_env.sh` "
+            "first, or pass --peer-python"
+        )
     import torch
 
     from soundstorm.bench import peak_flops

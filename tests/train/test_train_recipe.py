@@ -227,3 +227,32 @@ def test_resume_stays_exact_with_the_masking_options(tmp_path):
     a, b = final_weights(tmp_path / "straight"), final_weights(split)
     for name in a:
         assert torch.equal(a[name], b[name]), name
+
+
+def test_validation_utterances_do_not_depend_on_the_batch_size(tmp_path, train_items):
+    """val/loss scores log.val_batches x batch_size utterances taken in one seeded order of the
+    whole split: the same utterances at every batch size, not the split's first ones (a split
+    sorted by voice would otherwise give a val/loss that depends on the batch size)."""
+    val_items = synthetic_tokens(24, seed=5)
+
+    def scored(batch_size: int, batches: int, seed: int = 0) -> list[int]:
+        config = tiny_train_config(
+            tmp_path / f"b{batch_size}_{batches}_{seed}",
+            f"data.batch_size={batch_size}",
+            f"log.val_batches={batches}",
+            f"run.seed={seed}",
+        )
+        recipe = TrainRecipe(config, train_dataset=train_items, val_dataset=val_items)
+        recipe.setup()
+        try:
+            keys = [key for n, b in enumerate(recipe.val_sampler) if n < batches for key in b]
+        finally:
+            recipe.cleanup()
+        assert all(epoch == -1 for epoch, _ in keys)
+        return [index for _, index in keys]
+
+    eight = scored(4, 2)
+    assert sorted(scored(2, 4)) == sorted(eight) == sorted(scored(8, 1))
+    assert sorted(eight) != list(range(8))  # not the split's first utterances
+    assert len(set(scored(8, 3))) == 24  # every utterance when the batches cover the split
+    assert sorted(scored(8, 1, seed=1)) != sorted(eight)  # the order is the run's seed's

@@ -172,7 +172,9 @@ class LogConfig:
         peak_flops: peak FLOP/s of one device for the MFU estimate (0: guess from the GPU
             name; MFU is not logged when unknown).
         val_every: validate every this many steps (0: never).
-        val_batches: validation batches per rank (masked-token accuracy per level).
+        val_batches: validation batches per rank (masked-token accuracy per level), taken in
+            one seeded order of the validation split that does not depend on the batch size;
+            ``benchmarks/val_loss.py`` scores whole splits, to compare runs.
         generate_examples: validation utterances generated with ``generate`` (0: none).
         generate_steps: iterations per level for ``generate`` (None: the model's default).
         prompt_frames: frames of ground-truth acoustic prompt given to ``generate``.

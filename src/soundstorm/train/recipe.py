@@ -384,13 +384,16 @@ class TrainRecipe:
         if self.val_items is not None and len(self.val_items) >= ctx.world_size:
             self.val_set = cropped(self.val_items, False)
             batch_size = max(1, min(cfg.data.batch_size, len(self.val_items) // ctx.world_size))
+            # One seeded order of the whole split, the same for every batch size, so that the
+            # first log.val_batches batches sample every voice: a split is often sorted by voice,
+            # and its first utterances alone would make val/loss depend on the batch size.
             self.val_sampler = GlobalBatchSampler(
                 utterance_lengths(self.val_items),
                 batch_size,
                 ctx.world_size,
                 ctx.rank,
                 seed=cfg.run.seed,
-                shuffle=False,
+                shuffle=True,
                 bucket=False,
                 min_frames=1,
             )
