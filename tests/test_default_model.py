@@ -57,3 +57,16 @@ def test_demo_says_the_content_in_the_prompt_voice(demo_results):
     assert metrics["wer_generated"] <= 0.75
     for name in ("results.md", "spectrograms_demo.png", "consistency.png"):
         assert (out / name).stat().st_size > 0, name
+
+
+def test_shipped_model_carries_its_training_history():
+    """training.json (sealed) lists the runs behind the shipped weights, and the model card's
+    Training section adds up the same runs."""
+    from soundstorm.model_card import read_training_history
+
+    model_dir = default_model_dir()
+    history = read_training_history(model_dir)
+    assert history and not any(run.get("missing") for run in history)
+    steps = sum(int(run["progress"]["step"]) for run in history)
+    card = (model_dir / "README.md").read_text()
+    assert f"- In all: {steps:,} steps" in card

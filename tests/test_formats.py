@@ -233,6 +233,30 @@ class RngStateCase(TrainerStateCase):
         return read_rng_state(path)
 
 
+class TrainingHistoryCase:
+    def write(self, tmp: Path) -> Path:
+        from soundstorm.model_card import write_training_json
+
+        runs = [{"checkpoint": "run/model", "progress": {"step": 3}, "config": {}}]
+        write_training_json(tmp, runs)
+        return tmp / "training.json"
+
+    def set_version(self, path: Path, version) -> None:
+        from soundstorm.checksums import seal_json
+
+        _set_json_entry(path, "format_version", version)
+        data = json.loads(path.read_text())
+        data.pop("checksum")
+        path.write_text(json.dumps(seal_json(data)))  # resealed: only the version differs
+
+    def read(self, path: Path):
+        from soundstorm.model_card import read_training_json
+
+        runs = read_training_json(path.parent)
+        assert runs is not None and runs[0]["progress"] == {"step": 3}
+        return runs
+
+
 CASES = {
     "embedded-codec": [EmbeddedCodecCase()],
     "semantic-tokenizer": [SemanticTokenizerCase()],
@@ -240,6 +264,7 @@ CASES = {
     "shard-manifest": [ShardManifestCase()],
     "pipeline": [PipelineCase()],
     "trainer-state": [TrainerStateCase(), RngStateCase()],
+    "training-history": [TrainingHistoryCase()],
 }
 PARAMS = [(kind, case) for kind, cases in CASES.items() for case in cases]
 IDS = [f"{kind}-{type(case).__name__}" for kind, case in PARAMS]

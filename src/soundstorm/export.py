@@ -44,6 +44,7 @@ from soundstorm.model_card import (
     model_card,
     read_card_sources,
     read_training_history,
+    write_training_json,
 )
 from soundstorm.validation import require_optional_int
 
@@ -152,3 +153,5 @@ def _write_model_dir(
         (temp / "pipeline.json").write_text(json.dumps(spec, indent=1) + "\n")
         # the hub mixin's generic card (it says the model was pushed to the Hub) replaced
         (temp / "README.md").write_text(model_card(temp, sources), encoding="utf-8")
+        if sources.training:  # the history travels with the weights (warm starts continue it)
+            write_training_json(temp, sources.training)

@@ -30,7 +30,10 @@ meaning of a saved field changes)::
                              names a tokenizer; in version 1 it
                              meant "phones-words")
     trainer-state       1    trainer.json, rng/rank_*.json of a     format            refused
-                             training checkpoint
+                             training checkpoint (and the trainer.json
+                             of a run's best/, without optimizer)
+    training-history    1    training.json of a voice model: the    format_version    refused
+                             runs behind its weights
 
 The same table, as data: ``FILE_KINDS``.
 
@@ -81,6 +84,7 @@ FILE_KINDS: dict[str, FileKind] = {
         FileKind("shard-manifest", "shard manifest", 1, "version", None),
         FileKind("pipeline", "voice model pipeline.json", 2, "format_version", 1),
         FileKind("trainer-state", "trainer state", 1, "format", None),
+        FileKind("training-history", "voice model training history", 1, "format_version", None),
     )
 }
 

@@ -153,22 +153,27 @@ def read_card_sources(
 
 #: warm starts followed at most (a longer chain reads "not recorded" beyond it)
 MAX_WARM_STARTS = 32
+TRAINING_JSON = "training.json"
 
 
 def read_training_history(checkpoint: str | os.PathLike) -> list[dict] | None:
     """The training runs behind a checkpoint's weights, newest first.
 
     ``checkpoint`` is the ``model`` directory of a ``soundstorm train`` checkpoint
-    (``run/checkpoints/step_N/model``); its ``trainer.json`` beside it gives the run's
-    progress (steps, training seconds, frames) and configuration. When that run was warm
-    started (``init.weights``) from another checkpoint's ``model`` directory, that one is
-    read too, and so on: the totals of a model trained across several runs add up.
+    (``run/checkpoints/step_N/model``, or a run's ``best/model``); its ``trainer.json``
+    beside it gives the run's progress (steps, training seconds, frames) and configuration.
+    When that run was warm started (``init.weights``) from another checkpoint's ``model``
+    directory, that one is read too, and so on: the totals of a model trained across several
+    runs add up. A voice model directory (``soundstorm export`` output) carries the history
+    of its weights in ``training.json`` (``write_training_json``): a warm start from it, or
+    an export of it, continues that history.
 
     Returns:
         ``[{"checkpoint": str, "progress": dict, "config": dict, "global_batch": int}, ...]``;
-        a warm-start source without a readable ``trainer.json`` (an exported model, or a
-        checkpoint no longer on disk) ends the list as ``{"checkpoint": str, "missing":
-        True}``. None when ``checkpoint`` itself has no trainer state beside it.
+        a warm-start source without a readable trainer state or ``training.json`` (a
+        checkpoint no longer on disk, a model exported before session 9) ends the list as
+        ``{"checkpoint": str, "missing": True}``. None when ``checkpoint`` itself has
+        neither.
     """
     history: list[dict] = []
     current: Path | None = Path(checkpoint)
@@ -176,7 +181,10 @@ def read_training_history(checkpoint: str | os.PathLike) -> list[dict] | None:
     while current is not None and len(history) < MAX_WARM_STARTS:
         state = _trainer_state(current)
         if state is None:
-            if history:
+            recorded = read_training_json(current)
+            if recorded is not None:
+                history += recorded[: MAX_WARM_STARTS - len(history)]
+            elif history:
                 history.append({"checkpoint": str(current), "missing": True})
             break
         key = str(current.resolve())
@@ -195,6 +203,57 @@ def read_training_history(checkpoint: str | os.PathLike) -> list[dict] | None:
         weights = (config.get("init") or {}).get("weights")
         current = Path(weights) if isinstance(weights, str) and weights else None
     return history or None
+
+
+def write_training_json(directory: str | os.PathLike, history: list[dict]) -> None:
+    """``directory/training.json``: ``history`` (``read_training_history``'s list), sealed
+    (``soundstorm.checksums``) and versioned (kind ``training-history``)."""
+    from soundstorm.checksums import seal_json
+    from soundstorm.formats import current_version
+
+    body = {"format_version": current_version("training-history"), "runs": history}
+    path = Path(directory) / TRAINING_JSON
+    path.write_text(json.dumps(seal_json(body), indent=1) + "\n", encoding="utf-8")
+
+
+def read_training_json(model_dir: str | os.PathLike) -> list[dict] | None:
+    """The history a voice model directory carries (``training.json``); None when it has
+    none, or when the file is damaged, altered or not valid (a model card states nothing
+    it cannot trust).
+
+    Raises:
+        FormatVersionError: a newer format version (upgrade soundstorm), or none or an
+            invalid one (one line naming the file).
+    """
+    from soundstorm.checksums import check_json
+    from soundstorm.formats import check_format_version
+
+    path = Path(model_dir) / TRAINING_JSON
+    if not path.is_file():
+        return None
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    check_format_version(path, "training-history", body.get("format_version"))
+    try:
+        if not check_json(body, path):  # always sealed when written: no checksum, not ours
+            return None
+    except SoundStormError:  # damaged or altered
+        return None
+    runs = body.get("runs")
+    valid = isinstance(runs, list) and all(
+        isinstance(run, dict)
+        and isinstance(run.get("checkpoint"), str)
+        and (
+            run.get("missing") is True
+            or all(isinstance(run.get(key), dict) for key in ("progress", "config"))
+        )
+        for run in runs
+    )
+    return runs if valid and runs else None
 
 
 def _trainer_state(model_dir: Path) -> dict | None:

@@ -366,3 +366,57 @@ def test_ranks_agree_on_a_sigterm_stop(tmp_path):
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert results == [{"step": 2, "reason": "sigterm"}] * 2
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000002"]
+
+
+def test_exported_models_carry_their_training_history(tmp_path, voice_model_dir):
+    """An export writes the runs behind its weights into ``training.json``: a warm start from
+    the exported directory (not from a checkpoint) and an export of an export keep adding up;
+    an altered ``training.json`` states nothing. With ``export.source=best`` the card counts
+    the run up to the best validation's step (``best/trainer.json``)."""
+    from soundstorm.model_card import read_training_history
+
+    items = synthetic_tokens(12, seed=2)
+    codec = str(voice_model_dir / "codec.safetensors")
+    first = run(tmp_path / "first", items, "optim.total_steps=3")
+    exported = export_model(
+        first.output_dir / "checkpoints" / "step_00000003" / "model",
+        tmp_path / "exported",
+        codec,
+        "phones-words",
+    )
+    (recorded,) = json.loads((exported / "training.json").read_text())["runs"]
+    assert recorded["progress"]["step"] == 3 and recorded["checkpoint"].endswith(
+        "step_00000003/model"
+    )
+
+    out = tmp_path / "voice"
+    overrides = ["optim.total_steps=2", f"init.weights={exported}", f"export.dir={out}"]
+    run(tmp_path / "second", items, *overrides, f"export.codec={codec}")
+    training = (out / "README.md").read_text().split("## Training\n")[1].split("## Measured")[0]
+    assert "step_00000003/model`: 3 steps" in training and "- In all: 5 steps" in training
+
+    again = export_model(out, tmp_path / "again", codec, "phones-words")  # an export of an export
+    assert read_training_history(again) == read_training_history(out)
+    assert [r["progress"]["step"] for r in read_training_history(again)] == [2, 3]
+
+    history = again / "training.json"  # altered, still valid JSON: not believed
+    history.write_text(history.read_text().replace('"step": 2', '"step": 20000', 1))
+    assert read_training_history(again) is None
+    card = export_model(again, tmp_path / "third", codec, "phones-words") / "README.md"
+    assert "Not recorded: the export was given a model directory" in card.read_text()
+
+    best = tmp_path / "best_voice"  # validation at steps 2 and 4; the export takes the best
+    overrides = ["optim.total_steps=4", "log.val_every=2", "export.source=best"]
+    overrides += [f"export.dir={best}", f"export.codec={codec}"]
+    recipe = TrainRecipe(
+        tiny_train_config(tmp_path / "best", *overrides), items, synthetic_tokens(4, seed=3)
+    )
+    recipe.setup()
+    try:
+        recipe.train()
+    finally:
+        recipe.cleanup()
+    step = recipe.best["step"]
+    assert (recipe.output_dir / "best" / "trainer.json").is_file()
+    training = (best / "README.md").read_text().split("## Training\n")[1].split("## Measured")[0]
+    assert f"best/model`: {step} steps" in training and f"- In all: {step} steps" in training

@@ -296,10 +296,13 @@ def save_best_model(
     sharded: bool,
     step: int,
     val_loss: float,
+    record: dict[str, Any] | None = None,
 ) -> Path:
     """Keep the weights of the best validation so far: ``OUTPUT_DIR/best/model`` (a
-    ``save_pretrained`` directory) and ``best.json`` (``step``, ``val_loss``), replaced
-    atomically (collective: every rank calls it).
+    ``save_pretrained`` directory), ``best.json`` (``step``, ``val_loss``) and, given a
+    ``record`` (``progress``, ``config``, ``global_batch`` at this step), ``trainer.json``
+    without optimizer state (``state_files.write_trainer_record``: the model card reads it);
+    replaced atomically (collective: every rank calls it).
 
     Returns:
         ``OUTPUT_DIR/best``.
@@ -310,6 +313,8 @@ def save_best_model(
         with atomic_directory(final) as temp:
             model.save_pretrained(temp / "model")
             (temp / BEST_FILE).write_text(json.dumps({"step": step, "val_loss": val_loss}) + "\n")
+            if record is not None:
+                state_files.write_trainer_record(temp, record)
     context.barrier()
     return final
 

@@ -816,8 +816,9 @@ class TrainRecipe:
         if self.best is not None and val_loss >= self.best["val_loss"]:
             return
         step = self.progress.step
+        record = {"progress": dataclasses.asdict(self.progress), **self._trainer_extra()}
         ckpt.save_best_model(
-            self.output_dir, self.objective, self.context, self.sharded, step, val_loss
+            self.output_dir, self.objective, self.context, self.sharded, step, val_loss, record
         )
         self.best = {"step": step, "val_loss": val_loss}
 
@@ -866,12 +867,7 @@ class TrainRecipe:
             self.optimizer,
             self.scheduler,
             self.progress,
-            {
-                "config": self.config.to_dict(),
-                "global_batch": self.global_batch,
-                "schedule_total_steps": self.schedule.total_steps,
-                "schedule_fitted": self._schedule_fitted,
-            },
+            self._trainer_extra(),
             self.context,
             sharded=self.sharded,
             keep_last=self.config.run.keep_last,
@@ -879,6 +875,15 @@ class TrainRecipe:
         if self.context.is_main:
             logger.info("saved checkpoint %s", path)
         return path
+
+    def _trainer_extra(self) -> dict[str, Any]:
+        """What a checkpoint's ``trainer.json`` records besides progress and optimizer."""
+        return {
+            "config": self.config.to_dict(),
+            "global_batch": self.global_batch,
+            "schedule_total_steps": self.schedule.total_steps,
+            "schedule_fitted": self._schedule_fitted,
+        }
 
     def _write_curve(self, scalars: dict[str, float]) -> None:
         """Append the position and ``scalars`` to the learning curve (rank 0)."""

@@ -207,6 +207,16 @@ def write_trainer_state(directory: str | Path, trainer: dict[str, Any]) -> None:
     (directory / TRAINER_JSON).write_text(text + "\n")
 
 
+def write_trainer_record(directory: str | Path, record: dict[str, Any]) -> None:
+    """``trainer.json`` without optimizer state (``record``: ``progress``, ``config``, ...,
+    JSON-able), sealed and versioned like a checkpoint's: what a run's ``best/`` keeps so
+    that the model card of its weights can say how they were trained
+    (``soundstorm.model_card.read_training_history``)."""
+    body = {**record, "format": FORMAT_VERSION}
+    text = json.dumps(seal_json(_json_safe(body)), indent=1)
+    (Path(directory) / TRAINER_JSON).write_text(text + "\n")
+
+
 def read_trainer_json(directory: str | Path) -> Any:
     """A checkpoint's ``trainer.json``, parsed and checked (its checksum and format version),
     without the optimizer file: progress, configuration and the rest, as written.
