@@ -40,6 +40,7 @@ class _NotOnTheGpuMachine(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, _NotOnTheGpuMachine())
 """
 TINY = [
+    "init.weights=null",  # configs/gpu.yaml warm-starts the shipped model: not this tiny one
     "model.preset=tiny",
     f"model.num_levels={NUM_LEVELS}",
     f"model.codebook_size={CODEBOOK}",

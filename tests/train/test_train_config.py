@@ -143,3 +143,20 @@ def test_level_weights_need_one_number_per_level():
     for bad in ("[2, 1]", "[0, 0, 0, 0]", "[-1, 1, 1, 1]"):
         with pytest.raises(SoundStormError, match="masking.level_weights"):
             load_train_config(None, ["model.preset=tiny", f"masking.level_weights={bad}"])
+
+
+def test_gpu_recipe_config_warm_starts_the_shipped_model_as_it_is():
+    """configs/gpu.yaml continues the shipped weights on a lent GPU: its init.weights is the
+    package's model directory, and its model config is that directory's (the warm start of
+    the unchanged recipe cannot fail on a size mismatch there)."""
+    import json
+
+    from soundstorm.config import SoundStormConfig
+
+    config = load_train_config(CONFIGS / "gpu.yaml")
+    root = CONFIGS.parent
+    shipped = root / config.init.weights
+    assert shipped == root / "src" / "soundstorm" / "assets" / "default"
+    recorded = json.loads((shipped / "config.json").read_text())
+    assert config.model == SoundStormConfig(**recorded)
+    assert config.export.source == "best" and config.run.schedule_by_time
