@@ -30,8 +30,8 @@ meaning of a saved field changes)::
                              names a tokenizer; in version 1 it
                              meant "phones-words")
     trainer-state       1    trainer.json, rng/rank_*.json of a     format            refused
-                             training checkpoint (and the trainer.json
-                             of a run's best/, without optimizer)
+                             training checkpoint (and the
+                             trainer_record.json of a run's best/)
     training-history    1    training.json of a voice model: the    format_version    refused
                              runs behind its weights
 

@@ -257,14 +257,20 @@ def read_training_json(model_dir: str | os.PathLike) -> list[dict] | None:
 
 
 def _trainer_state(model_dir: Path) -> dict | None:
-    """``trainer.json`` beside a checkpoint's ``model`` directory, checked
+    """``trainer.json`` beside a checkpoint's ``model`` directory, or the
+    ``trainer_record.json`` beside a run's ``best/model``, checked
     (``state_files.read_trainer_json``); None if absent, damaged or not a checkpoint."""
-    from soundstorm.train.state_files import TRAINER_JSON, read_trainer_json
+    from soundstorm.train.state_files import TRAINER_JSON, TRAINER_RECORD, read_trainer_json
 
-    if model_dir.name != "model" or not (model_dir.parent / TRAINER_JSON).is_file():
+    if model_dir.name != "model":
+        return None
+    for name in (TRAINER_JSON, TRAINER_RECORD):
+        if (model_dir.parent / name).is_file():
+            break
+    else:
         return None
     try:
-        state = read_trainer_json(model_dir.parent)
+        state = read_trainer_json(model_dir.parent, name)
     except (OSError, SoundStormError):  # a damaged or altered file states nothing
         return None
     ok = isinstance(state, dict) and all(

@@ -372,7 +372,7 @@ def test_exported_models_carry_their_training_history(tmp_path, voice_model_dir)
     """An export writes the runs behind its weights into ``training.json``: a warm start from
     the exported directory (not from a checkpoint) and an export of an export keep adding up;
     an altered ``training.json`` states nothing. With ``export.source=best`` the card counts
-    the run up to the best validation's step (``best/trainer.json``)."""
+    the run up to the best validation's step (``best/trainer_record.json``)."""
     from soundstorm.model_card import read_training_history
 
     items = synthetic_tokens(12, seed=2)
@@ -417,6 +417,8 @@ def test_exported_models_carry_their_training_history(tmp_path, voice_model_dir)
     finally:
         recipe.cleanup()
     step = recipe.best["step"]
-    assert (recipe.output_dir / "best" / "trainer.json").is_file()
+    best_dir = recipe.output_dir / "best"
+    assert (best_dir / "trainer_record.json").is_file()
+    assert not (best_dir / "trainer.json").exists()  # not a checkpoint: nothing resumes from it
     training = (best / "README.md").read_text().split("## Training\n")[1].split("## Measured")[0]
     assert f"best/model`: {step} steps" in training and f"- In all: {step} steps" in training

@@ -300,8 +300,8 @@ def save_best_model(
 ) -> Path:
     """Keep the weights of the best validation so far: ``OUTPUT_DIR/best/model`` (a
     ``save_pretrained`` directory), ``best.json`` (``step``, ``val_loss``) and, given a
-    ``record`` (``progress``, ``config``, ``global_batch`` at this step), ``trainer.json``
-    without optimizer state (``state_files.write_trainer_record``: the model card reads it);
+    ``record`` (``progress``, ``config``, ``global_batch`` at this step),
+    ``trainer_record.json`` (``state_files.write_trainer_record``: the model card reads it);
     replaced atomically (collective: every rank calls it).
 
     Returns:

@@ -44,6 +44,8 @@ from soundstorm.formats import check_format_version, current_version
 #: older ones are read, newer ones refused in one line.
 FORMAT_VERSION = current_version("trainer-state")
 TRAINER_JSON = "trainer.json"
+#: a run's ``best/``: trainer.json's progress and configuration, without optimizer state
+TRAINER_RECORD = "trainer_record.json"
 OPTIMIZER_TENSORS = "optimizer.safetensors"
 LEGACY_TRAINER = "trainer.pt"
 _STATE_PREFIX = "state/"
@@ -208,24 +210,26 @@ def write_trainer_state(directory: str | Path, trainer: dict[str, Any]) -> None:
 
 
 def write_trainer_record(directory: str | Path, record: dict[str, Any]) -> None:
-    """``trainer.json`` without optimizer state (``record``: ``progress``, ``config``, ...,
-    JSON-able), sealed and versioned like a checkpoint's: what a run's ``best/`` keeps so
-    that the model card of its weights can say how they were trained
-    (``soundstorm.model_card.read_training_history``)."""
+    """``trainer_record.json``: a ``trainer.json`` without optimizer state (``record``:
+    ``progress``, ``config``, ..., JSON-able), sealed and versioned like a checkpoint's. A
+    run's ``best/`` keeps one so that the model card of its weights can say how they were
+    trained (``soundstorm.model_card.read_training_history``); it is no checkpoint (its name
+    differs, so nothing resumes from it)."""
     body = {**record, "format": FORMAT_VERSION}
     text = json.dumps(seal_json(_json_safe(body)), indent=1)
-    (Path(directory) / TRAINER_JSON).write_text(text + "\n")
+    (Path(directory) / TRAINER_RECORD).write_text(text + "\n")
 
 
-def read_trainer_json(directory: str | Path) -> Any:
-    """A checkpoint's ``trainer.json``, parsed and checked (its checksum and format version),
-    without the optimizer file: progress, configuration and the rest, as written.
+def read_trainer_json(directory: str | Path, name: str = TRAINER_JSON) -> Any:
+    """A checkpoint's ``trainer.json`` (or ``name``: ``TRAINER_RECORD``), parsed and checked
+    (its checksum and format version), without the optimizer file: progress, configuration
+    and the rest, as written.
 
     Raises:
         SoundStormError: a missing or damaged file, a checksum mismatch.
         FormatVersionError: a newer format version (upgrade soundstorm), or none.
     """
-    path = Path(directory) / TRAINER_JSON
+    path = Path(directory) / name
     body = _read_json(path)
     if isinstance(body, dict):
         check_format_version(path, "trainer-state", body.get("format"))
