@@ -198,15 +198,13 @@ def write_trainer_state(directory: str | Path, trainer: dict[str, Any]) -> None:
     tensor_file = directory / OPTIMIZER_TENSORS
     save_file(tensors, str(tensor_file), metadata={"format": "soundstorm-optimizer"})
     body = {k: v for k, v in trainer.items() if k != "optimizer"}
-    body["format"] = FORMAT_VERSION
     body["optimizer"] = {
         "param_groups": optimizer["param_groups"],
         "scalars": scalars,
         "tensors": OPTIMIZER_TENSORS,
         "sha256": sha256_file(tensor_file),
     }
-    text = json.dumps(seal_json(_json_safe(body)), indent=1)
-    (directory / TRAINER_JSON).write_text(text + "\n")
+    _write_trainer_json(directory / TRAINER_JSON, body)
 
 
 def write_trainer_record(directory: str | Path, record: dict[str, Any]) -> None:
@@ -215,9 +213,13 @@ def write_trainer_record(directory: str | Path, record: dict[str, Any]) -> None:
     run's ``best/`` keeps one so that the model card of its weights can say how they were
     trained (``soundstorm.model_card.read_training_history``); it is no checkpoint (its name
     differs, so nothing resumes from it)."""
-    body = {**record, "format": FORMAT_VERSION}
-    text = json.dumps(seal_json(_json_safe(body)), indent=1)
-    (Path(directory) / TRAINER_RECORD).write_text(text + "\n")
+    _write_trainer_json(Path(directory) / TRAINER_RECORD, record)
+
+
+def _write_trainer_json(path: Path, body: dict[str, Any]) -> None:
+    """``body`` with the format version, sealed (``checksum``), as indented JSON."""
+    text = json.dumps(seal_json(_json_safe({**body, "format": FORMAT_VERSION})), indent=1)
+    path.write_text(text + "\n")
 
 
 def read_trainer_json(directory: str | Path, name: str = TRAINER_JSON) -> Any:
