@@ -342,9 +342,18 @@ def input_path(item: PairedItem, out: Path, what: str) -> Path:
 
 
 def generate_items(
-    pipeline, items: list[PairedItem], out: Path, batch_size: int, options, seed: int
+    pipeline,
+    items: list[PairedItem],
+    out: Path,
+    batch_size: int,
+    options,
+    seed: int,
+    transcripts: bool = False,
 ) -> dict[str, float]:
     """Generate every item into ``out/generated/<id>.wav`` with ``options`` (``DecodeOptions``).
+
+    ``transcripts``: the content's semantic ids come from its known words, force-aligned
+    (``VoicePipeline.make_request``'s ``content_transcript``), instead of recognised words.
 
     Returns:
         item id -> generation seconds (share of the batch's ``generate`` plus its decode),
@@ -359,7 +368,12 @@ def generate_items(
         for item in batch:
             content, content_rate = load_audio(input_path(item, out, "content"))
             prompt, prompt_rate = load_audio(input_path(item, out, "prompt"))
-            requests.append(pipeline.make_request(content, content_rate, prompt, prompt_rate))
+            transcript = item.text if transcripts else None
+            requests.append(
+                pipeline.make_request(
+                    content, content_rate, prompt, prompt_rate, content_transcript=transcript
+                )
+            )
         tokenize += time.perf_counter() - start
         generator = torch.Generator().manual_seed(seed + number)
         start = time.perf_counter()
@@ -608,6 +622,7 @@ def run_header(args: argparse.Namespace) -> dict:
         "steps": args.decoding.steps,
         "decoding": dataclasses.asdict(args.decoding),
         "seed": args.seed,
+        "content_transcripts": getattr(args, "content_transcripts", False),
     }
 
 
@@ -627,6 +642,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-plots", type=int, default=6, help="spectrogram figures")
     parser.add_argument("--speed-seconds", type=float, default=SPEED_SECONDS)
     parser.add_argument("--no-speed", action="store_true", help="skip the speed line")
+    parser.add_argument(
+        "--content-transcripts",
+        action="store_true",
+        help="give the semantic tokenizer each content's transcript: its words are "
+        "force-aligned instead of recognised (phone tokenizers only)",
+    )
     parser.add_argument("--machine", default="2-core CPU container, no GPU")
     args = parser.parse_args(argv)
     if args.sentences < 1 or args.batch_size < 1 or args.threads < 1:
@@ -652,7 +673,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(items)} items, torch threads {header['threads']}", file=sys.stderr)
     pipeline = VoicePipeline.from_directory(args.model)
     write_inputs(items, args.out, split.sample_rate)
-    timing = generate_items(pipeline, items, args.out, args.batch_size, args.decoding, args.seed)
+    timing = generate_items(
+        pipeline,
+        items,
+        args.out,
+        args.batch_size,
+        args.decoding,
+        args.seed,
+        transcripts=args.content_transcripts,
+    )
+    if args.content_transcripts:
+        header["content_transcript_fallbacks"] = pipeline.tokenizer.transcript_fallbacks
     generated_at = time.perf_counter()
 
     evaluation_items = [

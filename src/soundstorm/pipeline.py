@@ -114,11 +114,17 @@ class VoicePipeline:
         )
 
     # ------------------------------------------------------------------ tokens
-    def semantic_frames(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
-        """Semantic ids of ``wav [C, S]`` at the codec frame rate: ``LongTensor[T]``."""
+    def semantic_frames(
+        self, wav: torch.Tensor, sample_rate: int, transcript: str | None = None
+    ) -> torch.Tensor:
+        """Semantic ids of ``wav [C, S]`` at the codec frame rate: ``LongTensor[T]``.
+
+        ``transcript``: the words said in ``wav``, for a tokenizer that can align them
+        (``accepts_transcripts``: the phone tokenizers) instead of recognising them."""
         from soundstorm.semantic import align
 
-        tokens = self.tokenizer.tokenize(wav[None], sample_rate)[0]  # (T_sem,)
+        transcripts = None if transcript is None else [transcript]
+        tokens = self.tokenizer.tokenize(wav[None], sample_rate, transcripts)[0]  # (T_sem,)
         frames = max(1, math.ceil(wav.shape[-1] / sample_rate * self.codec.frame_rate))
         return align(tokens, self.tokenizer.frame_rate, self.codec.frame_rate, frames).long()
 
@@ -131,6 +137,7 @@ class VoicePipeline:
         prompt_seconds: float | None = 3.0,
         content_source: str | Path | None = None,
         prompt_source: str | Path | None = None,
+        content_transcript: str | None = None,
     ) -> Request:
         """Tokenize one request.
 
@@ -144,16 +151,20 @@ class VoicePipeline:
                 unusable audio (``AudioTooShortError``: shorter than one semantic frame).
             prompt_source: file the prompt came from, named likewise (a prompt must be at
                 least one codec frame and one semantic frame long).
+            content_transcript: the words said in ``content``, if known. A phone tokenizer
+                then places their dictionary phones by forced alignment instead of
+                recognising the words (a clip it cannot align is recognised as without one).
 
         Raises:
             ValueError: a sample rate that is not a positive integer, or a bad
                 ``prompt_seconds``.
+            SoundStormError: a transcript for a tokenizer that cannot use one.
         """
         content_rate = require_int("content_rate", content_rate, minimum=1)
         from soundstorm.audio import naming_audio_errors
 
         with naming_audio_errors(content_source):
-            cond = self.semantic_frames(content, content_rate)
+            cond = self.semantic_frames(content, content_rate, content_transcript)
         return self._prompted_request(cond, prompt, prompt_rate, prompt_seconds, prompt_source)
 
     def make_text_request(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import types
 from pathlib import Path
 
 import eval_voice  # benchmarks/eval_voice.py (tests/benchmarks/conftest.py)
@@ -272,3 +273,28 @@ def test_a_full_run_writes_audio_reports_and_grouped_summary(corpus, tmp_path):
     markdown = (out / "summary.md").read_text()
     assert str(model_dir) in markdown and "torch threads: 1" in markdown
     assert (out / "report.md").is_file() and (out / "consistency.png").is_file()
+
+
+def test_content_transcripts_are_the_items_texts_only_when_asked(corpus, tmp_path):
+    split = eval_voice.read_test_split(corpus)
+    items = eval_voice.pair_items(split, ["flite-slt", HELD_OUT], 1, 0)
+    eval_voice.write_inputs(items, tmp_path, split.sample_rate)
+    seen = []
+
+    class Pipeline:  # what generate_items uses of a VoicePipeline
+        codec = types.SimpleNamespace(sample_rate=16000)
+
+        def make_request(self, content, rate, prompt, prompt_rate, content_transcript=None):
+            seen.append(content_transcript)
+            return types.SimpleNamespace(cond=torch.zeros(5))
+
+        def generate(self, requests, generator, options):
+            return [None] * len(requests)
+
+        def decode(self, codes):
+            return torch.zeros(1, 160)
+
+    for transcripts in (False, True):
+        seen.clear()
+        eval_voice.generate_items(Pipeline(), items, tmp_path, 2, None, 0, transcripts)
+        assert seen == ([item.text for item in items] if transcripts else [None] * len(items))

@@ -87,3 +87,23 @@ def test_text_is_said_in_the_prompt_voice(voice_model_dir, audio, tmp_path):
     frames = len(text_to_semantic("Kick the ball.", frame_rate=50.0))
     assert abs(soundfile.info(out / "generated.wav").duration - frames / 50) <= 0.02
     assert not (out / "content.wav").exists()
+
+
+@pytest.mark.parametrize(("extra", "aligned"), [((), True), (("--recognise",), False)])
+def test_the_content_transcript_is_aligned_unless_recognise(
+    voice_model_dir, audio, tmp_path, monkeypatch, capsys, extra, aligned
+):
+    from soundstorm.pipeline import VoicePipeline
+
+    original, seen = VoicePipeline.make_request, []
+
+    def make_request(self, *args, **kwargs):
+        seen.append(kwargs.get("content_transcript"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(VoicePipeline, "make_request", make_request)
+    options = ("--content-text", "one two three", "--no-eval", *extra)
+    assert run_demo(voice_model_dir, audio, tmp_path / "out", *options) == 0
+    assert seen == ["one two three" if aligned else None]
+    said = "its transcript aligned" if aligned else "its words recognised"
+    assert said in capsys.readouterr().err

@@ -283,3 +283,57 @@ def test_bad_text_input_gives_one_line_error(
     err = capsys.readouterr().err.strip()
     assert rc == 2 and message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_content_text_reaches_the_tokenizer(voice_model_dir, audio, tmp_path, monkeypatch):
+    from soundstorm.pipeline import VoicePipeline
+
+    original, seen = VoicePipeline.make_request, []
+
+    def make_request(self, *args, **kwargs):
+        seen.append(kwargs.get("content_transcript"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(VoicePipeline, "make_request", make_request)
+    common = ["generate", "--model", str(voice_model_dir), "--steps", "2"]
+    one = [*common, "--content", str(audio / "a.wav"), "--out", str(tmp_path / "one.wav")]
+    assert main([*one, "--content-text", "a tone, not words"]) == 0
+    manifest = audio / "transcribed.jsonl"
+    manifest.write_text(
+        json.dumps({"id": "r1", "content": "a.wav", "content_text": "some words"})
+        + "\n"
+        + json.dumps({"id": "r2", "content": "b.wav"})
+        + "\n"
+    )
+    assert main([*common, "--manifest", str(manifest), "--out-dir", str(tmp_path / "o")]) == 0
+    assert seen == ["a tone, not words", "some words", None]  # the manifest: shortest first
+    assert (tmp_path / "one.wav").is_file() and (tmp_path / "o" / "r1.wav").is_file()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            ["--text", "hi", "--content-text", "hi", "--out", "x.wav"],
+            "non-empty words of --content",
+        ),
+        (["--content", "CONTENT", "--content-text", " ", "--out", "x.wav"], "non-empty words"),
+        (["--manifest", "MIXED", "--out-dir", "o"], "'content_text' goes with 'content'"),
+        (["--manifest", "PLAIN", "--out-dir", "o", "--content-text", "x"], "goes with --content"),
+    ],
+)
+def test_bad_content_text_gives_one_line_error(
+    voice_model_dir, audio, tmp_path, capsys, extra, message
+):
+    (tmp_path / "mixed.jsonl").write_text(json.dumps({"text": "hi", "content_text": "hi"}) + "\n")
+    (tmp_path / "plain.jsonl").write_text(json.dumps({"content": str(audio / "a.wav")}) + "\n")
+    files = {
+        "CONTENT": audio / "a.wav",
+        "MIXED": tmp_path / "mixed.jsonl",
+        "PLAIN": tmp_path / "plain.jsonl",
+    }
+    extra = [str(files.get(e, e)) for e in extra]
+    rc = main(["generate", "--model", str(voice_model_dir), *extra])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "x.wav").exists() and not (tmp_path / "o").exists()

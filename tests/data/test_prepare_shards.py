@@ -339,3 +339,62 @@ def test_the_shipped_codec_alias_records_the_shipped_codec_file(tmp_path):
     )
     np.testing.assert_array_equal(item["codes"], expected.codes)
     assert item["codes"].shape[0] == 12 and item["codes"].max() < 1024
+
+
+class FakeTranscriptTokenizer(FakeZeroCrossingTokenizer):
+    """Like its parent, but a clip with a transcript gets the id ``len(words) % vocab``."""
+
+    name = "fake-transcribed"
+    accepts_transcripts = True
+
+    def _tokenize(self, wav, sample_rate, transcripts=None):
+        tokens = super()._tokenize(wav, sample_rate)
+        for row, text in enumerate(transcripts or []):
+            if text is not None:
+                tokens[row] = len(text.split()) % self.vocab_size
+        return tokens
+
+
+def test_transcripts_of_a_manifest_reach_the_tokenizer_only_when_asked(tmp_path):
+    paths = write_corpus(tmp_path / "wavs", num_files=4)
+    manifest = tmp_path / "list.jsonl"
+    words = {f"u{i}": " ".join(["word"] * (i + 2)) for i in range(3)}  # u3 has no text
+    manifest.write_text(
+        "".join(
+            json.dumps(
+                {"path": str(p), "id": f"u{i}", **({"text": words[f"u{i}"]} if i < 3 else {})}
+            )
+            + "\n"
+            for i, p in enumerate(paths)
+        )
+    )
+    assert [i.text for i in list_inputs(manifest)] == [*words.values(), None]
+    options = {"codec": FakeEnergyCodec(), "semantic": FakeTranscriptTokenizer()}
+    options.update(shard_size=4, valid_fraction=0.0, progress=False)
+    prepare(manifest, tmp_path / "plain", **options)
+    prepare(manifest, tmp_path / "aligned", transcripts=True, **options)
+    plain = TokenShardDataset(tmp_path / "plain", "train")
+    aligned = TokenShardDataset(tmp_path / "aligned", "train")
+    assert json.loads((tmp_path / "plain" / "prepare.json").read_text())["transcripts"] is False
+    assert json.loads((tmp_path / "aligned" / "prepare.json").read_text())["transcripts"] is True
+    for i in range(4):
+        item, other = aligned[i], plain[plain.ids().index(aligned.ids()[i])]
+        if item["id"] in words:
+            assert set(item["semantic"].tolist()) == {len(words[item["id"]].split()) % 8}
+        else:  # no transcript: recognised, as without the option
+            np.testing.assert_array_equal(item["semantic"], other["semantic"])
+        np.testing.assert_array_equal(item["codes"], other["codes"])
+    with pytest.raises(SoundStormError, match="transcripts"):  # the other setting is refused
+        prepare(manifest, tmp_path / "plain", transcripts=True, **options)
+
+
+def test_transcripts_need_a_tokenizer_and_a_manifest_that_can_give_them(tmp_path):
+    paths = write_corpus(tmp_path / "wavs", num_files=2)
+    manifest = tmp_path / "list.jsonl"
+    manifest.write_text("".join(json.dumps({"path": str(p), "text": "a b"}) + "\n" for p in paths))
+    with pytest.raises(SoundStormError, match="aligns words"):
+        run(manifest, tmp_path / "out", transcripts=True)
+    options = {"codec": FakeEnergyCodec(), "semantic": FakeTranscriptTokenizer()}
+    with pytest.raises(SoundStormError, match="gives no transcript"):
+        prepare(tmp_path / "wavs", tmp_path / "out", transcripts=True, progress=False, **options)
+    assert not (tmp_path / "out").exists()

@@ -229,3 +229,90 @@ def test_audio_under_one_frame_is_a_one_line_error(tokenizer, num_samples, sampl
     )
     with pytest.raises(AudioTooShortError, match=r"semantic frame \(40\.0 ms\)"):
         PhoneTokenizer(frame_rate=25).tokenize(torch.zeros(1, 1, 639), 16000)
+
+
+def _dictionary_ids(tokenizer: PhoneTokenizer, text: str) -> list[int]:
+    """The phone ids of ``text``'s words, as the tokenizer pronounces them."""
+    from soundstorm.evaluate.asr import normalize_text
+
+    return [
+        phone_id(phone)
+        for word in normalize_text(text).split()
+        for phone in tokenizer._pronunciation(word).split()
+    ]
+
+
+@needs_flite
+def test_a_transcript_places_its_own_words_phones(tmp_path) -> None:
+    tokenizer = get_semantic_tokenizer("phones-words")
+    assert tokenizer.accepts_transcripts
+    text = "The juice of lemons makes fine punch."
+    wav, sample_rate, phones = _flite(text, "kal16", tmp_path)
+    aligned = tokenizer.tokenize(wav, sample_rate, [text])[0]
+    assert tokenizer.transcript_fallbacks == 0
+    assert aligned.shape == tokenizer.tokenize(wav, sample_rate)[0].shape
+    reference = _reference_ids(phones, len(aligned), tokenizer.frame_rate)
+    assert np.mean(aligned.numpy() == reference) > 0.6
+    assert _similarity(_phone_sequence(aligned), _dictionary_ids(tokenizer, text)) > 0.9
+    # a transcript of other words does not align: the clip is recognised, and counted
+    wrong = "Help the woman get back to her feet."
+    forced = tokenizer.tokenize(wav, sample_rate, [wrong])[0]
+    assert tokenizer.transcript_fallbacks == 1
+    assert torch.equal(forced, tokenizer.tokenize(wav, sample_rate)[0])
+
+
+@needs_flite
+def test_words_outside_the_dictionary_are_spelled_by_letter_to_sound(tmp_path) -> None:
+    tokenizer = PhoneTokenizer(decoding="allphone")
+    text = "Lack an inerrant literary sense."
+    assert tokenizer._decoder("align").lookup_word("inerrant") is None
+    assert tokenizer._pronunciation("inerrant") == "IH N R AH N T"
+    wav, sample_rate, _ = _flite(text, "slt", tmp_path)
+    aligned = _phone_sequence(tokenizer.tokenize(wav, sample_rate, [text])[0])
+    assert tokenizer.transcript_fallbacks == 0
+    assert _similarity(aligned, _dictionary_ids(tokenizer, text)) > 0.9
+
+
+@needs_flite
+def test_a_transcript_without_words_falls_back_to_recognition(tmp_path) -> None:
+    tokenizer = PhoneTokenizer(decoding="allphone")
+    wav, sample_rate, _ = _flite("Rice is often served in round bowls.", "slt", tmp_path)
+    recognised = tokenizer.tokenize(wav, sample_rate)
+    both = torch.cat([wav, wav])
+    mixed = tokenizer.tokenize(both, sample_rate, [" -- !", None])
+    assert tokenizer.transcript_fallbacks == 1  # the clip without a transcript is no fallback
+    assert torch.equal(mixed[0], recognised[0]) and torch.equal(mixed[1], recognised[0])
+
+
+def test_transcripts_are_refused_where_they_cannot_be_used(tokenizer) -> None:
+    class Plain(SemanticTokenizer):
+        frame_rate = 50.0
+        vocab_size = 2
+
+        def _tokenize(self, wav, sample_rate):
+            return torch.zeros(wav.shape[0], 1, dtype=torch.long)
+
+    wav = torch.zeros(2, 1, 1600)
+    with pytest.raises(SoundStormError, match="cannot use transcripts"):
+        Plain().tokenize(wav, 16000, ["a", "b"])
+    for transcripts in (["only one"], "a b"):
+        with pytest.raises(SoundStormError, match="one per clip"):
+            tokenizer.tokenize(wav, 16000, transcripts)
+
+
+def test_word_timed_phones_share_each_words_span() -> None:
+    from soundstorm.semantic.phones import word_timed_phones
+
+    lexicon = {"the(2)": "DH IY", "cold": "K OW L D"}
+    placed = [
+        ("<s>", 0, 0),
+        ("<sil>", 0, 10),
+        ("the(2)", 10, 14),
+        ("cold", 14, 26),
+        ("</s>", 26, 30),
+    ]
+    segments = word_timed_phones(placed, lexicon.get)
+    assert segments == [
+        ("DH", 10, 12), ("IY", 12, 14),
+        ("K", 14, 17), ("OW", 17, 20), ("L", 20, 23), ("D", 23, 26),
+    ]  # fmt: skip

@@ -11,6 +11,8 @@ import csv
 import json
 import os
 import signal
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -332,6 +334,40 @@ def test_export_of_the_best_validation(tmp_path, voice_model_dir, val_items):
     assert best_step < 12  # so the export is not the final weights
     final = recipe.model.state_dict()
     assert any(not torch.equal(exported[k], v.half()) for k, v in final.items())
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="lists children via /proc")
+def test_a_sigterm_to_the_whole_process_group_still_stops_with_a_checkpoint(
+    tmp_path, monkeypatch, caplog
+):
+    """A scheduler signals every process of the job, DataLoader workers included: they must
+    outlive the signal while the training process writes its checkpoint."""
+    from soundstorm.train.recipe import TrainRecipe
+
+    items = synthetic_tokens(20, seed=3, max_frames=50)
+    original = TrainRecipe.train_step
+    signalled, states = [], []
+
+    def train_step(self, micro_batches):
+        if self.progress.step + 1 == 4:  # the signal comes while step 4 runs
+            me = os.getpid()
+            children = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+            signalled.extend(int(pid) for pid in children)
+            for pid in [*signalled, me]:
+                os.kill(pid, signal.SIGTERM)
+            time.sleep(0.3)
+            for pid in signalled:  # "S" (alive), not "Z" (killed, not yet reaped)
+                stat = Path(f"/proc/{pid}/stat")
+                states.append(stat.read_text().split()[2] if stat.exists() else "gone")
+        return original(self, micro_batches)
+
+    monkeypatch.setattr(TrainRecipe, "train_step", train_step)
+    common = ["optim.total_steps=12", "data.batch_size=3", "data.num_workers=1"]
+    with caplog.at_level("INFO", logger="soundstorm.train"):
+        recipe = run(tmp_path / "run", items, *common)
+    assert signalled and all(state not in ("Z", "X", "gone") for state in states), states
+    assert recipe.stop_reason == "sigterm" and recipe.progress.step == 4
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000004"]
 
 
 def test_sigterm_stops_with_a_checkpoint_and_resumes_exactly(

@@ -47,7 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--text", help="text to say, through the flite front end (needs flite)")
     parser.add_argument(
         "--content-text",
-        help="transcript of --content, for the WER (default: the sample's; else none)",
+        help="the words said in --content (default: the sample's; else none): force-aligned "
+        "into its phones instead of recognised, and the WER's reference",
+    )
+    parser.add_argument(
+        "--recognise",
+        action="store_true",
+        help="recognise the content's words even when --content-text is known",
     )
     parser.add_argument("--prompt", type=Path, help="audio of the voice (default: sample)")
     parser.add_argument(
@@ -124,6 +130,7 @@ def main(args: argparse.Namespace) -> int:
     prompt_wav, _ = load_audio(prompt_path, rate)
     prompt_wav = prompt_wav[..., : int(args.prompt_seconds * rate)]
     start = time.perf_counter()
+    how = "timed by the text front end"
     if content_path is None:
         request = pipeline.make_text_request(
             text,
@@ -136,6 +143,8 @@ def main(args: argparse.Namespace) -> int:
         content_wav = None
     else:
         content_wav, _ = load_audio(content_path, rate)
+        aligned = text is not None and not args.recognise and pipeline.tokenizer.accepts_transcripts
+        how = "its transcript aligned" if aligned else "its words recognised"
         request = pipeline.make_request(
             content_wav,
             rate,
@@ -144,6 +153,7 @@ def main(args: argparse.Namespace) -> int:
             prompt_seconds=None,
             content_source=content_path,
             prompt_source=prompt_path,
+            content_transcript=text if aligned else None,
         )
     tokenize_seconds = time.perf_counter() - start
 
@@ -167,7 +177,7 @@ def main(args: argparse.Namespace) -> int:
         f"soundstorm demo: {seconds:.2f} s of audio in the voice of {prompt_path.name} "
         f"({pipeline.engine.model.num_parameters() / 1e6:.1f}M-parameter model, steps "
         f"{schedule_text(steps)}, {torch.get_num_threads()} CPU threads)\n"
-        f"  semantic tokens {tokenize_seconds:.2f} s; tokens {token_seconds:.2f} s + codec decode "
+        f"  semantic tokens {tokenize_seconds:.2f} s ({how}); tokens {token_seconds:.2f} s + codec decode "
         f"{generation_seconds - token_seconds:.2f} s = {generation_seconds:.2f} s "
         f"({seconds / generation_seconds:.1f}x real time)\n"
         f"  wrote {out / 'generated.wav'}"

@@ -10,8 +10,16 @@ Text instead of a content recording (phones and durations from a flite / festiva
     soundstorm generate --model runs/small/final --text "Say this." --prompt voice.wav \\
         --out out.wav
 
+The words of the content recording, when known, make its phones exact: they are
+force-aligned to the recording instead of recognised (phone-token models, such as the
+shipped one)::
+
+    soundstorm generate --content words.wav --content-text "The words said." \
+        --prompt voice.wav --out out.wav
+
 Many requests (JSONL, one object per line: ``content`` or ``text``, and optional
-``prompt``, ``id``, ``out``; relative paths are resolved against the manifest's folder),
+``content_text``, ``prompt``, ``id``, ``out``; relative paths are resolved against the
+manifest's folder),
 batched and written to ``--out-dir``, resumable (existing outputs are skipped unless
 ``--overwrite``)::
 
@@ -54,13 +62,15 @@ from soundstorm.validation import distributed_env, distributed_group, resolve_ra
 
 @dataclass
 class Row:
-    """One request: ``content`` audio or ``text`` (exactly one), optional ``prompt`` audio."""
+    """One request: ``content`` audio or ``text`` (exactly one), optional ``prompt`` audio,
+    optional ``content_text`` (the words of ``content``)."""
 
     id: str
     content: Path | None
     prompt: Path | None
     out: Path
     text: str | None = None
+    content_text: str | None = None
 
     @property
     def size(self) -> int:
@@ -87,6 +97,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--content", help="audio whose words are said")
     parser.add_argument("--text", help="text to say (instead of --content)")
+    parser.add_argument(
+        "--content-text",
+        help="the words said in --content: force-aligned into its phones instead of "
+        "recognised (phone-token models)",
+    )
     parser.add_argument(
         "--text-voice",
         default=DEFAULT_TEXT_VOICE,
@@ -130,9 +145,12 @@ def read_manifest(path: Path, out_dir: Path) -> list[Row]:
             raise SoundStormError(
                 f"{path}:{number}: each line needs a 'content' audio path or a 'text' (one)"
             )
-        text = item.get("text")
-        if text is not None and (not isinstance(text, str) or not text.strip()):
-            raise SoundStormError(f"{path}:{number}: 'text' must be a non-empty string")
+        text, content_text = item.get("text"), item.get("content_text")
+        for key, value in (("text", text), ("content_text", content_text)):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise SoundStormError(f"{path}:{number}: '{key}' must be a non-empty string")
+        if content_text is not None and text is not None:
+            raise SoundStormError(f"{path}:{number}: 'content_text' goes with 'content'")
         content = base / item["content"] if text is None else None
         row_id = str(item.get("id", content.stem if content else f"line{number}"))
         if row_id in seen:
@@ -143,7 +161,7 @@ def read_manifest(path: Path, out_dir: Path) -> list[Row]:
         for audio in (content, prompt):
             if audio is not None and not audio.is_file():
                 raise SoundStormError(f"{path}:{number}: audio file not found: {audio}")
-        rows.append(Row(row_id, content, prompt, out, text))
+        rows.append(Row(row_id, content, prompt, out, text, content_text))
     if not rows:
         raise SoundStormError(f"manifest {path} holds no request")
     return rows
@@ -169,10 +187,13 @@ def rows_from_args(args: argparse.Namespace) -> tuple[list[Row], Path]:
             raise SoundStormError(f"audio file not found: {audio}")
     if args.text is not None and not args.text.strip():
         raise SoundStormError("--text is empty")
+    content_text = getattr(args, "content_text", None)
+    if content_text is not None and (args.content is None or not content_text.strip()):
+        raise SoundStormError("--content-text must be the non-empty words of --content")
     out = Path(args.out)
     content = Path(args.content) if args.content else None
     prompt = Path(args.prompt) if args.prompt else None
-    row = Row(content.stem if content else out.stem, content, prompt, out, args.text)
+    row = Row(content.stem if content else out.stem, content, prompt, out, args.text, content_text)
     return [row], out.parent
 
 
@@ -255,6 +276,8 @@ def main(args: argparse.Namespace) -> int:
     elif not Path(args.model).is_dir():
         raise SoundStormError(f"model directory not found: {args.model}")
     rows, out_dir = rows_from_args(args)
+    if args.manifest and args.content_text is not None:
+        raise SoundStormError("--content-text goes with --content; a manifest has 'content_text'")
     if any(row.text is not None for row in rows):
         text_voice(args.text_voice)  # an unknown voice fails before the model loads
     rank, world, _ = distributed_env()
@@ -314,6 +337,7 @@ def _generate(args, rows: list[Row], out_dir: Path, rank: int, world: int, devic
                     args.prompt_seconds,
                     content_source=row.content,
                     prompt_source=row.prompt,
+                    content_transcript=row.content_text,
                 )
             requests.append(request)
         start = time.perf_counter()

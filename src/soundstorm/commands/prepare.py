@@ -58,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "phones-words: PocketSphinx) or a saved tokenizer directory (default: %(default)s)",
     )
     parser.add_argument(
+        "--transcripts",
+        action="store_true",
+        help="give the phone tokenizer each file's transcript (a .jsonl manifest's \"text\"): "
+        "the known words are force-aligned instead of recognised (cleaner phones, 9x faster)",
+    )
+    parser.add_argument(
         "--semantic-clusters",
         type=int,
         default=DEFAULT_SEMANTIC_CLUSTERS,
@@ -137,6 +143,7 @@ def main(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.quiet,
         stop_after_shards=int(stop_after) if stop_after else None,
+        transcripts=args.transcripts,
     )
     if not args.quiet:
         print(format_summary(summary))

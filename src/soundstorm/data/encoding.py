@@ -48,7 +48,7 @@ def read_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
 
 
 def encode_waveform(
-    codec, tokenizer, wav: torch.Tensor, sample_rate: int
+    codec, tokenizer, wav: torch.Tensor, sample_rate: int, transcript: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Codes and aligned semantic ids of one waveform.
 
@@ -57,6 +57,7 @@ def encode_waveform(
         tokenizer: A ``soundstorm.semantic.SemanticTokenizer``.
         wav: ``FloatTensor[C, S]`` audio.
         sample_rate: Sample rate of ``wav`` (Hz); codec and tokenizer resample as needed.
+        transcript: the words said, for a tokenizer that aligns them (``accepts_transcripts``).
 
     Returns:
         ``codes uint16[Q, T]`` and ``semantic int32[T]`` (semantic ids at the codec frame
@@ -72,7 +73,8 @@ def encode_waveform(
     batch = wav[None]  # (C, S) -> (1, C, S)
     with torch.inference_mode():
         codes = codec.encode(batch, sample_rate)[0]  # (Q, T)
-        semantic = tokenizer.tokenize(batch, sample_rate)[0]  # (T_sem,)
+        transcripts = None if transcript is None else [transcript]
+        semantic = tokenizer.tokenize(batch, sample_rate, transcripts)[0]  # (T_sem,)
     num_frames = int(codes.shape[-1])
     if num_frames == 0 or semantic.numel() == 0:
         raise BadAudioError("audio too short: the codec or tokenizer produced no frame")
@@ -92,7 +94,8 @@ def encode_file(codec, tokenizer, item: AudioInput, min_duration: float = 0.0) -
     Args:
         codec: A ``Codec``.
         tokenizer: A ``SemanticTokenizer``.
-        item: The file and its utterance id.
+        item: The file and its utterance id; its ``text``, if any, goes to the tokenizer
+            (``prepare`` keeps it only with ``transcripts=True``).
         min_duration: Files shorter than this (seconds) are rejected.
 
     Returns:
@@ -110,7 +113,7 @@ def encode_file(codec, tokenizer, item: AudioInput, min_duration: float = 0.0) -
     with naming_audio_errors(item.path):
         if not torch.isfinite(wav).all():
             raise AudioInputError("audio holds NaN or infinite samples")
-        codes, semantic = encode_waveform(codec, tokenizer, wav, sample_rate)
+        codes, semantic = encode_waveform(codec, tokenizer, wav, sample_rate, item.text)
     return TokenUtterance(item.id, codes, semantic, duration=duration, source=item.path)
 
 

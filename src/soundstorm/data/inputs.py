@@ -6,8 +6,9 @@ Input is a folder (searched recursively for audio files) or a manifest file:
   ``ID<TAB>PATH``; blank lines and lines starting with ``#`` are ignored;
 - JSON-lines manifest (``.jsonl`` / ``.json``): one object per line with ``"path"``
   (aliases: ``"audio_filepath"``, ``"audio"``), an optional ``"id"`` and an optional
-  ``"split"`` (e.g. ``"train"``, ``"valid"``, ``"test"``; other keys are ignored). The
-  manifests of ``soundstorm corpus`` are of this kind.
+  ``"split"`` (e.g. ``"train"``, ``"valid"``, ``"test"``) and an optional ``"text"`` (the
+  words said; alias ``"transcript"``), used by ``prepare --transcripts``; other keys are
+  ignored. The manifests of ``soundstorm corpus`` are of this kind.
 
 Relative paths are relative to the manifest's folder. An utterance's default id is its path
 relative to the input folder (or to the manifest's folder), without the suffix, with ``/``
@@ -41,11 +42,13 @@ class AudioInput:
         id: Unique utterance id.
         path: Absolute path of the audio file.
         split: The split given by a manifest, or ``None`` (chosen by ``assign_splits``).
+        text: The words said, from a JSON-lines manifest's ``"text"``, or ``None``.
     """
 
     id: str
     path: str
     split: str | None = None
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,10 +67,8 @@ class ShardPlan:
 
     def fingerprint(self, settings: dict) -> str:
         """Hash of the shard's inputs and the encoding settings (detects stale shards)."""
-        payload = json.dumps(
-            {"inputs": [(i.id, i.path) for i in self.inputs], "settings": settings},
-            sort_keys=True,
-        )
+        inputs = [(i.id, i.path) if i.text is None else (i.id, i.path, i.text) for i in self.inputs]
+        payload = json.dumps({"inputs": inputs, "settings": settings}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()
 
 
@@ -90,8 +91,10 @@ def _discover(folder: Path) -> list[AudioInput]:
     return inputs
 
 
-def _read_manifest_lines(manifest: Path) -> list[tuple[str | None, str, str | None]]:
-    """``(id or None, path, split or None)`` for every entry of a manifest file."""
+def _read_manifest_lines(
+    manifest: Path,
+) -> list[tuple[str | None, str, str | None, str | None]]:
+    """``(id or None, path, split or None, text or None)`` for every entry of a manifest."""
     is_jsonl = manifest.suffix.lower() in (".jsonl", ".json")
     try:
         lines = manifest.read_text().splitlines()
@@ -115,14 +118,16 @@ def _read_manifest_lines(manifest: Path) -> list[tuple[str | None, str, str | No
             uid, split = record.get("id"), record.get("split")
             if split is not None and not _SPLIT_NAME.fullmatch(str(split)):
                 raise SoundStormError(f"{manifest}:{number}: bad split name {split!r}")
-            entries.append(
-                (None if uid is None else str(uid), path, None if split is None else str(split))
-            )
+            text = record.get("text", record.get("transcript"))
+            if text is not None and not isinstance(text, str):
+                raise SoundStormError(f'{manifest}:{number}: "text" must be a string')
+            uid = None if uid is None else str(uid)
+            entries.append((uid, path, None if split is None else str(split), text))
         elif "\t" in line:
             uid, path = line.split("\t", 1)
-            entries.append((uid.strip(), path.strip(), None))
+            entries.append((uid.strip(), path.strip(), None, None))
         else:
-            entries.append((None, line, None))
+            entries.append((None, line, None, None))
     return entries
 
 
@@ -151,10 +156,10 @@ def list_inputs(source: str | os.PathLike) -> list[AudioInput]:
     else:
         base = source.resolve().parent
         inputs = []
-        for uid, path_text, split in _read_manifest_lines(source):
+        for uid, path_text, split, text in _read_manifest_lines(source):
             path = Path(path_text).expanduser()
             path = path if path.is_absolute() else base / path
-            inputs.append(AudioInput(uid or _default_id(path, base), str(path), split))
+            inputs.append(AudioInput(uid or _default_id(path, base), str(path), split, text))
         if not inputs:
             raise SoundStormError(f"manifest {source} lists no audio file")
     seen: dict[str, str] = {}

@@ -34,6 +34,7 @@ model that carries them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -447,6 +448,7 @@ def prepare(
     world_size: int | None = None,
     merge_timeout: float | None = None,
     stop_after_shards: int | None = None,
+    transcripts: bool = False,
 ) -> dict:
     """Encode a folder / manifest of audio into token shards in ``out_dir``.
 
@@ -483,6 +485,10 @@ def prepare(
         merge_timeout: Seconds rank 0 waits for other ranks (``None``: no limit).
         stop_after_shards: Test hook: after this many shards, write the next one without
             renaming it and raise ``PrepareInterrupted`` (simulates a kill).
+        transcripts: Give the semantic tokenizer each file's transcript (a JSON-lines
+            manifest's ``"text"``): a phone tokenizer then force-aligns the known words
+            instead of recognising them (``PhoneTokenizer.decode_phones``). Files without
+            a transcript are recognised.
 
     Returns:
         A summary dict (counts, hours, timings, paths); see ``soundstorm.commands.prepare.format_summary``.
@@ -523,6 +529,12 @@ def prepare(
         raise SoundStormError(f"--min-duration must be >= 0, got {min_duration}")
     # Everything that can fail on user input is checked before anything is written.
     inputs = list_inputs(source)
+    if not transcripts:  # the text of a manifest is not used: no part of the settings either
+        inputs = [dataclasses.replace(i, text=None) if i.text is not None else i for i in inputs]
+    elif not any(i.text for i in inputs):
+        raise SoundStormError(
+            f'--transcripts: {source} gives no transcript (a JSON-lines manifest with "text")'
+        )
     plans = plan_shards(inputs, shard_size, valid_fraction)
     # what the fits see: the training split (a held-out voice fitted into the codebooks gets
     # codes of its own that no training example ever targets: issue 15)
@@ -547,6 +559,11 @@ def prepare(
         tokenizer = load_semantic_tokenizer(semantic)
         if Path(semantic).expanduser().is_dir():
             semantic_path = str(Path(semantic).expanduser().resolve())
+    if transcripts and (tokenizer is None or not tokenizer.accepts_transcripts):
+        raise SoundStormError(
+            "--transcripts needs a semantic tokenizer that aligns words (--semantic "
+            f"phones-words or phones), not {semantic!r}"
+        )
     specs = (codec, semantic)  # how worker processes rebuild the codec and the tokenizer
     # What was asked, known before any work: checked against prepare.json before fitting.
     request = {
@@ -569,6 +586,8 @@ def prepare(
         }
     if fit_semantic:
         request["semantic_clusters"] = semantic_clusters
+    # recorded either way (a folder is held to it; folders of older releases lack the key)
+    request["transcripts"] = bool(transcripts)
     group = distributed_group() if world_size > 1 else None  # torchrun's ranks share OUT_DIR
     with folder_lock(out, "soundstorm prepare", group=group) as lock:
         writable = lock is not None  # None: a read-only folder, only verified
@@ -607,6 +626,8 @@ def prepare(
             "semantic": tokenizer.config_dict(),
             "min_duration": min_duration,
         }
+        if transcripts:  # only then: the shards of earlier preparations stay valid
+            shard_settings["transcripts"] = True
         fit_settings = {}
         if fit_semantic:  # its centroids are part of the settings, as the fitted codec file is
             shard_settings["semantic_file_sha1"] = saved_tokenizer_digest(semantic_path)

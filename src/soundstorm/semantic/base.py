@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import torch
 
@@ -33,7 +34,16 @@ class SemanticTokenizer(ABC):
     def vocab_size(self) -> int:
         """Number of distinct token ids."""
 
-    def tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    #: Whether ``tokenize`` can use transcripts of the audio (the words said, placed by
+    #: forced alignment instead of recognised): the phone tokenizers can.
+    accepts_transcripts: bool = False
+
+    def tokenize(
+        self,
+        wav: torch.Tensor,
+        sample_rate: int,
+        transcripts: Sequence[str | None] | None = None,
+    ) -> torch.Tensor:
         """Tokenize audio ``[B, C, S]`` into ids ``[B, T_sem]``.
 
         The base class refuses audio that is not ``[B, C, S]``, a rate that is not positive,
@@ -43,6 +53,8 @@ class SemanticTokenizer(ABC):
         Args:
             wav: ``FloatTensor[B, C, S]`` at ``sample_rate``.
             sample_rate: rate of ``wav`` in Hz.
+            transcripts: the words said in each clip (``B`` strings; None for a clip whose
+                words are unknown), for tokenizers with ``accepts_transcripts``.
 
         Returns:
             ``LongTensor[B, T_sem]``, ``T_sem >= 1``.
@@ -50,11 +62,23 @@ class SemanticTokenizer(ABC):
         Raises:
             AudioTooShortError: the audio is shorter than one semantic frame (or empty).
             AudioInputError: it holds NaN or infinite samples.
-            SoundStormError: wrong shape or sample rate.
+            SoundStormError: wrong shape or sample rate; transcripts given to a tokenizer
+                that cannot use them, or not one per clip.
         """
         check_audio_batch(wav, sample_rate)
         check_audio_samples(wav, sample_rate, self.frame_rate, "semantic frame")
-        return self._tokenize(wav, sample_rate)
+        if transcripts is None:
+            return self._tokenize(wav, sample_rate)
+        if not self.accepts_transcripts:
+            raise SoundStormError(
+                f"the {self.name!r} semantic tokenizer cannot use transcripts (the phone "
+                "tokenizers can)"
+            )
+        if isinstance(transcripts, str) or len(transcripts) != wav.shape[0]:
+            raise SoundStormError(
+                f"transcripts must be a sequence of {wav.shape[0]} strings (one per clip)"
+            )
+        return self._tokenize(wav, sample_rate, transcripts=list(transcripts))
 
     def _tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
         """Tokenize checked audio ``[B, C, S]`` (at least one frame long) into ``[B, T_sem]``."""

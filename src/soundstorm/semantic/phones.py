@@ -54,6 +54,54 @@ _DECODER_FRAME_RATE = 100  # PocketSphinx frames per second (10 ms hop)
 _DITHER_LSB = 2.0  # standard deviation of the dither, in 16-bit steps (-84 dBFS)
 
 
+def _letter_to_sound(word: str) -> str | None:
+    """PocketSphinx phones of ``word`` by flite's letter-to-sound rules (``t2p``): ``"AH N
+    ..."``, or None when ``t2p`` is missing or gives no phone it knows."""
+    import shutil
+    import subprocess
+
+    t2p = shutil.which("t2p")
+    if t2p is None:
+        return None
+    try:
+        spoken = subprocess.run(
+            [t2p, word], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    phones = []
+    for phone in spoken.split():
+        name = phone.rstrip("012").upper()
+        name = {"AX": "AH", "PAU": ""}.get(name, name)
+        if name:
+            if name not in _PHONE_TO_ID or _PHONE_TO_ID[name] < 2:
+                return None
+            phones.append(name)
+    return " ".join(phones) or None
+
+
+def word_timed_phones(placed, pronounce) -> list[tuple[str, int, int]]:
+    """Phones timed by their words alone: each word's span shared equally by its phones.
+
+    Args:
+        placed: ``(word, first frame, frame after the last)`` of aligned words; PocketSphinx's
+            fillers (``<s>``, ``<sil>``, ``[NOISE]``, ``+NSN+``) are left out (silence).
+        pronounce: word -> its phones, ``"AH N ..."`` (PocketSphinx's ``lookup_word``, which
+            also knows alternates such as ``"the(2)"``), or None.
+
+    Returns:
+        ``(phone, first frame, frame after the last)`` for every phone of every word.
+    """
+    segments = []
+    for word, start, end in placed:
+        if word.startswith(("<", "[", "+")):
+            continue
+        phones = (pronounce(word) or "").split()
+        edges = np.linspace(start, end, len(phones) + 1).round().astype(int)
+        segments += [(p, int(a), int(b)) for p, a, b in zip(phones, edges, edges[1:])]
+    return segments
+
+
 def phone_id(name: str) -> int:
     """Token id of an ARPAbet phone name (``"AH"``, ``"ah"``, ``"AH0"``; ``"pau"`` is silence).
 
@@ -96,6 +144,7 @@ class PhoneTokenizer(SemanticTokenizer):
     """
 
     name = "phones"
+    accepts_transcripts = True
 
     def __init__(
         self,
@@ -113,6 +162,9 @@ class PhoneTokenizer(SemanticTokenizer):
         if decoding == "words":
             self.name = "phones-words"
         self._decoders: dict = {}  # created on first use: importing pocketsphinx is lazy
+        self._spelled: dict[str, str | None] = {}  # letter-to-sound pronunciations
+        self.transcript_fallbacks = 0  # clips whose transcript could not be aligned
+        self.transcript_word_timed = 0  # clips whose phones share their words' spans
 
     @property
     def frame_rate(self) -> float:
@@ -194,11 +246,71 @@ class PhoneTokenizer(SemanticTokenizer):
             del self._decoders["align"]
             return self._allphone_segments(pcm)
 
-    def decode_phones(self, audio: np.ndarray) -> np.ndarray:
+    def _pronunciation(self, word: str) -> str | None:
+        """Dictionary phones of ``word`` (CMUdict), else flite's letter-to-sound rules
+        (``t2p``, Debian's ``flite`` package), else None."""
+        aligner = self._decoder("align")
+        known = aligner.lookup_word(word)
+        if known is not None:
+            return known
+        if word not in self._spelled:
+            self._spelled[word] = _letter_to_sound(word)
+        return self._spelled[word]
+
+    def _transcript_aligned_segments(
+        self, pcm: bytes, transcript: str
+    ) -> list[tuple[str, int, int]] | None:
+        """Phones of the transcript's words placed by forced alignment; None when the
+        transcript has no words, a word has no pronunciation, or the word alignment fails.
+
+        Where the phone-level pass fails after the words were placed (PocketSphinx refuses
+        words spoken faster than its phone models allow: 3 frames per phone), each word's
+        phones share its span equally (``transcript_word_timed`` counts those clips)."""
+        from soundstorm.evaluate.asr import normalize_text
+
+        words = normalize_text(transcript).split()
+        if not words:
+            return None
+        aligner = self._decoder("align")
+        for word in set(words):
+            if aligner.lookup_word(word) is None:
+                phones = self._pronunciation(word)
+                if phones is None:
+                    return None
+                aligner.add_word(word, phones, True)
+        try:
+            aligner.set_align_text(" ".join(words))
+            self._run(aligner, pcm)  # word alignment
+            segments = aligner.seg()  # None: no path through the words
+        except RuntimeError:  # "Alignment failed"
+            segments = None
+        if segments is None:  # rebuild the aligner
+            del self._decoders["align"]
+            return None
+        placed = [(seg.word, seg.start_frame, seg.end_frame + 1) for seg in segments]
+        try:
+            aligner.set_alignment()
+            self._run(aligner, pcm)  # phone alignment
+            return [
+                (phone.name, phone.start, phone.start + phone.duration)
+                for word in aligner.get_alignment()
+                for phone in word
+            ]
+        except RuntimeError:  # the phones do not fit a word's span: share it equally
+            del self._decoders["align"]
+            self.transcript_word_timed += 1
+            return word_timed_phones(placed, aligner.lookup_word)
+
+    def decode_phones(self, audio: np.ndarray, transcript: str | None = None) -> np.ndarray:
         """Phone id of every 10 ms decoder frame of one mono 16 kHz clip.
 
         Args:
             audio: ``float[S]`` in ``[-1, 1]`` at 16 kHz.
+            transcript: the words said, if known: their dictionary phones (flite's
+                letter-to-sound rules for words outside CMUdict) are force-aligned to the
+                audio instead of recognised. When that fails (no words, no pronunciation,
+                no word alignment) the clip is decoded as without one, and
+                ``transcript_fallbacks`` counts it.
 
         Returns:
             ``int64[ceil(S / 160)]`` phone ids at 100 Hz; frames the decoder leaves out are
@@ -212,20 +324,27 @@ class PhoneTokenizer(SemanticTokenizer):
         # fricatives, because the decoder's energy normalisation divides by ~0.
         dither = np.random.default_rng(0).standard_normal(len(audio)) * _DITHER_LSB
         pcm = np.clip(audio * 32767.0 + dither, -32768, 32767).round().astype("<i2").tobytes()
-        if self.decoding == "words":
+        segments = None
+        if transcript is not None:
+            segments = self._transcript_aligned_segments(pcm, transcript)
+            self.transcript_fallbacks += segments is None
+        if segments is None and self.decoding == "words":
             segments = self._word_aligned_segments(pcm)
-        else:
+        elif segments is None:
             segments = self._allphone_segments(pcm)
         for phone, start, end in segments:
             ids[start:end] = _PHONE_TO_ID.get(phone, SILENCE_ID)
         return ids
 
-    def _tokenize(self, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    def _tokenize(
+        self, wav: torch.Tensor, sample_rate: int, transcripts: list[str | None] | None = None
+    ) -> torch.Tensor:
         """Tokenize audio into phone ids (``tokenize`` refuses audio under one frame).
 
         Args:
             wav: ``FloatTensor[B, C, S]`` (channels are averaged).
             sample_rate: Sample rate of ``wav`` (Hz); resampled to 16 kHz.
+            transcripts: the words of each clip, or None (see ``decode_phones``).
 
         Returns:
             ``LongTensor[B, T_sem]`` with ``T_sem = round(S / sample_rate * frame_rate)``
@@ -234,8 +353,9 @@ class PhoneTokenizer(SemanticTokenizer):
         audio = mono_resampled(wav, sample_rate, _DECODER_SAMPLE_RATE)  # (B, S16)
         num_out = max(1, round(wav.shape[-1] * self._frame_rate / sample_rate))
         rows = []
-        for clip in audio.numpy():
-            phones_100hz = torch.from_numpy(self.decode_phones(clip))
+        transcripts = transcripts or [None] * len(audio)
+        for clip, transcript in zip(audio.numpy(), transcripts):
+            phones_100hz = torch.from_numpy(self.decode_phones(clip, transcript))
             if phones_100hz.numel() == 0:
                 phones_100hz = torch.full((1,), SILENCE_ID, dtype=torch.long)
             rows.append(align(phones_100hz, _DECODER_FRAME_RATE, self._frame_rate, num_out))

@@ -335,6 +335,15 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
             yield [(self.epoch, int(i)) for i in batch[begin:end]]
 
 
+def ignore_termination(worker_id: int | None = None) -> None:
+    """DataLoader worker start: ignore SIGTERM. A scheduler (Slurm, Kubernetes, ``kill --
+    -PGID``) signals the whole process group: the training process then checkpoints and
+    stops (``TrainRecipe``), and needs its workers alive for that; they end with it."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def build_loader(
     dataset: CroppedTokenDataset,
     sampler: GlobalBatchSampler,
@@ -362,6 +371,7 @@ def build_loader(
         pin_memory=pin_memory,
         persistent_workers=persistent and num_workers > 0,
         generator=torch.Generator().manual_seed(dataset.seed),
+        worker_init_fn=ignore_termination if num_workers > 0 else None,
     )
 
 
