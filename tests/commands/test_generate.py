@@ -266,6 +266,10 @@ def test_text_instead_of_content_and_in_the_manifest(voice_model_dir, audio, tmp
         (["--text", "hi", "--text-voice", "piper-joe", "--out", "x.wav"], "text voice 'piper-joe'"),
         (["--manifest", "BOTH", "--out-dir", "o"], "a 'content' audio path or a 'text' (one)"),
         (["--manifest", "EMPTY_TEXT", "--out-dir", "o"], "'text' must be a non-empty string"),
+        (["--text", "hi", "--content-text", "hi", "--out", "x.wav"], "words of --content"),
+        (["--content", "CONTENT", "--content-text", " ", "--out", "x.wav"], "non-empty words"),
+        (["--manifest", "MIXED", "--out-dir", "o"], "'content_text' goes with 'content'"),
+        (["--manifest", "PLAIN", "--out-dir", "o", "--content-text", "x"], "goes with --content"),
     ],
 )
 def test_bad_text_input_gives_one_line_error(
@@ -273,16 +277,20 @@ def test_bad_text_input_gives_one_line_error(
 ):
     (tmp_path / "both.jsonl").write_text(json.dumps({"content": "a.wav", "text": "hi"}) + "\n")
     (tmp_path / "empty.jsonl").write_text(json.dumps({"text": ""}) + "\n")
+    (tmp_path / "mixed.jsonl").write_text(json.dumps({"text": "hi", "content_text": "hi"}) + "\n")
+    (tmp_path / "plain.jsonl").write_text(json.dumps({"content": str(audio / "a.wav")}) + "\n")
     files = {
         "CONTENT": audio / "a.wav",
         "BOTH": tmp_path / "both.jsonl",
         "EMPTY_TEXT": tmp_path / "empty.jsonl",
+        "MIXED": tmp_path / "mixed.jsonl",
+        "PLAIN": tmp_path / "plain.jsonl",
     }
     extra = [str(files.get(e, e)) for e in extra]
     rc = main(["generate", "--model", str(voice_model_dir), *extra])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and message in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "x.wav").exists()
+    assert not (tmp_path / "x.wav").exists() and not (tmp_path / "o").exists()
 
 
 def test_content_text_reaches_the_tokenizer(voice_model_dir, audio, tmp_path, monkeypatch):
@@ -308,32 +316,3 @@ def test_content_text_reaches_the_tokenizer(voice_model_dir, audio, tmp_path, mo
     assert main([*common, "--manifest", str(manifest), "--out-dir", str(tmp_path / "o")]) == 0
     assert seen == ["a tone, not words", "some words", None]  # the manifest: shortest first
     assert (tmp_path / "one.wav").is_file() and (tmp_path / "o" / "r1.wav").is_file()
-
-
-@pytest.mark.parametrize(
-    "extra, message",
-    [
-        (
-            ["--text", "hi", "--content-text", "hi", "--out", "x.wav"],
-            "non-empty words of --content",
-        ),
-        (["--content", "CONTENT", "--content-text", " ", "--out", "x.wav"], "non-empty words"),
-        (["--manifest", "MIXED", "--out-dir", "o"], "'content_text' goes with 'content'"),
-        (["--manifest", "PLAIN", "--out-dir", "o", "--content-text", "x"], "goes with --content"),
-    ],
-)
-def test_bad_content_text_gives_one_line_error(
-    voice_model_dir, audio, tmp_path, capsys, extra, message
-):
-    (tmp_path / "mixed.jsonl").write_text(json.dumps({"text": "hi", "content_text": "hi"}) + "\n")
-    (tmp_path / "plain.jsonl").write_text(json.dumps({"content": str(audio / "a.wav")}) + "\n")
-    files = {
-        "CONTENT": audio / "a.wav",
-        "MIXED": tmp_path / "mixed.jsonl",
-        "PLAIN": tmp_path / "plain.jsonl",
-    }
-    extra = [str(files.get(e, e)) for e in extra]
-    rc = main(["generate", "--model", str(voice_model_dir), *extra])
-    err = capsys.readouterr().err.strip()
-    assert rc == 2 and message in err and len(err.splitlines()) == 1, err
-    assert not (tmp_path / "x.wav").exists() and not (tmp_path / "o").exists()

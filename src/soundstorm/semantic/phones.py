@@ -235,16 +235,21 @@ class PhoneTokenizer(SemanticTokenizer):
         try:
             aligner.set_align_text(hypothesis.hypstr)
             self._run(aligner, pcm)  # word alignment
-            aligner.set_alignment()
-            self._run(aligner, pcm)  # phone alignment
-            return [
-                (phone.name, phone.start, phone.start + phone.duration)
-                for word in aligner.get_alignment()
-                for phone in word
-            ]
+            return self._phone_pass(aligner, pcm)
         except RuntimeError:  # "Alignment failed": rebuild the aligner, use allphone here
             del self._decoders["align"]
             return self._allphone_segments(pcm)
+
+    def _phone_pass(self, aligner, pcm: bytes) -> list[tuple[str, int, int]]:
+        """The phone-level pass after a word alignment: ``(phone, first frame, frame after
+        the last)``. Raises ``RuntimeError`` when the phones do not fit the words' spans."""
+        aligner.set_alignment()
+        self._run(aligner, pcm)
+        return [
+            (phone.name, phone.start, phone.start + phone.duration)
+            for word in aligner.get_alignment()
+            for phone in word
+        ]
 
     def _pronunciation(self, word: str) -> str | None:
         """Dictionary phones of ``word`` (CMUdict), else flite's letter-to-sound rules
@@ -289,13 +294,7 @@ class PhoneTokenizer(SemanticTokenizer):
             return None
         placed = [(seg.word, seg.start_frame, seg.end_frame + 1) for seg in segments]
         try:
-            aligner.set_alignment()
-            self._run(aligner, pcm)  # phone alignment
-            return [
-                (phone.name, phone.start, phone.start + phone.duration)
-                for word in aligner.get_alignment()
-                for phone in word
-            ]
+            return self._phone_pass(aligner, pcm)
         except RuntimeError:  # the phones do not fit a word's span: share it equally
             del self._decoders["align"]
             self.transcript_word_timed += 1
