@@ -141,8 +141,11 @@ class OracleInput:
     truth: torch.Tensor
 
 
-def tokenize_items(pipeline, items: list[PairedItem], out: Path) -> list[OracleInput]:
-    """The request and GT codes of every item (prompts read from ``out/prompts``)."""
+def tokenize_items(
+    pipeline, items: list[PairedItem], out: Path, transcripts: bool = False
+) -> list[OracleInput]:
+    """The request and GT codes of every item (prompts read from ``out/prompts``);
+    ``transcripts``: the reference's semantic ids from its known words, force-aligned."""
     from soundstorm.pipeline import Request
 
     num_levels = pipeline.engine.config.num_levels
@@ -150,7 +153,10 @@ def tokenize_items(pipeline, items: list[PairedItem], out: Path) -> list[OracleI
     for item in items:
         reference, rate = load_audio(item.reference[0].path)
         prompt, prompt_rate = load_audio(eval_voice.input_path(item, out, "prompt"))
-        request = pipeline.make_request(reference, rate, prompt, prompt_rate)
+        transcript = item.text if transcripts else None
+        request = pipeline.make_request(
+            reference, rate, prompt, prompt_rate, content_transcript=transcript
+        )
         truth = pipeline.codec.encode(reference[None], rate)[0, :num_levels].long()
         frames = min(request.content_frames, int(truth.shape[-1]))
         request = Request(request.cond[: request.prompt_frames + frames], request.prompt)
@@ -490,6 +496,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "default: all)",
     )
     parser.add_argument("--machine", default="2-core CPU container, no GPU")
+    parser.add_argument(
+        "--content-transcripts",
+        action="store_true",
+        help="semantic ids from the known words, force-aligned (as eval_voice.py's option)",
+    )
     args = parser.parse_args(argv)
     if min(args.sentences, args.batch_size, args.threads, args.finer_steps) < 1:
         parser.error("--sentences, --batch-size, --threads and --finer-steps must be >= 1")
@@ -518,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     items = eval_voice.pair_items(split, args.voices, args.sentences)
     pipeline = VoicePipeline.from_directory(args.model)
     eval_voice.write_inputs(items, args.out, split.sample_rate)
-    inputs = tokenize_items(pipeline, items, args.out)
+    inputs = tokenize_items(pipeline, items, args.out, args.content_transcripts)
     print(f"{len(items)} items, torch threads {torch.get_num_threads()}", file=sys.stderr)
 
     num_levels = pipeline.engine.config.num_levels

@@ -228,3 +228,21 @@ def test_bad_arguments_and_voices_fail_in_one_line(corpus, model_dir, tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == "error: voice nobody is not in the test split"
+
+
+def test_content_transcripts_give_the_known_words_phones(corpus, model_dir, tmp_path):
+    """The corpus's flite recordings align to their texts: the transcribed requests keep the
+    prompt's recognised ids and every frame count, and the tokenizer falls back on none."""
+    from soundstorm.pipeline import VoicePipeline
+
+    split = oracle.eval_voice.read_test_split(corpus)
+    items = oracle.eval_voice.pair_items(split, ["flite-slt"], 1)
+    oracle.eval_voice.write_inputs(items, tmp_path, split.sample_rate)
+    pipeline = VoicePipeline.from_directory(model_dir)
+    plain = oracle.tokenize_items(pipeline, items, tmp_path)
+    aligned = oracle.tokenize_items(pipeline, items, tmp_path, transcripts=True)
+    assert pipeline.tokenizer.transcript_fallbacks == 0
+    for a, b in zip(plain, aligned):
+        assert a.request.cond.shape == b.request.cond.shape and torch.equal(a.truth, b.truth)
+        prompt = a.request.prompt_frames
+        assert torch.equal(a.request.cond[:prompt], b.request.cond[:prompt])
