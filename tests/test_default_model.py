@@ -50,11 +50,12 @@ def test_demo_says_the_content_in_the_prompt_voice(demo_results):
     # 0.86-0.91 against 0.49 over seeds 0-2)
     assert metrics["sim_generated_prompt"] >= metrics["sim_reference_prompt"] + 0.25
     # Intelligibility (Whisper tiny.en on the 16 words of content.txt). The pipeline's ceiling,
-    # the content through the shipped codec, is 0% (measured). The session-7 model: 50% / 25% /
-    # 56% over seeds 0-2 (session 6: 31% / 25% / 56%; session 1: 94-106%). A floor with margin,
-    # not the target.
+    # the content through the shipped codec, is 0% (measured). The demo aligns content.txt to
+    # the content (session 10); the session-9 model then: 19% / 6% / 19% over seeds 0-2, with
+    # the words recognised instead (--recognise) 25% / 25% / 31% (session 7: 50% / 25% / 56%;
+    # session 1: 94-106%). A floor with margin, not the target.
     assert metrics["wer_resynthesis"] <= 0.10
-    assert metrics["wer_generated"] <= 0.75
+    assert metrics["wer_generated"] <= 0.5
     for name in ("results.md", "spectrograms_demo.png", "consistency.png"):
         assert (out / name).stat().st_size > 0, name
 

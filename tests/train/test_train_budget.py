@@ -95,8 +95,12 @@ def test_schedule_fitted_to_the_budget(tmp_path):
     lr = first.config.optim.lr
     expected = lr * warmup_cosine_factor(10, 3, 28, first.config.optim.min_lr_ratio)
     assert first.scheduler.get_last_lr()[0] == pytest.approx(expected)
+    state = json.loads((list_checkpoints(tmp_path)[-1] / "trainer.json").read_text())
+    # refitted at 30% of the budget (step 9, the same 28 steps): the decay goes on from there
+    assert state["schedule_anchor"] == [9, pytest.approx((9 - 3) / (28 - 3))]
 
     resumed = run(tmp_path, items, *overrides, seconds_per_step=1.0)  # keeps the fit
+    assert resumed.schedule.anchor == (9, pytest.approx(0.24))
     assert resumed.schedule.total_steps == 28
     assert resumed.stop_reason == "total_steps" and resumed.progress.step == 28
     final = resumed.config.optim.lr * resumed.config.optim.min_lr_ratio
@@ -347,12 +351,16 @@ def test_a_sigterm_to_the_whole_process_group_still_stops_with_a_checkpoint(
     items = synthetic_tokens(20, seed=3, max_frames=50)
     original = TrainRecipe.train_step
     signalled, states = [], []
+    me = os.getpid()
+
+    def children() -> set[int]:
+        return {int(pid) for pid in Path(f"/proc/{me}/task/{me}/children").read_text().split()}
+
+    before = children()  # processes of other tests (resource trackers...) are left alone
 
     def train_step(self, micro_batches):
         if self.progress.step + 1 == 4:  # the signal comes while step 4 runs
-            me = os.getpid()
-            children = Path(f"/proc/{me}/task/{me}/children").read_text().split()
-            signalled.extend(int(pid) for pid in children)
+            signalled.extend(sorted(children() - before))  # the loader's worker
             for pid in [*signalled, me]:
                 os.kill(pid, signal.SIGTERM)
             time.sleep(0.3)

@@ -55,3 +55,31 @@ def test_scheduler_drives_the_optimizer_lr():
         scheduler.step()
     assert seen[3] == pytest.approx(1e-2) and seen[0] == pytest.approx(2.5e-3)
     assert seen[-1] < 1e-3
+
+
+@pytest.mark.parametrize("new_total", [60, 200, 400])
+def test_a_refit_past_the_warm_up_never_moves_the_learning_rate_up(new_total):
+    """run.schedule_by_time refits the length; the lr must go on falling from where it is
+    (session 10: a refit near the end of a CPU run raised it from 3e-5 back to 1.2e-4)."""
+    from soundstorm.train.optim import Schedule
+
+    schedule = Schedule(warmup_steps=10, total_steps=110, min_lr_ratio=0.1)
+    before = [schedule.factor(s) for s in range(51)]
+    schedule.refit(50, new_total)
+    after = [schedule.factor(s) for s in range(50, new_total + 20)]
+    assert after[0] == pytest.approx(before[50])  # continuous at the refit
+    assert all(a >= b - 1e-12 for a, b in zip(after, after[1:]))  # and falling after it
+    assert after[new_total - 50] == pytest.approx(0.1) and after[-1] == pytest.approx(0.1)
+    schedule.refit(new_total - 5, new_total + 100)  # again, later: continuous again
+    assert schedule.factor(new_total - 5) == pytest.approx(after[new_total - 55])
+
+
+def test_a_refit_in_the_warm_up_keeps_the_plain_schedule():
+    from soundstorm.train.optim import Schedule
+
+    schedule = Schedule(warmup_steps=10, total_steps=1000, min_lr_ratio=0.1)
+    schedule.refit(5, 110)
+    assert schedule.anchor is None
+    assert [schedule.factor(s) for s in range(130)] == [
+        warmup_cosine_factor(s, 10, 110, 0.1) for s in range(130)
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -56,27 +57,79 @@ def build_optimizer(
     )
 
 
-def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
+def warmup_cosine_factor(
+    step: int,
+    warmup_steps: int,
+    total_steps: int,
+    min_ratio: float,
+    anchor: tuple[int, float] | None = None,
+) -> float:
     """Learning-rate multiplier at optimizer ``step`` (0-based).
 
     Linear from ``1/warmup_steps`` to 1 over the warm-up, then cosine from 1 down to
-    ``min_ratio`` at ``total_steps``, constant afterwards.
+    ``min_ratio`` at ``total_steps``, constant afterwards. ``anchor = (step_a, progress_a)``
+    (a schedule refitted at ``step_a``, ``Schedule.refit``): from ``step_a`` on, the decay's
+    progress runs on from ``progress_a`` to 1 at ``total_steps``.
     """
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
-    decay_steps = max(1, total_steps - warmup_steps)
-    progress = min(1.0, (step - warmup_steps) / decay_steps)
+    if anchor is not None and step >= anchor[0]:
+        start, done = anchor
+        progress = done + (1.0 - done) * (step - start) / max(1, total_steps - start)
+    else:
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    progress = min(1.0, progress)
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def build_scheduler(
-    optimizer: torch.optim.Optimizer, config: OptimConfig
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """``LambdaLR`` following ``warmup_cosine_factor`` (step it once per optimizer step)."""
+@dataclass
+class Schedule:
+    """A run's warm-up + cosine schedule (``warmup_cosine_factor``), whose length
+    ``run.schedule_by_time`` may change while it runs (``refit``).
 
-    def factor(step: int) -> float:
+    Attributes:
+        warmup_steps, total_steps, min_lr_ratio: as ``OptimConfig``'s.
+        anchor: ``(step, decay progress there)`` of the last refit past the warm-up, or None.
+    """
+
+    warmup_steps: int
+    total_steps: int
+    min_lr_ratio: float
+    anchor: tuple[int, float] | None = None
+
+    @classmethod
+    def of(cls, config: OptimConfig) -> Schedule:
+        return cls(config.warmup_steps, config.total_steps, config.min_lr_ratio)
+
+    def factor(self, step: int) -> float:
+        """The learning-rate multiplier at optimizer ``step``."""
         return warmup_cosine_factor(
-            step, config.warmup_steps, config.total_steps, config.min_lr_ratio
+            step, self.warmup_steps, self.total_steps, self.min_lr_ratio, self.anchor
         )
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    def refit(self, step: int, total_steps: int) -> None:
+        """End the schedule at ``total_steps`` instead, after ``step`` optimizer steps.
+
+        Past the warm-up, the rest of the decay is stretched (or shrunk) from where it is:
+        the learning rate goes on falling from its current value. (Setting ``total_steps``
+        alone would move the cosine's position: a longer schedule would raise the learning
+        rate of a run near its end back towards the peak.)
+        """
+        if step >= self.warmup_steps:
+            if self.anchor is not None and step >= self.anchor[0]:
+                start, done = self.anchor
+                progress = done + (1.0 - done) * (step - start) / max(1, self.total_steps - start)
+            else:
+                progress = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
+            self.anchor = (step, min(1.0, max(0.0, progress)))
+        self.total_steps = total_steps
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, schedule: Schedule | OptimConfig
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """``LambdaLR`` following ``schedule.factor`` (step it once per optimizer step); it reads
+    the schedule at every step, so a ``Schedule.refit`` takes effect at once."""
+    if isinstance(schedule, OptimConfig):
+        schedule = Schedule.of(schedule)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.factor)

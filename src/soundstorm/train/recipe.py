@@ -64,7 +64,7 @@ from soundstorm.train.objective import (
     count_scored_tokens,
     level_accuracy_from_generation,
 )
-from soundstorm.train.optim import build_optimizer, build_scheduler
+from soundstorm.train.optim import Schedule, build_optimizer, build_scheduler
 
 logger = logging.getLogger("soundstorm.train")
 
@@ -96,9 +96,9 @@ class TrainRecipe:
         self.stop_reason: str | None = None
         self._signalled = False  # a SIGTERM arrived during train(): stop after this step
         self.export_path: Path | None = None
-        # The schedule's own copy of the optim section: run.schedule_by_time changes its
-        # total_steps (the scheduler reads it at every step).
-        self.schedule = dataclasses.replace(config.optim)
+        # The schedule: run.schedule_by_time refits its length (the scheduler reads it at
+        # every step).
+        self.schedule = Schedule.of(config.optim)
         self._schedule_fitted = False
         self._loader = None  # the training DataLoader, made on first use
         self.best: dict[str, Any] | None = None  # {"step", "val_loss"} of OUTPUT_DIR/best
@@ -156,6 +156,10 @@ class TrainRecipe:
             if cfg.run.schedule_by_time and was_fitted and isinstance(fitted, int) and fitted >= 1:
                 if self.progress.step < fitted:  # interrupted inside its fit: keep it
                     self.schedule.total_steps, self._schedule_fitted = fitted, True
+                    anchor = info.get("schedule_anchor")
+                    self.schedule.anchor = (
+                        None if anchor is None else (int(anchor[0]), float(anchor[1]))
+                    )
                 elif ctx.is_main:  # it ended its fitted schedule: this budget extends it
                     logger.info(
                         "the checkpoint ended its fitted schedule (%d steps): fitting a new "
@@ -655,7 +659,8 @@ class TrainRecipe:
             ctx.all_reduce_sum(decision)  # the clock is rank 0's; a signal is anyone's
             over, fitted, signalled = decision.tolist()
         if fitted > 0:
-            before, self.schedule.total_steps = self.schedule.total_steps, int(fitted)
+            before = self.schedule.total_steps
+            self.schedule.refit(step, int(fitted))
             self._schedule_fitted = True
             stop = self.stop_step()
             bar.total = stop
@@ -883,6 +888,7 @@ class TrainRecipe:
             "global_batch": self.global_batch,
             "schedule_total_steps": self.schedule.total_steps,
             "schedule_fitted": self._schedule_fitted,
+            "schedule_anchor": None if self.schedule.anchor is None else list(self.schedule.anchor),
         }
 
     def _write_curve(self, scalars: dict[str, float]) -> None:
