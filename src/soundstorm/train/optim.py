@@ -73,13 +73,20 @@ def warmup_cosine_factor(
     """
     if warmup_steps > 0 and step < warmup_steps:
         return (step + 1) / warmup_steps
+    progress = decay_progress(step, warmup_steps, total_steps, anchor)
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def decay_progress(
+    step: int, warmup_steps: int, total_steps: int, anchor: tuple[int, float] | None = None
+) -> float:
+    """How far the cosine decay is at ``step``, in ``[0, 1]`` (see ``warmup_cosine_factor``)."""
     if anchor is not None and step >= anchor[0]:
         start, done = anchor
         progress = done + (1.0 - done) * (step - start) / max(1, total_steps - start)
     else:
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    progress = min(1.0, progress)
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return min(1.0, max(0.0, progress))
 
 
 @dataclass
@@ -116,12 +123,8 @@ class Schedule:
         rate of a run near its end back towards the peak.)
         """
         if step >= self.warmup_steps:
-            if self.anchor is not None and step >= self.anchor[0]:
-                start, done = self.anchor
-                progress = done + (1.0 - done) * (step - start) / max(1, self.total_steps - start)
-            else:
-                progress = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
-            self.anchor = (step, min(1.0, max(0.0, progress)))
+            done = decay_progress(step, self.warmup_steps, self.total_steps, self.anchor)
+            self.anchor = (step, done)
         self.total_steps = total_steps
 
 
