@@ -176,6 +176,10 @@ def rows_from_args(args: argparse.Namespace) -> tuple[list[Row], Path]:
             + (f", not --{' and --'.join(given)}" if given else "")
         )
     if args.manifest:
+        if args.content_text is not None:
+            raise SoundStormError(
+                "--content-text goes with --content; a manifest has 'content_text'"
+            )
         if not args.out_dir:
             raise SoundStormError("--manifest needs --out-dir")
         out_dir = Path(args.out_dir)
@@ -187,7 +191,7 @@ def rows_from_args(args: argparse.Namespace) -> tuple[list[Row], Path]:
             raise SoundStormError(f"audio file not found: {audio}")
     if args.text is not None and not args.text.strip():
         raise SoundStormError("--text is empty")
-    content_text = getattr(args, "content_text", None)
+    content_text = args.content_text
     if content_text is not None and (args.content is None or not content_text.strip()):
         raise SoundStormError("--content-text must be the non-empty words of --content")
     out = Path(args.out)
@@ -276,8 +280,6 @@ def main(args: argparse.Namespace) -> int:
     elif not Path(args.model).is_dir():
         raise SoundStormError(f"model directory not found: {args.model}")
     rows, out_dir = rows_from_args(args)
-    if args.manifest and args.content_text is not None:
-        raise SoundStormError("--content-text goes with --content; a manifest has 'content_text'")
     if any(row.text is not None for row in rows):
         text_voice(args.text_voice)  # an unknown voice fails before the model loads
     rank, world, _ = distributed_env()
