@@ -648,6 +648,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="give the semantic tokenizer each content's transcript: its words are "
         "force-aligned instead of recognised (phone tokenizers only)",
     )
+    parser.add_argument(
+        "--semantic",
+        help="semantic tokenizer in place of the one the model's pipeline.json names (e.g. "
+        "phones-moonshine: the same phone ids, the words recognised by Moonshine)",
+    )
     parser.add_argument("--machine", default="2-core CPU container, no GPU")
     args = parser.parse_args(argv)
     if args.sentences < 1 or args.batch_size < 1 or args.threads < 1:
@@ -671,7 +676,8 @@ def main(argv: list[str] | None = None) -> int:
     items = pair_items(split, args.voices, args.sentences, args.long_seconds)
     header = run_header(args)
     print(f"{len(items)} items, torch threads {header['threads']}", file=sys.stderr)
-    pipeline = VoicePipeline.from_directory(args.model)
+    pipeline = VoicePipeline.from_directory(args.model, semantic=args.semantic)
+    header["semantic"] = pipeline.tokenizer.name
     write_inputs(items, args.out, split.sample_rate)
     timing = generate_items(
         pipeline,
@@ -684,6 +690,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.content_transcripts:
         header["content_transcript_fallbacks"] = pipeline.tokenizer.transcript_fallbacks
+    if hasattr(pipeline.tokenizer, "recognition_fallbacks"):
+        header["recognition_fallbacks"] = pipeline.tokenizer.recognition_fallbacks
     generated_at = time.perf_counter()
 
     evaluation_items = [

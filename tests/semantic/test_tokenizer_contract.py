@@ -51,6 +51,7 @@ def _fitted(kind: str, settings, needs_tiny_models: bool = True):
 SOURCES = {
     ("name", "phones"): _builtin("phones"),
     ("name", "phones-words"): _builtin("phones-words"),
+    ("name", "phones-moonshine"): _builtin("phones-moonshine"),
     ("saved", "hubert"): _fitted(
         "hubert", lambda models: {"model_name_or_path": models["hubert"], "layer": 1}
     ),

