@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="NAME_OR_DIR",
         help="semantic tokenizer: a saved directory (copied in) or a name (phones, "
-        "phones-words) (default: the semantic_tokenizer directory soundstorm prepare saved "
+        "phones-words, phones-moonshine) (default: the semantic_tokenizer directory soundstorm prepare saved "
         "beside the --codec file)",
     )
     parser.add_argument("--dtype", default="float16", choices=sorted(DTYPES))

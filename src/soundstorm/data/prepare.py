@@ -562,7 +562,7 @@ def prepare(
     if transcripts and (tokenizer is None or not tokenizer.accepts_transcripts):
         raise SoundStormError(
             "--transcripts needs a semantic tokenizer that aligns words (--semantic "
-            f"phones-words or phones), not {semantic!r}"
+            f"phones-words, phones-moonshine or phones), not {semantic!r}"
         )
     specs = (codec, semantic)  # how worker processes rebuild the codec and the tokenizer
     # What was asked, known before any work: checked against prepare.json before fitting.

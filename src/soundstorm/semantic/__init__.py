@@ -1,7 +1,8 @@
 """Semantic tokens: audio -> content ids, and their alignment to codec frames.
 
 - :func:`get_semantic_tokenizer` builds a tokenizer by name (``"phones-words"``,
-  ``"phones"``: PocketSphinx phone ids, 50 Hz) or from a saved directory, dispatched by its
+  ``"phones-moonshine"``, ``"phones"``: PocketSphinx phone ids, 50 Hz; the second takes its
+  words from Moonshine tiny-en) or from a saved directory, dispatched by its
   recorded kind (one registry: ``soundstorm.semantic.registry``). The default tokenizer,
   Moonshine encoder features + k-means, is fitted by ``soundstorm prepare`` on your audio
   (``OUT_DIR/semantic_tokenizer``).
