@@ -1,6 +1,7 @@
 """Paired comparison of ``eval_voice.py`` runs on the same items: word errors and similarity.
 
     python benchmarks/compare_evals.py /work/data/eval_base /work/data/eval_a /work/data/eval_b
+    python benchmarks/compare_evals.py base_seed0,base_seed1 a_seed0,a_seed1   # two seeds each
 
 Two runs of issue 15's protocol differ by the model or the request (tokenizer, transcripts,
 decoding) but share their items, so their difference is measured item by item. For each run
@@ -13,6 +14,10 @@ clips with their own rows in the summaries):
   within the noise of the sampled codes and of the judge;
 - the same per group (seen / held-out voices, as the report marks them);
 - the mean change of the speaker similarity to the prompt, with its standard error.
+
+A comma-separated list of folders is one run of several seeds (``eval_voice.py --seed``):
+per item, the word errors and words add up over them and the similarities are averaged, so
+the paired figures cover the items' sampling noise too.
 
 ``--json`` writes the figures too. Errors (a missing or foreign ``report.json``, no shared
 item) are one line and exit status 1.
@@ -60,6 +65,35 @@ def load_items(run: Path) -> dict[str, dict]:
     for item_id, item in out.items():
         item["held_out"] = item_id.split("__")[0] in held_out
     return out
+
+
+def load_runs(spec: str) -> dict[str, dict]:
+    """:func:`load_items` of one folder, or of several joined by commas (seeds of one run):
+    their items' errors and words summed, similarities averaged, over the items all share.
+
+    Raises:
+        SoundStormError: as :func:`load_items`, or the folders share no item.
+    """
+    runs = [load_items(Path(part)) for part in spec.split(",") if part]
+    if not runs:
+        raise SoundStormError(f"no folder in {spec!r}")
+    if len(runs) == 1:
+        return runs[0]
+    shared = [i for i in runs[0] if all(i in run for run in runs[1:])]
+    if not shared:
+        raise SoundStormError(f"the folders of {spec!r} share no item")
+    joined = {}
+    for item_id in shared:
+        parts = [run[item_id] for run in runs]
+        errors = [p["errors"] for p in parts]
+        sims = [p["similarity"] for p in parts]
+        joined[item_id] = {
+            **parts[0],
+            "errors": None if None in errors else sum(errors),
+            "words": sum(p["words"] for p in parts),
+            "similarity": None if None in sims else statistics.fmean(sims),
+        }
+    return joined
 
 
 def _held_out_voices(run: Path) -> set[str]:
@@ -138,13 +172,15 @@ HEADER = (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("base", type=Path, help="the eval_voice.py output folder compared with")
-    parser.add_argument("runs", type=Path, nargs="+", help="other output folders, same items")
+    parser.add_argument(
+        "base", help="the eval_voice.py output folder compared with (FOLDER[,FOLDER...]: seeds)"
+    )
+    parser.add_argument("runs", nargs="+", help="other output folders, same items (as base)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     try:
-        base = load_items(args.base)
-        figures = {str(run): compare(base, load_items(run)) for run in args.runs}
+        base = load_runs(args.base)
+        figures = {run: compare(base, load_runs(run)) for run in args.runs}
     except SoundStormError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

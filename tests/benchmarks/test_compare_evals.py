@@ -70,3 +70,17 @@ def test_main_prints_a_table_and_writes_json(tmp_path, capsys):
     assert compare_evals.HEADER in printed and "| 2 vs 3 (" in printed
     saved = json.loads((tmp_path / "f.json").read_text())
     assert saved["runs"][str(other)]["all"]["word_errors"] == 2
+
+
+def test_seeds_joined_by_commas_add_up_per_item(tmp_path):
+    base0 = _run(tmp_path / "b0", [0.5, 0.25], [0.8, 0.6])
+    base1 = _run(tmp_path / "b1", [0.25, 0.0], [0.6, 0.6])
+    joined = compare_evals.load_runs(f"{base0},{base1}")
+    assert joined["v1__s0"]["errors"] == 3 and joined["v1__s0"]["words"] == 8
+    assert joined["v1__s0"]["similarity"] == pytest.approx(0.7)
+    assert joined["v2__s1"]["errors"] == 1 and joined["v2__s1"]["held_out"]
+    other = _run(tmp_path / "o0", [0.0, 0.0], [0.8, 0.6])
+    figures = compare_evals.compare(joined, compare_evals.load_runs(f"{other},{other}"))
+    assert figures["all"]["word_errors"] == 0 and figures["all"]["base_word_errors"] == 4
+    lone = _run(tmp_path / "lone", [], [])  # only the long item, which the others have too
+    assert set(compare_evals.load_runs(f"{base0},{lone}")) == {"v1__long"}
