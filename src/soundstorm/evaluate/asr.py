@@ -243,7 +243,7 @@ class MoonshineRecognizer:
 
         try:
             self._transcriber = Transcriber(str(folder), ModelArch.TINY)
-        except MoonshineError as error:
+        except (MoonshineError, OSError) as error:  # OSError: its native library
             raise SoundStormError(f"cannot load Moonshine tiny-en from {folder}: {error}") from None
 
     def transcribe(self, wav: np.ndarray | torch.Tensor, sample_rate: int) -> str:
