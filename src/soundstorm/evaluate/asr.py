@@ -228,15 +228,13 @@ class MoonshineRecognizer:
     """
 
     def __init__(self) -> None:
-        spec = importlib.util.find_spec("moonshine_voice")
-        if spec is None or not spec.submodule_search_locations:
-            raise missing_dependency_error(["moonshine_voice"], "the Moonshine recogniser")
-        folder = Path(list(spec.submodule_search_locations)[0]) / "assets" / "tiny-en"
-        if not (folder / "decoder_model_merged.ort").is_file():
-            raise SoundStormError(
-                f"no Moonshine tiny-en model in {folder}: this moonshine-voice does not "
-                "bundle it (pip install moonshine-voice==0.1.0)"
-            )
+        from soundstorm.semantic.moonshine_features import (
+            DECODER_RELATIVE_PATH,
+            bundled_model_file,
+        )
+
+        decoder = bundled_model_file(DECODER_RELATIVE_PATH, "decoder", "the Moonshine recogniser")
+        folder = decoder.parent
         from moonshine_voice.errors import MoonshineError
         from moonshine_voice.moonshine_api import ModelArch
         from moonshine_voice.transcriber import Transcriber

@@ -46,11 +46,40 @@ from soundstorm.errors import SoundStormError
 
 #: Where the encoder lies inside the installed ``moonshine_voice`` package.
 ENCODER_RELATIVE_PATH = Path("assets") / "tiny-en" / "encoder_model.ort"
+#: Where the decoder of its speech recogniser lies (``soundstorm.evaluate.asr``).
+DECODER_RELATIVE_PATH = Path("assets") / "tiny-en" / "decoder_model_merged.ort"
 _HOP = 384  # samples per encoder frame at 16 kHz (conv strides 64 x 3 x 2)
 _FIRST = 895  # samples the first frame needs (receptive field of the convolutions)
 _PAD_LEFT = 255  # centres frame t at 384 t + 192 samples: (t + 1/2) / frame_rate seconds
 _PAD_RIGHT = _FIRST - 1 - _PAD_LEFT  # with it, T = ceil(S / 384)
 _DIGEST_BYTES = 1 << 20
+
+
+def bundled_model_file(relative_path: Path, what: str, purpose: str) -> Path:
+    """A file of the Moonshine tiny-en model in the installed ``moonshine-voice`` wheel.
+
+    Args:
+        relative_path: its path inside the package (e.g. :data:`ENCODER_RELATIVE_PATH`).
+        what: what it is, for the error (``"encoder"``).
+        purpose: what needs it, for the install hint (``"the Moonshine semantic tokenizer"``).
+
+    Returns:
+        Its path.
+
+    Raises:
+        SoundStormError: ``moonshine-voice`` is not installed (one line with the install
+            command), or it is a version that does not bundle the model (pin 0.1.0).
+    """
+    spec = importlib.util.find_spec("moonshine_voice")  # finds it without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise missing_dependency_error(["moonshine_voice"], purpose)
+    path = Path(list(spec.submodule_search_locations)[0]) / relative_path
+    if not path.is_file():
+        raise SoundStormError(
+            f"no Moonshine {what} at {path}: this moonshine-voice does not bundle it "
+            "(pip install moonshine-voice==0.1.0)"
+        )
+    return path
 
 
 def bundled_encoder_path() -> Path:
@@ -60,19 +89,9 @@ def bundled_encoder_path() -> Path:
         The path of ``encoder_model.ort``.
 
     Raises:
-        SoundStormError: ``moonshine-voice`` is not installed (one line with the install
-            command), or it is a version that does not bundle the encoder (pin 0.1.0).
+        SoundStormError: as :func:`bundled_model_file`.
     """
-    spec = importlib.util.find_spec("moonshine_voice")  # finds it without importing it
-    if spec is None or not spec.submodule_search_locations:
-        raise missing_dependency_error(["moonshine_voice"], "the Moonshine semantic tokenizer")
-    path = Path(list(spec.submodule_search_locations)[0]) / ENCODER_RELATIVE_PATH
-    if not path.is_file():
-        raise SoundStormError(
-            f"no Moonshine encoder at {path}: this moonshine-voice does not bundle it "
-            "(pip install moonshine-voice==0.1.0)"
-        )
-    return path
+    return bundled_model_file(ENCODER_RELATIVE_PATH, "encoder", "the Moonshine semantic tokenizer")
 
 
 def file_digest(path: str | os.PathLike) -> str:
