@@ -398,3 +398,53 @@ def test_transcripts_need_a_tokenizer_and_a_manifest_that_can_give_them(tmp_path
     with pytest.raises(SoundStormError, match="gives no transcript"):
         prepare(tmp_path / "wavs", tmp_path / "out", transcripts=True, progress=False, **options)
     assert not (tmp_path / "out").exists()
+
+
+def test_keep_levels_stores_the_coarsest_levels_and_narrow_semantic_ids(tmp_path):
+    from soundstorm.model import SoundStormConfig
+    from soundstorm.train.data import check_data_matches_model
+
+    write_corpus(tmp_path / "wavs", num_files=6)
+    run(tmp_path / "wavs", tmp_path / "all")
+    run(tmp_path / "wavs", tmp_path / "kept", keep_levels=2)
+    for split in ("train", "valid"):
+        full = TokenShardDataset(tmp_path / "all", split)
+        kept = TokenShardDataset(tmp_path / "kept", split)
+        assert full.meta["codec"] == FakeEnergyCodec().config_dict()  # no option: unchanged
+        assert kept.meta["num_levels"] == 2 and kept.meta["codec"]["codec_num_levels"] == 4
+        assert kept.ids() == full.ids()
+        for i in range(len(full)):
+            np.testing.assert_array_equal(kept[i]["codes"], full[i]["codes"][:2])
+            np.testing.assert_array_equal(kept[i]["semantic"], full[i]["semantic"])
+            assert kept[i]["semantic"].dtype == np.int64
+    shard = sorted((tmp_path / "kept" / "shards").glob("train-*"))[0]
+    other = tmp_path / "all" / "shards" / shard.name
+    assert np.load(shard / "semantic.npy").dtype == np.uint8  # 8 ids: one byte each
+    assert np.load(shard / "codes.npy").nbytes * 2 == np.load(other / "codes.npy").nbytes
+    assert run(tmp_path / "wavs", tmp_path / "kept", keep_levels=2)["num_shards_written"] == 0
+    with pytest.raises(SoundStormError, match="keep_levels"):  # another count: refused
+        run(tmp_path / "wavs", tmp_path / "kept", keep_levels=3)
+    with pytest.raises(SoundStormError, match="only 4 RVQ levels"):
+        run(tmp_path / "wavs", tmp_path / "bad", keep_levels=5)
+    assert not (tmp_path / "bad").exists()
+    model = SoundStormConfig(
+        dim=16, depth=1, heads=1, num_levels=3, codebook_size=16, cond_vocab_size=8
+    )
+    with pytest.raises(SoundStormError, match="has 2 RVQ levels.*--keep-levels"):
+        check_data_matches_model(kept.meta, model, "kept")
+    check_data_matches_model(full.meta, model, "all")  # 4 levels serve a 3-level model
+
+
+def test_keep_levels_of_a_named_codec_is_checked_before_anything_is_written(tmp_path):
+    write_corpus(tmp_path / "wavs", num_files=2)
+    with pytest.raises(SoundStormError, match="only 12 RVQ levels"):
+        prepare(
+            tmp_path / "wavs",
+            tmp_path / "out",
+            codec="shipped",
+            semantic=FakeZeroCrossingTokenizer(),
+            keep_levels=13,
+            progress=False,
+        )
+    assert not (tmp_path / "out" / "prepare.json").exists()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

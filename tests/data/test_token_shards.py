@@ -171,3 +171,30 @@ def test_writer_is_atomic_and_replaces(tmp_path):
     header, *_ = open_shard(directory, check_values=True)
     assert [u["id"] for u in header["utterances"]] == ["b"]
     assert sorted(p.name for p in directory.parent.iterdir()) == ["train-00000"]
+
+
+@pytest.mark.parametrize(
+    ("vocab_size", "dtype"),
+    [(256, np.uint8), (257, np.uint16), (65536, np.uint16), (70000, np.int32)],
+)
+def test_semantic_ids_are_stored_narrow_and_read_back_exactly(tmp_path, vocab_size, dtype):
+    ids = np.array([0, 1, vocab_size - 1, vocab_size // 2], dtype=np.int32)
+    codes = np.zeros((4, len(ids)), dtype=np.uint16)
+    semantic = {**SEMANTIC, "vocab_size": vocab_size}
+    writer = ShardWriter(tmp_path / SHARDS_DIRNAME / "train-00000", CODEC, semantic)
+    writer.add(TokenUtterance("u", codes, ids, duration=len(ids) / 50.0))
+    writer.write()
+    assert np.load(tmp_path / SHARDS_DIRNAME / "train-00000" / "semantic.npy").dtype == dtype
+    write_manifest(tmp_path, [("train-00000", "train")])
+    item = TokenShardDataset(tmp_path, "train")[0]
+    assert item["semantic"].dtype == np.int64 and item["semantic"].tolist() == ids.tolist()
+
+
+def test_an_id_beyond_the_vocabulary_is_refused_before_narrowing(tmp_path):
+    semantic = {**SEMANTIC, "vocab_size": 256}
+    writer = ShardWriter(tmp_path / SHARDS_DIRNAME / "train-00000", CODEC, semantic)
+    ids = np.array([3, 256], dtype=np.int32)  # 256 would wrap to 0 in uint8
+    writer.add(TokenUtterance("u", np.zeros((4, 2), dtype=np.uint16), ids, duration=0.04))
+    with pytest.raises(SoundStormError, match="semantic id"):
+        writer.write()
+    assert not (tmp_path / SHARDS_DIRNAME / "train-00000").exists()

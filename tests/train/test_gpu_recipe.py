@@ -116,3 +116,46 @@ def test_recipe_trains_exports_packs_and_unpacks(tmp_path, voice_model_dir):
     damaged.write_bytes(b"x" + damaged.read_bytes()[1:])
     done = subprocess.run([*unpack, "--force"], capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "sha256 mismatch" in done.stdout + done.stderr
+
+
+def test_stage_builds_the_carried_shards_from_nothing(tmp_path):
+    """``--stage``: a corpus, aligned phone tokens of the shipped codec kept to 4 levels, and
+    only the train and valid shards staged; a carry over the device's limit stages nothing."""
+    from soundstorm.data import TokenShardDataset
+
+    stage = tmp_path / "staged"
+    command = [
+        sys.executable, str(RECIPE), "--stage", str(stage), "--data", str(tmp_path / "data"),
+        "--sentences", "4", "--eval-sentences", "1", "--voices", "flite-awb,flite-slt,flite-rms",
+        "--workers", "1", "--wheels", str(tmp_path / "no_wheels"),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "--shards " + str(stage) in done.stdout
+    assert sorted(p.name.split("-")[0] for p in (stage / "shards").iterdir()) == [
+        "train",
+        "valid",
+    ]
+    train = TokenShardDataset(stage, "train")
+    assert train.meta["num_levels"] == 4 and train.meta["codec"]["codec_num_levels"] == 12
+    assert (
+        train.meta["semantic"]["name"] == "phones-words" and len(train) == 4
+    )  # 2 sentences x 2 voices
+    assert json.loads((stage / "prepare.json").read_text())["transcripts"] is True
+    item = train[0]
+    assert (
+        item["codes"].shape[0] == 4 and item["semantic"].max() < train.meta["semantic_vocab_size"]
+    )
+    wheels = tmp_path / "big_wheels"
+    wheels.mkdir()
+    with open(wheels / "huge.whl", "wb") as handle:  # sparse: 70 MiB apparent, no disk
+        handle.truncate(70 * 2**20)
+    again = subprocess.run(
+        [*command[:-2], "--wheels", str(wheels), "--stage", str(tmp_path / "too_big")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert again.returncode == 2 and "over the device's 64 MiB" in again.stderr
+    assert not (tmp_path / "too_big").exists() and not (tmp_path / ".too_big.tmp").exists()

@@ -100,6 +100,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="RVQ levels of a fitted embedded codec (default: %(default)s)",
     )
     parser.add_argument(
+        "--keep-levels",
+        type=int,
+        default=None,
+        metavar="N",
+        help="store only the first N RVQ levels of the codec's codes (the model's num_levels; "
+        "default: all). Shards shrink with them: carried to a lent GPU, more speech fits",
+    )
+    parser.add_argument(
         "--codebook-size",
         type=int,
         default=1024,
@@ -144,6 +152,7 @@ def main(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         stop_after_shards=int(stop_after) if stop_after else None,
         transcripts=args.transcripts,
+        keep_levels=args.keep_levels,
     )
     if not args.quiet:
         print(format_summary(summary))

@@ -317,6 +317,23 @@ def codec_file_digest(path: str | os.PathLike | None) -> str | None:
     return digest.hexdigest()
 
 
+def kept_levels_config(codec_config: dict, keep_levels: int | None) -> dict:
+    """The codec config of shards that keep the first ``keep_levels`` levels (``None``: the
+    codec's own config, unchanged, so earlier preparations keep their fingerprints).
+
+    Raises:
+        SoundStormError: ``keep_levels`` above the codec's levels.
+    """
+    levels = codec_config["num_levels"]
+    if keep_levels is None or keep_levels == levels and "codec_num_levels" not in codec_config:
+        return dict(codec_config)
+    if keep_levels > levels:
+        raise SoundStormError(
+            f"--keep-levels {keep_levels}: the codec has only {levels} RVQ levels"
+        )
+    return {**codec_config, "num_levels": keep_levels, "codec_num_levels": levels}
+
+
 def _encode_shards(pending, codec, tokenizer, specs, settings, options, out):
     """Encode and write ``pending`` ``(plan, fingerprint)`` shards; returns counters.
 
@@ -329,6 +346,7 @@ def _encode_shards(pending, codec, tokenizer, specs, settings, options, out):
     from soundstorm.data.encoding import encode_task, init_worker
 
     counters = {"shards": 0, "utterances": 0, "bad": 0, "seconds_audio": 0.0}
+    kept = settings["codec"]["num_levels"]
     total_files = sum(len(plan.inputs) for plan, _ in pending)
     workers, stop_after_shards = options["workers"], options["stop_after_shards"]
     disable = not options["progress"] or None  # None: tqdm hides itself off a terminal
@@ -350,7 +368,7 @@ def _encode_shards(pending, codec, tokenizer, specs, settings, options, out):
                 results = map(encode_task, plan.inputs)
             writer = ShardWriter(
                 out / SHARDS_DIRNAME / plan.name,
-                codec.config_dict(),
+                settings["codec"],
                 tokenizer.config_dict(),
                 fingerprint=fingerprint,
                 split=plan.split,
@@ -362,6 +380,7 @@ def _encode_shards(pending, codec, tokenizer, specs, settings, options, out):
                         {"id": item.id, "path": item.path, "reason": reason}
                     )
                 else:
+                    utterance.codes = utterance.codes[:kept]  # --keep-levels (a view)
                     writer.add(utterance)
                     counters["seconds_audio"] += utterance.duration
                 bar.update(1)
@@ -449,6 +468,7 @@ def prepare(
     merge_timeout: float | None = None,
     stop_after_shards: int | None = None,
     transcripts: bool = False,
+    keep_levels: int | None = None,
 ) -> dict:
     """Encode a folder / manifest of audio into token shards in ``out_dir``.
 
@@ -489,13 +509,19 @@ def prepare(
             manifest's ``"text"``): a phone tokenizer then force-aligns the known words
             instead of recognising them (``PhoneTokenizer.decode_phones``). Files without
             a transcript are recognised.
+        keep_levels: Store only the codec's first ``keep_levels`` RVQ levels (``None``: all).
+            A model trains on its ``num_levels`` coarsest levels, so shards kept to those are
+            all it needs, at ``2 * keep_levels`` bytes of codes per frame instead of
+            ``2 * Q``. The shards' codec config then says ``num_levels: keep_levels`` and
+            keeps the codec's own count as ``codec_num_levels``.
 
     Returns:
         A summary dict (counts, hours, timings, paths); see ``soundstorm.commands.prepare.format_summary``.
 
     Raises:
         FileNotFoundError: if ``source`` does not exist (nothing is written).
-        SoundStormError: bad options, settings differing from a previous run in ``out_dir``.
+        SoundStormError: bad options (``keep_levels`` above the codec's levels), settings
+            differing from a previous run in ``out_dir``.
         FolderInUseError: another live run writes ``out_dir``.
         OSError: ``out_dir`` cannot be written (checked before any work) or a write fails
             (no space left...), naming the file.
@@ -511,6 +537,8 @@ def prepare(
     num_levels = require_int("--num-levels", num_levels, minimum=1)
     codebook_size = require_int("--codebook-size", codebook_size, minimum=1)
     fit_files = require_int("--fit-files", fit_files, minimum=1)
+    if keep_levels is not None:
+        keep_levels = require_int("--keep-levels", keep_levels, minimum=1)
     from soundstorm.data.codec_fitting import DEFAULT_PRESET, PRESETS
 
     embedded_codec = DEFAULT_PRESET if embedded_codec is None else embedded_codec
@@ -588,6 +616,11 @@ def prepare(
         request["semantic_clusters"] = semantic_clusters
     # recorded either way (a folder is held to it; folders of older releases lack the key)
     request["transcripts"] = bool(transcripts)
+    request["keep_levels"] = keep_levels
+    if codec is None:  # a fitted codec: its levels are known now
+        kept_levels_config({"num_levels": num_levels}, keep_levels)
+    elif not isinstance(codec, str | os.PathLike):  # a Codec instance
+        kept_levels_config(codec.config_dict(), keep_levels)
     group = distributed_group() if world_size > 1 else None  # torchrun's ranks share OUT_DIR
     with folder_lock(out, "soundstorm prepare", group=group) as lock:
         writable = lock is not None  # None: a read-only folder, only verified
@@ -599,6 +632,13 @@ def prepare(
         first = not (out / SETTINGS_NAME).is_file()  # recorded now, so a killed fit is held to it
         check_settings(out, request, record=rank == 0 and writable and first)  # before any work
         codec, codec_path = load_named_codec(codec, device)
+        if codec is not None:
+            try:
+                kept_levels_config(codec.config_dict(), keep_levels)
+            except SoundStormError:
+                if first and rank == 0 and writable:  # this run's record only: undo it
+                    (out / SETTINGS_NAME).unlink(missing_ok=True)
+                raise
         if codec_path == str((out / FITTED_CODEC_NAME).resolve()):
             codec_path = FITTED_CODEC_NAME  # the codec an earlier run fitted here
         if codec is None:
@@ -621,7 +661,7 @@ def prepare(
             semantic_path = str((out / FITTED_TOKENIZER_NAME).resolve())
             specs = (specs[0], semantic_path)
         shard_settings = {
-            "codec": codec.config_dict(),
+            "codec": kept_levels_config(codec.config_dict(), keep_levels),
             "codec_file_sha1": codec_file_digest(specs[0] if isinstance(specs[0], str) else None),
             "semantic": tokenizer.config_dict(),
             "min_duration": min_duration,

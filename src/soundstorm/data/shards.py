@@ -7,7 +7,8 @@ A prepared dataset is a directory::
       shards/
         train-00000/          one shard: many utterances, flat memory-mappable arrays
           codes.npy           uint16 [Q, N_total]   all utterances concatenated in time
-          semantic.npy        int32  [N_total]      semantic ids aligned to codec frames
+          semantic.npy        uint8 / uint16 / int32 [N_total]   semantic ids aligned to codec
+                              frames, in the narrowest dtype of the vocabulary
           offsets.npy         int64  [U + 1]        utterance u = frames offsets[u]:offsets[u+1]
           index.json          the token-format header: codec/semantic configs, ids, durations,
                               frame counts, the arrays' SHA-256 and its own checksum
@@ -44,6 +45,7 @@ from soundstorm.data.token_format import (
     check_header,
     check_utterance_frames,
     make_header,
+    narrowest_semantic_dtype,
     pack_utterances,
     utterance_records,
 )
@@ -141,7 +143,8 @@ class ShardWriter:
             **self.extra,
         )
         codes, semantic, offsets = pack_utterances(self.utterances, self.codec_config["num_levels"])
-        check_arrays(header, codes, semantic, offsets, str(self.directory))
+        check_arrays(header, codes, semantic, offsets, str(self.directory))  # ids in range
+        semantic = semantic.astype(narrowest_semantic_dtype(header["semantic"]["vocab_size"]))
         temp = temp_shard_dir(self.directory)
         shutil.rmtree(temp, ignore_errors=True)
         temp.mkdir(parents=True)

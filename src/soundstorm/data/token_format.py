@@ -6,7 +6,9 @@ one JSON header:
 
 - ``codes``: ``uint16[Q, N_total]``, the RVQ codes of all utterances concatenated in time;
 - ``semantic``: ``int32[N_total]``, semantic ids already aligned to the codec frames (one id
-  per acoustic frame; the semantic tokenizer's own rate is kept in the header);
+  per acoustic frame; the semantic tokenizer's own rate is kept in the header); a shard
+  stores them in the narrowest dtype of their vocabulary (``narrowest_semantic_dtype``:
+  ``uint8`` for phone ids), and every reader returns ``int64``;
 - ``offsets``: ``int64[U + 1]``, utterance ``u`` owns frames ``offsets[u]:offsets[u + 1]``;
 - the header (``dict``, stored as JSON)::
 
@@ -247,6 +249,17 @@ def check_value_ranges(header: dict, codes: np.ndarray, semantic: np.ndarray, wh
     vocab_size = header["semantic"]["vocab_size"]
     check_token_range(codes, codebook_size, "code", source="codebook_size", where=where)
     check_token_range(semantic, vocab_size, "semantic id", source="vocab_size", where=where)
+
+
+def narrowest_semantic_dtype(vocab_size: int) -> np.dtype:
+    """The dtype a shard stores semantic ids of a ``vocab_size`` vocabulary in: ``uint8`` up
+    to 256 ids, ``uint16`` up to 65,536, else ``int32`` (``SEMANTIC_DTYPE``). Readers take
+    any integer dtype and return ``int64``; token files keep ``int32``."""
+    if vocab_size <= 1 << 8:
+        return np.dtype(np.uint8)
+    if vocab_size <= 1 << 16:
+        return np.dtype(np.uint16)
+    return np.dtype(SEMANTIC_DTYPE)
 
 
 def pack_utterances(

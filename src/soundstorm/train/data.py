@@ -207,9 +207,11 @@ class CroppedTokenDataset(torch.utils.data.Dataset):
 def check_data_matches_model(meta: dict[str, Any], model: SoundStormConfig, where: str) -> None:
     """Compare a shard directory's metadata with the model config (clear error if unusable)."""
     if int(meta.get("num_levels", model.num_levels)) < model.num_levels:
+        kept = (meta.get("codec") or {}).get("codec_num_levels")
+        hint = f" (prepared with --keep-levels; prepare it with {model.num_levels})" * bool(kept)
         raise SoundStormError(
             f"{where}: data has {meta['num_levels']} RVQ levels, model.num_levels is "
-            f"{model.num_levels}"
+            f"{model.num_levels}{hint}"
         )
     if int(meta.get("codebook_size", 0)) > model.codebook_size:
         raise SoundStormError(
