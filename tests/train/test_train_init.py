@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from train_fixtures import CODEBOOK, NUM_LEVELS, tiny_train_config, write_synthetic_shards
@@ -120,3 +122,53 @@ def test_warm_start_copies_a_saved_model_and_refuses_another_size(tmp_path):
     other = SoundStorm(SoundStormConfig.tiny(num_levels=2, codebook_size=16, dim=64, heads=2))
     with pytest.raises(SoundStormError, match="configuration differs"):
         warm_start(other, tmp_path / "saved")
+
+
+@pytest.mark.parametrize(("source_depth", "depth"), [(2, 5), (3, 6), (1, 3), (2, 2)])
+def test_a_deeper_model_grown_from_a_trained_one_computes_the_same_function(
+    tmp_path, source_depth, depth
+):
+    from soundstorm.train.init import grow_depth, grown_positions, warm_start
+
+    config = SoundStormConfig.tiny(num_levels=2, codebook_size=16, dim=32, heads=2)
+    config = dataclasses.replace(config, depth=source_depth)
+    torch.manual_seed(0)
+    source = SoundStorm(config).eval()
+    with torch.no_grad():  # trained-looking norms and branches: not the identity at the start
+        for name, parameter in source.named_parameters():
+            parameter.add_(torch.randn_like(parameter) * (0.3 if "norm" in name else 0.05))
+    source.save_pretrained(tmp_path / "saved")
+    grown = SoundStorm(dataclasses.replace(config, depth=depth)).eval()
+    warm_start(grown, tmp_path / "saved")
+    codes = torch.randint(0, 17, (2, 2, 24))  # 16 = the mask id
+    cond = torch.randint(0, config.cond_vocab_size, (2, 24))
+    lengths = torch.tensor([24, 17])
+    with torch.no_grad():
+        expected = source(codes, cond, lengths, level=1)
+        logits = grown(codes, cond, lengths, level=1)
+    torch.testing.assert_close(logits[0], expected[0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(logits[1, :17], expected[1, :17], rtol=1e-4, atol=1e-4)
+    positions = grown_positions(source_depth, depth)
+    new = [b for b in range(depth) if b not in positions]
+    assert len(positions) == source_depth and len(new) == depth - source_depth
+    for block in new:  # the new blocks learn: their zeroed outputs get gradients
+        assert grown.blocks[block].attn.proj.weight.abs().sum() == 0
+    grown.train()
+    grown(codes, cond, lengths, level=1).logsumexp(-1).sum().backward()
+    for block in new:
+        assert grown.blocks[block].attn.proj.weight.grad.abs().sum() > 0
+    if depth > source_depth:
+        with pytest.raises(ValueError, match="cannot grow"):  # shrinking is not growing
+            grow_depth(SoundStorm(config), grown)
+
+
+def test_a_model_other_than_deeper_is_still_refused(tmp_path):
+    from soundstorm.train.init import warm_start
+
+    config = SoundStormConfig.tiny(num_levels=2, codebook_size=16, dim=32, heads=2)
+    SoundStorm(dataclasses.replace(config, depth=3)).save_pretrained(tmp_path / "deep")
+    with pytest.raises(SoundStormError, match="only a smaller depth"):
+        warm_start(SoundStorm(dataclasses.replace(config, depth=2)), tmp_path / "deep")
+    wider = dataclasses.replace(config, depth=4, ff_dim=config.ff_dim * 2)
+    with pytest.raises(SoundStormError, match="configuration differs"):
+        warm_start(SoundStorm(wider), tmp_path / "deep")

@@ -239,7 +239,9 @@ class InitConfig:
             (the embedded codec recorded in the training shards).
         weights: a model directory (``save_pretrained`` / ``soundstorm export`` output or a
             checkpoint's ``model``) to warm-start from; its configuration must equal
-            ``model``. Applied after ``codebooks``.
+            ``model``, except a smaller ``depth``: the model is then grown from it, new
+            blocks computing the identity at the start (``soundstorm.train.init.grow_depth``).
+            Applied after ``codebooks``.
     """
 
     codebooks: str = "random"

@@ -204,9 +204,14 @@ class TrainRecipe:
                     "code embeddings and heads start from the RVQ centroids of %s", codec_path
                 )
         if init.weights:
-            warm_start(model, init.weights)
+            source_depth = warm_start(model, init.weights)
             if self.context.is_main:
-                logger.info("warm start from %s", init.weights)
+                grown = f" (grown from {source_depth} blocks to {model.config.depth})"
+                logger.info(
+                    "warm start from %s%s",
+                    init.weights,
+                    grown if source_depth != model.config.depth else "",
+                )
 
     def _hold_output_dir(self) -> None:
         """Lock ``run.output_dir`` for this run (its ranks share the lock), sweep what a
