@@ -77,9 +77,10 @@ def test_recipe_trains_exports_packs_and_unpacks(tmp_path, voice_model_dir):
     out = tmp_path / "OUT"
     command = [sys.executable, str(RECIPE), "--shards", str(shards), "--out", str(out)]
     command += ["--work", str(tmp_path / "work"), "--device", "cpu", "--minutes", "0.05"]
-    command += ["--deadline", "150", "--no-extras", "--steps", "4", "--part-mib", "0.03"]
+    command += ["--deadline", "150", "--no-extras", "--steps", "4", "--part-mib", "0.06"]
     command += ["--wheels", str(tmp_path / "no_wheels")]
     command += [f"--set={item}" for item in TINY]
+    command += ["--variant", "deeper=model.depth=2,optim.lr=1e-3"]  # side by side
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
@@ -87,7 +88,7 @@ def test_recipe_trains_exports_packs_and_unpacks(tmp_path, voice_model_dir):
     returned = sorted(p.name for p in out.iterdir())
     assert returned == sorted(summary["returned"]) and len(returned) <= 8
     parts = [p["name"] for p in summary["voice"]["parts"]]
-    assert len(parts) >= 2 and all((out / n).stat().st_size <= 0.03 * 2**20 for n in parts)
+    assert len(parts) >= 2 and all((out / n).stat().st_size <= 0.06 * 2**20 for n in parts)
     assert summary["steps"]["train"]["status"] == 0
     assert "time budget run.max_minutes" in summary["stopped"] or "schedule" in summary["stopped"]
     assert summary["smoke"]["codes_valid"] is True
@@ -111,6 +112,24 @@ def test_recipe_trains_exports_packs_and_unpacks(tmp_path, voice_model_dir):
     model = load_pretrained(voice)
     codes = model.generate(torch.zeros(1, 12, dtype=torch.long), steps=2)
     assert codes.shape == (1, NUM_LEVELS, 12)
+
+    deeper = summary["variants"]["deeper"]
+    assert deeper["overrides"] == ["model.depth=2", "optim.lr=1e-3"]
+    assert summary["steps"]["train_deeper"]["status"] == 0 and deeper["smoke"]["codes_valid"]
+    assert {p["name"] for p in deeper["voice"]["parts"]} <= set(returned)
+    assert all(p["name"].startswith("deeper.tar.") for p in deeper["voice"]["parts"])
+    assert deeper["learning_curve"]["rows"] >= 1
+    done = subprocess.run(
+        [*unpack[:-1], str(tmp_path / "deeper"), "--name", "deeper"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert load_pretrained(tmp_path / "deeper").config.depth == 2
+    assert model.config.depth == 1
+    done = subprocess.run([*unpack, "--name", "other"], capture_output=True, text=True)
+    assert done.returncode == 1 and "no variant 'other'" in done.stdout
 
     damaged = out / parts[0]
     damaged.write_bytes(b"x" + damaged.read_bytes()[1:])
