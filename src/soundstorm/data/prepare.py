@@ -325,7 +325,7 @@ def kept_levels_config(codec_config: dict, keep_levels: int | None) -> dict:
         SoundStormError: ``keep_levels`` above the codec's levels.
     """
     levels = codec_config["num_levels"]
-    if keep_levels is None or keep_levels == levels and "codec_num_levels" not in codec_config:
+    if keep_levels is None or keep_levels == levels:
         return dict(codec_config)
     if keep_levels > levels:
         raise SoundStormError(

@@ -208,7 +208,7 @@ def check_data_matches_model(meta: dict[str, Any], model: SoundStormConfig, wher
     """Compare a shard directory's metadata with the model config (clear error if unusable)."""
     if int(meta.get("num_levels", model.num_levels)) < model.num_levels:
         kept = (meta.get("codec") or {}).get("codec_num_levels")
-        hint = f" (prepared with --keep-levels; prepare it with {model.num_levels})" * bool(kept)
+        hint = f" (prepared with --keep-levels; prepare it with {model.num_levels})" if kept else ""
         raise SoundStormError(
             f"{where}: data has {meta['num_levels']} RVQ levels, model.num_levels is "
             f"{model.num_levels}{hint}"
