@@ -643,6 +643,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--speed-seconds", type=float, default=SPEED_SECONDS)
     parser.add_argument("--no-speed", action="store_true", help="skip the speed line")
     parser.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="only the speed line (OUT/speed.json): no items generated or judged",
+    )
+    parser.add_argument(
         "--content-transcripts",
         action="store_true",
         help="give the semantic tokenizer each content's transcript: its words are "
@@ -657,8 +662,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.sentences < 1 or args.batch_size < 1 or args.threads < 1:
         parser.error("--sentences, --batch-size and --threads must be >= 1")
-    try:  # the paper's 16 first-level iterations unless --steps says otherwise
-        args.decoding = decode_options_from_args(args, DecodeOptions(steps=16))
+    try:  # --steps, else the model's pipeline.json (main), else the paper's 16
+        args.decoding = decode_options_from_args(args, DecodeOptions())
     except ValueError as error:
         parser.error(str(error))
     return args
@@ -678,6 +683,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(items)} items, torch threads {header['threads']}", file=sys.stderr)
     pipeline = VoicePipeline.from_directory(args.model, semantic=args.semantic)
     header["semantic"] = pipeline.tokenizer.name
+    args.decoding = pipeline.recommended_options(args.decoding)
+    if args.decoding.steps is None:  # no recommendation: the paper's 16
+        args.decoding = args.decoding.replace(steps=16)
+    header["steps"], header["decoding"] = args.decoding.steps, dataclasses.asdict(args.decoding)
+    if args.speed_only:
+        speed = measure_speed(
+            pipeline, split, args.voices[0], args.decoding, args.seed, args.speed_seconds,
+            threads=args.threads,
+        )  # fmt: skip
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "speed.json").write_text(json.dumps({"run": header, "speed": speed}, indent=1))
+        print(json.dumps(speed))
+        return 0
     write_inputs(items, args.out, split.sample_rate)
     timing = generate_items(
         pipeline,

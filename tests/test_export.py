@@ -394,3 +394,15 @@ def test_the_card_names_the_word_recogniser_of_phones_moonshine():
     assert "its word recogniser: Moonshine tiny-en" in facts["licence"]
     assert "moonshine-voice` 0.1.0 (MIT" in facts["licence"]
     assert "Moonshine" not in _tokenizer_facts("phones-words", CardSources())["licence"]
+
+
+def test_model_card_of_a_one_pass_model_says_argmax(checkpoint, tmp_path):
+    """A model whose pipeline.json recommends one first-level pass (the shipped one since
+    session 13) is described as choosing every level at once, by argmax."""
+    out = export_model(
+        checkpoint, tmp_path / "voice", str(checkpoint / "codec.safetensors"), "phones", steps=1
+    )
+    card = (out / "README.md").read_text()
+    assert "one first-level decoding pass" in card
+    assert "1 first-level decoding passes" not in card
+    assert json.loads((out / "pipeline.json").read_text())["steps"] == 1

@@ -431,11 +431,15 @@ def _what_it_is(config: dict, params: int, dtypes: list[str], steps: int | None)
         ("parameters", f"{params:,} ({params / 1e6:.2f}M)"),
         ("stored weights", f"{', '.join(dtypes)} (loaded as float32 on a CPU, bfloat16 on a GPU)"),
     ]
-    passes = (
-        f"{steps} first-level decoding passes (recommended in `pipeline.json`)"
-        if steps is not None
-        else "the paper's 16 first-level decoding passes (no recommendation in `pipeline.json`)"
-    )
+    if steps == 1:
+        passes = (
+            "one first-level decoding pass (recommended in `pipeline.json`: every level's "
+            "codes are chosen at once, by argmax, so the sampling temperature plays no part)"
+        )
+    elif steps is not None:
+        passes = f"{steps} first-level decoding passes (recommended in `pipeline.json`)"
+    else:
+        passes = "the paper's 16 first-level decoding passes (no recommendation in `pipeline.json`)"
     table = "\n".join(f"| {k} | {v} |" for k, v in rows)
     return (
         "## What it is\n\n"

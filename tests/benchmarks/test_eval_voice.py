@@ -237,8 +237,8 @@ def test_targets_are_the_issue_15_bounds():
 
 
 @pytest.mark.slow
-def test_a_full_run_writes_audio_reports_and_grouped_summary(corpus, tmp_path):
-    model_dir = tmp_path / "model"
+def _tiny_voice_model(model_dir: Path, extra: str = "") -> Path:
+    """A random 2-level voice model over a fitted codec; ``extra``: more pipeline.json keys."""
     tone = torch.sin(torch.arange(32000) / 16000 * 2 * torch.pi * 180) * 0.3
     codec = EmbeddedCodec.fit([tone], 16000, num_levels=2, codebook_size=16, num_iters=2)
     torch.manual_seed(0)
@@ -246,8 +246,13 @@ def test_a_full_run_writes_audio_reports_and_grouped_summary(corpus, tmp_path):
     SoundStorm(config).save_pretrained(model_dir)
     codec.save(model_dir / "codec.safetensors")
     (model_dir / "pipeline.json").write_text(
-        '{"codec": "codec.safetensors", "semantic": "phones-words"}'
+        '{"codec": "codec.safetensors", "semantic": "phones-words"' + extra + "}"
     )
+    return model_dir
+
+
+def test_a_full_run_writes_audio_reports_and_grouped_summary(corpus, tmp_path):
+    model_dir = _tiny_voice_model(tmp_path / "model")
     out = tmp_path / "out"
     argv = ["--model", str(model_dir), "--corpus", str(corpus), "--out", str(out)]
     argv += ["--sentences", "1", "--voices", "flite-slt", HELD_OUT, "--batch-size", "2"]
@@ -272,7 +277,25 @@ def test_a_full_run_writes_audio_reports_and_grouped_summary(corpus, tmp_path):
     assert all(item["metrics"]["rtf"] > 0 for item in report["items"])
     markdown = (out / "summary.md").read_text()
     assert str(model_dir) in markdown and "torch threads: 1" in markdown
+    assert "steps: 16" in markdown  # no recommendation in pipeline.json: the paper's 16
     assert (out / "report.md").is_file() and (out / "consistency.png").is_file()
+
+
+def test_speed_only_times_the_models_recommended_passes(corpus, tmp_path):
+    """Without --steps the model's pipeline.json decides the passes (what users get), and
+    --speed-only writes the speed line alone."""
+    model_dir = _tiny_voice_model(tmp_path / "model", ', "steps": 2')
+    out = tmp_path / "out"
+    argv = ["--model", str(model_dir), "--corpus", str(corpus), "--out", str(out)]
+    argv += ["--sentences", "1", "--voices", "flite-slt", "--speed-seconds", "2", "--threads", "1"]
+    argv += ["--long-seconds", "0", "--speed-only"]
+    assert eval_voice.main(argv) == 0
+    record = json.loads((out / "speed.json").read_text())
+    assert record["run"]["steps"] == 2 and record["speed"]["tokens_seconds"] > 0
+    assert record["speed"]["audio_seconds"] > 1
+    assert sorted(p.name for p in out.iterdir()) == ["speed.json"]  # nothing generated
+    assert eval_voice.main([*argv, "--steps", "3"]) == 0
+    assert json.loads((out / "speed.json").read_text())["run"]["steps"] == 3
 
 
 def test_content_transcripts_are_the_items_texts_only_when_asked(corpus, tmp_path):
