@@ -51,11 +51,13 @@ def test_demo_says_the_content_in_the_prompt_voice(demo_results):
     assert metrics["sim_generated_prompt"] >= metrics["sim_reference_prompt"] + 0.25
     # Intelligibility (Whisper tiny.en on the 16 words of content.txt). The pipeline's ceiling,
     # the content through the shipped codec, is 0% (measured). The demo aligns content.txt to
-    # the content (session 10); the session-9 model then: 19% / 6% / 19% over seeds 0-2, with
+    # the content (session 10); the session-9 model then: 19% / 6% / 19% over seeds 0-2 with
+    # 16 sampled first-level passes, and 19% with the one argmax pass that pipeline.json
+    # recommends since session 13 (deterministic; the held-out prompt, --unseen: 6%); with
     # the words recognised instead (--recognise) 25% / 25% / 31% (session 7: 50% / 25% / 56%;
     # session 1: 94-106%). A floor with margin, not the target.
     assert metrics["wer_resynthesis"] <= 0.10
-    assert metrics["wer_generated"] <= 0.5
+    assert metrics["wer_generated"] <= 0.4
     for name in ("results.md", "spectrograms_demo.png", "consistency.png"):
         assert (out / name).stat().st_size > 0, name
 

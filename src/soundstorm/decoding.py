@@ -150,7 +150,12 @@ class DecodeOptions:
     )
     temperature: float = field(
         default=1.0,
-        metadata=_flag("sampling temperature of the first level (0: argmax; default 1)", float),
+        metadata=_flag(
+            "sampling temperature of the first level (0: argmax; default 1); a level decoded "
+            "in one pass takes its argmax (the shipped model recommends one: add --steps 16 "
+            "to sample)",
+            float,
+        ),
     )
     choice_temperature: float = field(
         default=1.0,
