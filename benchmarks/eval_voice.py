@@ -30,7 +30,8 @@ deterministic, so two runs pair the same files):
   * reference: the recording of ``s`` by ``V`` (same words, same voice: the ideal output).
 
 - Generation: ``VoicePipeline.make_request(content, prompt)`` (3 s prompt), padded batches
-  of ``--batch-size`` items, ``--steps`` iterations on the first level and one on the others,
+  of ``--batch-size`` items, ``--steps`` iterations on the first level (default: the model's
+  ``pipeline.json``, else the paper's 16) and one on the others,
   ``torch.Generator`` seeded with ``--seed`` plus the batch index; the codec decodes each
   item. An item's ``generation_seconds`` is its share of the batch's ``generate`` time
   (in proportion to its frames, prompt included) plus its own decode time; tokenizing the
