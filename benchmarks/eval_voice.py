@@ -72,6 +72,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import functools
 import json
 import math
 import os
@@ -684,15 +685,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(items)} items, torch threads {header['threads']}", file=sys.stderr)
     pipeline = VoicePipeline.from_directory(args.model, semantic=args.semantic)
     header["semantic"] = pipeline.tokenizer.name
+    # --steps, else pipeline.json's passes, else the paper's (DecodeOptions.level_steps)
     args.decoding = pipeline.recommended_options(args.decoding)
-    if args.decoding.steps is None:  # no recommendation: the paper's 16
-        args.decoding = args.decoding.replace(steps=16)
+    first_level = args.decoding.level_steps(pipeline.engine.config.num_levels)[0]
+    args.decoding = args.decoding.replace(steps=first_level)
     header["steps"], header["decoding"] = args.decoding.steps, dataclasses.asdict(args.decoding)
+    speed_line = functools.partial(
+        measure_speed, pipeline, split, args.voices[0], args.decoding, args.seed,
+        args.speed_seconds, threads=args.threads,
+    )  # fmt: skip
     if args.speed_only:
-        speed = measure_speed(
-            pipeline, split, args.voices[0], args.decoding, args.seed, args.speed_seconds,
-            threads=args.threads,
-        )  # fmt: skip
+        speed = speed_line()
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "speed.json").write_text(json.dumps({"run": header, "speed": speed}, indent=1))
         print(json.dumps(speed))
@@ -730,17 +733,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = evaluate_items(evaluation_items, SuiteOptions(codec=pipeline.codec), progress)
     evaluated_at = time.perf_counter()
-    speed = None
-    if not args.no_speed:
-        speed = measure_speed(
-            pipeline,
-            split,
-            args.voices[0],
-            args.decoding,
-            args.seed,
-            args.speed_seconds,
-            threads=args.threads,
-        )
+    speed = None if args.no_speed else speed_line()
     groups = group_summaries(report, items)
     targets = check_targets(groups, speed)
     header["seconds"] = {
